@@ -1,0 +1,148 @@
+package storage
+
+import (
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Device is one block device as firmware sees it, after Mbed OS's BlockDevice
+// (and FlashIAP, which has the same shape).
+//
+// Addresses are byte offsets from the start of the device. Read, Program and
+// Erase take and return whole units: an address or length that is not a
+// multiple of the read, program or erase size fails with ErrMisaligned and
+// touches nothing. Program and Erase are the mutating ops: each one is
+// journaled, may be hit by a fault, and advances the virtual clock.
+type Device interface {
+	Name() string
+	// Size is the device's size in bytes.
+	Size() uint64
+	// ReadSize is the read unit in bytes.
+	ReadSize() uint64
+	// ProgramSize is the program unit in bytes.
+	ProgramSize() uint64
+	// EraseSize is the size of the erase unit (sector) that holds addr.
+	EraseSize(addr uint64) uint64
+	// EraseValue is the byte an erase leaves, or -1 if erase does not change
+	// the contents (SD cards).
+	EraseValue() int
+	Read(addr uint64, p []byte) error
+	Program(addr uint64, p []byte) error
+	Erase(addr, size uint64) error
+
+	// Peek copies contents without costing time, checking power or media:
+	// what a debugger or a test sees, not what firmware does.
+	Peek(addr uint64, p []byte)
+	// Load writes contents directly, bypassing physics, journal and faults:
+	// what a factory programmer does before the device first powers up.
+	Load(addr uint64, data []byte)
+	// FlipBit inverts one bit (0..7 from the least significant) at addr, as
+	// retention loss or an attacker with a probe would; it is not journaled.
+	FlipBit(addr uint64, bit uint)
+	// Stamp identifies the current contents of [addr, addr+n): a later Stamp
+	// of the same range is Equal only if no byte in it may have changed.
+	Stamp(addr, n uint64) Stamp
+}
+
+// stuckBit is a bit that no program or erase changes any more.
+type stuckBit struct {
+	addr  uint64
+	mask  byte
+	value byte // mask or 0
+}
+
+// base holds what every medium has: a name, contents and stuck bits.
+type base struct {
+	name  string
+	sys   *System
+	mem   *memory
+	stuck []stuckBit
+}
+
+func (b *base) Name() string { return b.name }
+
+func (b *base) Size() uint64 { return b.mem.size }
+
+func (b *base) checkRange(op string, addr, n, unit uint64) error {
+	if addr > b.mem.size || n > b.mem.size-addr {
+		return fmt.Errorf("%s %s 0x%x+%d (size 0x%x): %w", b.name, op, addr, n, b.mem.size, ErrOutOfBounds)
+	}
+	if addr%unit != 0 || n%unit != 0 {
+		return fmt.Errorf("%s %s 0x%x+%d (unit %d): %w", b.name, op, addr, n, unit, ErrMisaligned)
+	}
+	return nil
+}
+
+// Peek implements Device.
+func (b *base) Peek(addr uint64, p []byte) {
+	if addr > b.mem.size || uint64(len(p)) > b.mem.size-addr {
+		panic(fmt.Sprintf("storage: peek %s 0x%x+%d out of bounds", b.name, addr, len(p)))
+	}
+	b.mem.read(addr, p)
+}
+
+// Load implements Device.
+func (b *base) Load(addr uint64, data []byte) {
+	if addr > b.mem.size || uint64(len(data)) > b.mem.size-addr {
+		panic(fmt.Sprintf("storage: load %s 0x%x+%d out of bounds", b.name, addr, len(data)))
+	}
+	b.mem.write(addr, data)
+	b.enforceStuck(addr, uint64(len(data)))
+}
+
+// FlipBit implements Device.
+func (b *base) FlipBit(addr uint64, bit uint) {
+	if addr >= b.mem.size || bit > 7 {
+		panic(fmt.Sprintf("storage: flip bit %d at %s 0x%x out of bounds", bit, b.name, addr))
+	}
+	b.mem.update(addr, 1, func(x []byte, _ uint64) { x[0] ^= 1 << bit })
+	b.enforceStuck(addr, 1)
+}
+
+// Stamp implements Device.
+func (b *base) Stamp(addr, n uint64) Stamp { return b.mem.stamp(addr, n) }
+
+// enforceStuck puts every stuck bit in [addr, addr+n) back to its value.
+func (b *base) enforceStuck(addr, n uint64) {
+	for _, s := range b.stuck {
+		if s.addr < addr || s.addr >= addr+n {
+			continue
+		}
+		b.mem.update(s.addr, 1, func(x []byte, _ uint64) { x[0] = x[0]&^s.mask | s.value })
+	}
+}
+
+// flipSeeded flips one seeded bit of [addr, addr+n).
+func (b *base) flipSeeded(op *Op) {
+	r := op.Fault.rng(op.Index)
+	b.FlipBit(op.Addr+r.Uint64N(op.Len), uint(r.IntN(8)))
+}
+
+// stickSeeded sticks one seeded bit of [addr, addr+n) at a seeded value.
+func (b *base) stickSeeded(op *Op) {
+	r := op.Fault.rng(op.Index)
+	s := stuckBit{addr: op.Addr + r.Uint64N(op.Len), mask: 1 << uint(r.IntN(8))}
+	if r.IntN(2) == 1 {
+		s.value = s.mask
+	}
+	b.stuck = append(b.stuck, s)
+	b.enforceStuck(s.addr, 1)
+}
+
+func (b *base) frozenBase() base {
+	return base{name: b.name, mem: b.mem.share(), stuck: slices.Clone(b.stuck)}
+}
+
+func (b *base) restoreBase(sys *System) base {
+	return base{name: b.name, sys: sys, mem: b.mem.frozenCopy(), stuck: slices.Clone(b.stuck)}
+}
+
+// readTime is the time to read n bytes at a bandwidth in bytes per second plus
+// a fixed latency per op.
+func readTime(n uint64, bytesPerSec uint64, latency time.Duration) time.Duration {
+	if bytesPerSec == 0 {
+		return latency
+	}
+	return latency + time.Duration(n*uint64(time.Second)/bytesPerSec)
+}

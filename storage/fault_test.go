@@ -1,0 +1,207 @@
+package storage
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestParseRule(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want string // the rule's String()
+	}{
+		{"op=1234,mode=torn,seed=7", "op=1234,mode=torn,seed=7"},
+		{"op=0", "op=0,mode=cut-before,seed=0"},
+		{"device=internal,region=active-app,kind=program,nth=20,mode=cut-after",
+			"device=internal,region=active-app,kind=program,nth=20,mode=cut-after,seed=0"},
+		{"region=sotp-1,time=15ms,mode=before", "region=sotp-1,time=15ms,mode=cut-before,seed=0"},
+		{"kind=write,random=0.25,mode=bit-flip,seed=3", "kind=program,random=0.25,mode=bit-flip,seed=3"},
+		{"kind=erase", "kind=erase,nth=1,mode=cut-before,seed=0"},
+		{" op=3 , mode=after ", "op=3,mode=cut-after,seed=0"},
+	} {
+		r, err := ParseRule(tc.in)
+		require.NoError(t, err, tc.in)
+		require.Equal(t, tc.want, r.String(), tc.in)
+	}
+}
+
+func TestParseRuleErrors(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"", "empty fault rule"},
+		{"op", `"op" is not key=value`},
+		{"op=-1", "must be ≥ 0"},
+		{"op=1,nth=2", "op and nth exclude one another"},
+		{"op=1,region=x", "takes no device, region or kind"},
+		{"nth=0", "must be ≥ 1"},
+		{"time=soon", "time=soon"},
+		{"random=2", "probability"},
+		{"mode=melt", `unknown fault mode "melt"`},
+		{"kind=read", `unknown op kind "read"`},
+		{"colour=red", `unknown key "colour"`},
+		{"op=1,op=2", "op given twice"},
+		{"seed=x", "seed=x"},
+	} {
+		_, err := ParseRule(tc.in)
+		require.ErrorContains(t, err, tc.want, tc.in)
+	}
+}
+
+func TestMatchers(t *testing.T) {
+	ops := []Op{
+		{Index: 0, Device: "internal", Kind: OpErase, Region: "active-app", Time: 0},
+		{Index: 1, Device: "internal", Kind: OpProgram, Region: "active-header", Time: 10 * time.Millisecond},
+		{Index: 2, Device: "internal", Kind: OpProgram, Region: "active-app", Time: 20 * time.Millisecond},
+		{Index: 3, Device: "sd", Kind: OpProgram, Region: "slot-0", Time: 30 * time.Millisecond},
+		{Index: 4, Device: "internal", Kind: OpProgram, Region: "active-app", Time: 40 * time.Millisecond},
+	}
+	fired := func(spec string) []int {
+		r, err := ParseRule(spec)
+		require.NoError(t, err)
+		var out []int
+		for i := range ops {
+			if _, ok := r.Inject(&ops[i]); ok {
+				out = append(out, ops[i].Index)
+			}
+		}
+		return out
+	}
+	require.Equal(t, []int{3}, fired("op=3"))
+	require.Equal(t, []int{4}, fired("region=active-app,kind=program,nth=2"))
+	require.Equal(t, []int{3}, fired("device=sd"))
+	require.Equal(t, []int{2}, fired("time=15ms"))
+	require.Equal(t, []int{4}, fired("time=35ms,kind=program"))
+	require.Nil(t, fired("region=active-app,nth=4"))
+	require.Equal(t, []int{0, 1, 2, 3, 4}, fired("random=1"))
+	require.Nil(t, fired("random=0"))
+	// A random rule's choice depends on the op index and seed only.
+	a, b := fired("random=0.5,seed=11"), fired("random=0.5,seed=11")
+	require.Equal(t, a, b)
+}
+
+func TestRulesFirstWinsButAllCount(t *testing.T) {
+	r1, _ := ParseRule("kind=program,nth=1,mode=bit-flip")
+	r2, _ := ParseRule("kind=program,nth=2,mode=torn")
+	rs := Rules{r1, r2}
+	op0, op1 := Op{Index: 0, Kind: OpProgram}, Op{Index: 1, Kind: OpProgram}
+	f, ok := rs.Inject(&op0)
+	require.True(t, ok)
+	require.Equal(t, FaultBitFlip, f.Mode)
+	f, ok = rs.Inject(&op1)
+	require.True(t, ok)
+	require.Equal(t, FaultTorn, f.Mode, "the second rule counted the first op too")
+}
+
+func TestFaultIsReproducible(t *testing.T) {
+	run := func() []byte {
+		s := NewSystem(nil)
+		f := k64fFlash(s)
+		require.NoError(t, f.Program(0, pattern(4096, 0)))
+		s.SetInjector(&Rule{Match: OnIndex(1), Fault: Fault{Mode: FaultTorn, Seed: 42}})
+		_ = f.Erase(0, 8192)
+		return contents(f)
+	}
+	first := run()
+	require.Equal(t, first, run())
+	require.False(t, bytes.Equal(first[:4096], pattern(4096, 0)) || bytes.Equal(first[:4096], bytes.Repeat([]byte{0xFF}, 4096)),
+		"the torn erase left sector 0 neither intact nor erased (seed 42)")
+}
+
+func TestTornSDWrite(t *testing.T) {
+	old := pattern(8*SDBlockSize, 1)
+	neu := pattern(8*SDBlockSize, 2)
+	seen := map[string]bool{}
+	for seed := range uint64(40) {
+		s := NewSystem(nil)
+		c := sdCard(s)
+		c.Load(0, old)
+		s.SetInjector(&Rule{Match: OnIndex(0), Fault: Fault{Mode: FaultTorn, Seed: seed}})
+		_ = c.Program(0, neu)
+		got := contents(c)[:8*SDBlockSize]
+		torn := -1
+		for b := range 8 {
+			blk := got[b*SDBlockSize : (b+1)*SDBlockSize]
+			isNew, isOld := bytes.Equal(blk, neu[b*SDBlockSize:(b+1)*SDBlockSize]), bytes.Equal(blk, old[b*SDBlockSize:(b+1)*SDBlockSize])
+			switch {
+			case torn < 0 && isNew:
+			case torn < 0:
+				torn = b
+				switch {
+				case isOld:
+					seen["old"] = true
+				default:
+					seen["garbage"] = true
+				}
+			default:
+				require.True(t, isOld, "seed %d: block %d after the torn block %d is not old", seed, b, torn)
+			}
+		}
+		if torn < 0 {
+			seen["new"] = true // the torn block got its new contents (or it was the last)
+		}
+	}
+	require.True(t, seen["old"] && seen["garbage"], "seeds produce every outcome: %v", seen)
+}
+
+func TestTornEraseOnlyRaisesBits(t *testing.T) {
+	for seed := range uint64(20) {
+		s := NewSystem(nil)
+		f := f429Flash(s)
+		before := pattern(int(f.Size()), byte(seed))
+		f.Load(0, before)
+		s.SetInjector(&Rule{Match: OnIndex(0), Fault: Fault{Mode: FaultTorn, Seed: seed}})
+		_ = f.Erase(0, 0x20000) // sectors 0..4
+		after := contents(f)
+		for i := range after {
+			if before[i]&^after[i] != 0 {
+				t.Fatalf("seed %d byte 0x%x: a torn erase lowered a bit", seed, i)
+			}
+			if i >= 0x20000 && before[i] != after[i] {
+				t.Fatalf("seed %d: byte 0x%x outside the erase changed", seed, i)
+			}
+		}
+	}
+}
+
+func FuzzParseRule(f *testing.F) {
+	for _, s := range []string{"op=1234,mode=torn,seed=7", "device=internal,region=active-app,kind=program,nth=20",
+		"time=15ms", "random=0.01,mode=bit-flip", "", "op=", "=,=", "nth=1,nth=2"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r, err := ParseRule(s)
+		if err != nil {
+			return
+		}
+		// A rule that parses prints as a rule that parses to the same thing.
+		again, err := ParseRule(r.String())
+		if err != nil {
+			t.Fatalf("%q parsed, but its String %q does not: %v", s, r.String(), err)
+		}
+		if again.String() != r.String() {
+			t.Fatalf("%q → %q → %q", s, r.String(), again.String())
+		}
+	})
+}
+
+func TestStamp(t *testing.T) {
+	s := NewSystem(nil)
+	f := k64fFlash(s)
+	f.Load(0, pattern(3*4096, 1))
+	st := f.Stamp(100, 8000)
+	require.True(t, st.Equal(f.Stamp(100, 8000)))
+	// A write outside the range keeps the stamp; inside it changes it.
+	require.NoError(t, f.Program(3*4096, pattern(8, 0)))
+	require.True(t, st.Equal(f.Stamp(100, 8000)))
+	require.NoError(t, f.Program(4096, pattern(8, 0)))
+	require.False(t, st.Equal(f.Stamp(100, 8000)))
+	// Cloning keeps contents and so keeps stamps equal; a write to the clone does not.
+	st = f.Stamp(0, 8192)
+	c := s.Clone(nil).Device("internal")
+	require.True(t, st.Equal(c.Stamp(0, 8192)))
+	c.FlipBit(5000, 3)
+	require.False(t, st.Equal(c.Stamp(0, 8192)))
+	require.True(t, st.Equal(f.Stamp(0, 8192)))
+}

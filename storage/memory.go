@@ -1,0 +1,214 @@
+package storage
+
+// pageSize is the unit of copy-on-write sharing. It is independent of any
+// device's sector or block size: 4 KiB keeps a 1 MiB flash at 256 pages and
+// is small enough that a sector write copies little it does not touch.
+const (
+	pageSize      = 4096
+	pagesPerChunk = 256
+	chunkSize     = pageSize * pagesPerChunk
+)
+
+// owner marks which memory may write a page or chunk in place. A memory gets a
+// fresh owner whenever its contents are shared (Snapshot), so every page it
+// held becomes read-only to it and is copied on its next write. The byte field
+// keeps distinct owners at distinct addresses (zero-size values may share one).
+type owner struct{ _ byte }
+
+type page struct {
+	owner *owner
+	// version counts in-place writes; together with the page pointer it names
+	// one content state, which lets callers cache checks over unchanged pages.
+	version uint64
+	data    [pageSize]byte
+}
+
+type chunk struct {
+	owner *owner
+	pages [pagesPerChunk]*page
+}
+
+// memory is a byte array of a fixed size stored in copy-on-write pages, grouped
+// in chunks so that sharing a large, mostly blank SD card costs one pointer per
+// MiB. A nil chunk or page reads as blank.
+type memory struct {
+	size   uint64
+	blank  byte
+	owner  *owner
+	chunks []*chunk
+}
+
+func newMemory(size uint64, blank byte) *memory {
+	return &memory{
+		size:   size,
+		blank:  blank,
+		owner:  new(owner),
+		chunks: make([]*chunk, (size+chunkSize-1)/chunkSize),
+	}
+}
+
+// share returns a memory with the same contents that shares every page with m.
+// Afterwards neither may write a shared page in place. The receiver's owner is
+// replaced, so share must not run concurrently with other uses of m; sharing a
+// frozen memory (see freeze) is safe from any number of goroutines.
+func (m *memory) share() *memory {
+	m.owner = new(owner)
+	return m.frozenCopy()
+}
+
+// frozenCopy returns a new memory over the same chunks with its own owner. It
+// only reads m, so it is safe to call concurrently on a memory nobody writes.
+func (m *memory) frozenCopy() *memory {
+	c := &memory{size: m.size, blank: m.blank, owner: new(owner), chunks: make([]*chunk, len(m.chunks))}
+	copy(c.chunks, m.chunks)
+	return c
+}
+
+func (m *memory) pageAt(idx uint64) *page {
+	ch := m.chunks[idx/pagesPerChunk]
+	if ch == nil {
+		return nil
+	}
+	return ch.pages[idx%pagesPerChunk]
+}
+
+// writablePage returns page idx owned by m, copying the chunk and the page if
+// they are shared and allocating a blank page if there is none.
+func (m *memory) writablePage(idx uint64) *page {
+	ci := idx / pagesPerChunk
+	ch := m.chunks[ci]
+	switch {
+	case ch == nil:
+		ch = &chunk{owner: m.owner}
+		m.chunks[ci] = ch
+	case ch.owner != m.owner:
+		cp := &chunk{owner: m.owner, pages: ch.pages}
+		ch = cp
+		m.chunks[ci] = ch
+	}
+	pi := idx % pagesPerChunk
+	p := ch.pages[pi]
+	switch {
+	case p == nil:
+		p = &page{owner: m.owner}
+		if m.blank != 0 {
+			for i := range p.data {
+				p.data[i] = m.blank
+			}
+		}
+		ch.pages[pi] = p
+	case p.owner != m.owner:
+		cp := &page{owner: m.owner, version: p.version, data: p.data}
+		p = cp
+		ch.pages[pi] = p
+	}
+	p.version++
+	return p
+}
+
+// read copies len(dst) bytes from addr. The range must be in bounds.
+func (m *memory) read(addr uint64, dst []byte) {
+	for len(dst) > 0 {
+		idx, off := addr/pageSize, addr%pageSize
+		n := min(uint64(len(dst)), pageSize-off)
+		if p := m.pageAt(idx); p != nil {
+			copy(dst[:n], p.data[off:off+n])
+		} else {
+			for i := range dst[:n] {
+				dst[i] = m.blank
+			}
+		}
+		dst = dst[n:]
+		addr += n
+	}
+}
+
+// update calls f on every page-sized piece of [addr, addr+n) with the bytes to
+// modify in place and the offset of the piece from addr.
+func (m *memory) update(addr, n uint64, f func(b []byte, at uint64)) {
+	var at uint64
+	for at < n {
+		idx, off := (addr+at)/pageSize, (addr+at)%pageSize
+		k := min(n-at, pageSize-off)
+		p := m.writablePage(idx)
+		f(p.data[off:off+k], at)
+		at += k
+	}
+}
+
+// write copies src to addr.
+func (m *memory) write(addr uint64, src []byte) {
+	m.update(addr, uint64(len(src)), func(b []byte, at uint64) { copy(b, src[at:]) })
+}
+
+// fill sets [addr, addr+n) to v. Whole blank pages are dropped instead of
+// written, so erasing a large area does not allocate.
+func (m *memory) fill(addr, n uint64, v byte) {
+	for n > 0 {
+		idx, off := addr/pageSize, addr%pageSize
+		k := min(n, pageSize-off)
+		if off == 0 && k == pageSize && v == m.blank {
+			m.dropPage(idx)
+		} else {
+			p := m.writablePage(idx)
+			for i := off; i < off+k; i++ {
+				p.data[i] = v
+			}
+		}
+		addr += k
+		n -= k
+	}
+}
+
+func (m *memory) dropPage(idx uint64) {
+	ci := idx / pagesPerChunk
+	ch := m.chunks[ci]
+	if ch == nil || ch.pages[idx%pagesPerChunk] == nil {
+		return
+	}
+	if ch.owner != m.owner {
+		ch = &chunk{owner: m.owner, pages: ch.pages}
+		m.chunks[ci] = ch
+	}
+	ch.pages[idx%pagesPerChunk] = nil
+}
+
+// Stamp identifies the contents of a range of a device at one moment: equal
+// stamps mean the bytes have not changed in between. It is cheap to take and
+// compare (one entry per 4 KiB page) and lets callers skip re-checking
+// unchanged data without ever trusting changed data.
+type Stamp struct {
+	pages    []*page
+	versions []uint64
+}
+
+// Equal reports whether two stamps name the same contents.
+func (s Stamp) Equal(o Stamp) bool {
+	if len(s.pages) != len(o.pages) || s.pages == nil {
+		return false
+	}
+	for i := range s.pages {
+		if s.pages[i] != o.pages[i] || s.versions[i] != o.versions[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func (m *memory) stamp(addr, n uint64) Stamp {
+	if n == 0 {
+		return Stamp{}
+	}
+	first, last := addr/pageSize, (addr+n-1)/pageSize
+	s := Stamp{pages: make([]*page, 0, last-first+1), versions: make([]uint64, 0, last-first+1)}
+	for i := first; i <= last; i++ {
+		p := m.pageAt(i)
+		var v uint64
+		if p != nil {
+			v = p.version
+		}
+		s.pages = append(s.pages, p)
+		s.versions = append(s.versions, v)
+	}
+	return s
+}

@@ -1,0 +1,339 @@
+package storage
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+)
+
+// SectorRun is a run of equal erase sectors: STM32F4 bank 1, for example, is
+// {16 KiB × 4}, {64 KiB × 1}, {128 KiB × 7}.
+type SectorRun struct {
+	Size      uint64
+	Count     int
+	EraseTime time.Duration // to erase one sector of the run
+}
+
+// NORConfig describes a NOR flash part: internal flash or SPI NOR.
+type NORConfig struct {
+	Name    string
+	Sectors []SectorRun
+	// ProgramUnit is the smallest program: an address and length must be a
+	// multiple of it (8 bytes on K64F, 1 on SPI NOR).
+	ProgramUnit uint64
+	// ProgramPage is the chunk ProgramTime applies to: the program unit for
+	// internal flash, the 256-byte page for SPI NOR. 0 means ProgramUnit.
+	ProgramPage uint64
+	ProgramTime time.Duration
+	// ReadUnit is the read granularity, 1 for every part modelled here.
+	ReadUnit uint64
+	// ReadBandwidth in bytes per second and ReadLatency per read op.
+	ReadBandwidth uint64
+	ReadLatency   time.Duration
+	// Strict refuses to program a unit that is not fully erased, as MCUboot's
+	// simulator does, instead of ANDing the new bits into the old ones.
+	Strict bool
+	// Endurance is the number of erase cycles a sector survives; 0 is unlimited.
+	Endurance int
+}
+
+// NORFlash is a NOR flash device: erased to 0xFF by whole sectors, programmed
+// only from 1 to 0 in program-unit multiples.
+type NORFlash struct {
+	base
+	cfg    NORConfig
+	starts []uint64        // starts[i] is sector i's address; starts[len-1] is the size
+	erase  []time.Duration // erase time of sector i
+	erases []uint32        // erase cycles of sector i
+	worn   []bool
+}
+
+// NewNORFlash adds a NOR flash device to the system. It panics on an invalid
+// configuration: a board profile is validated before it gets here.
+func (s *System) NewNORFlash(cfg NORConfig) *NORFlash {
+	if cfg.ProgramUnit == 0 || len(cfg.Sectors) == 0 {
+		panic(fmt.Sprintf("storage: NOR %q needs sectors and a program unit", cfg.Name))
+	}
+	if cfg.ProgramPage == 0 {
+		cfg.ProgramPage = cfg.ProgramUnit
+	}
+	if cfg.ReadUnit == 0 {
+		cfg.ReadUnit = 1
+	}
+	f := &NORFlash{cfg: cfg}
+	var addr uint64
+	for _, run := range cfg.Sectors {
+		if run.Size == 0 || run.Count <= 0 || run.Size%cfg.ProgramUnit != 0 {
+			panic(fmt.Sprintf("storage: NOR %q: bad sector run %+v", cfg.Name, run))
+		}
+		for range run.Count {
+			f.starts = append(f.starts, addr)
+			f.erase = append(f.erase, run.EraseTime)
+			addr += run.Size
+		}
+	}
+	f.starts = append(f.starts, addr)
+	f.erases = make([]uint32, len(f.erase))
+	f.worn = make([]bool, len(f.erase))
+	f.base = base{name: cfg.Name, sys: s, mem: newMemory(addr, 0xFF)}
+	s.add(f)
+	return f
+}
+
+// Config returns the part's configuration.
+func (f *NORFlash) Config() NORConfig { return f.cfg }
+
+// ReadSize implements Device.
+func (f *NORFlash) ReadSize() uint64 { return f.cfg.ReadUnit }
+
+// ProgramSize implements Device.
+func (f *NORFlash) ProgramSize() uint64 { return f.cfg.ProgramUnit }
+
+// EraseValue implements Device.
+func (f *NORFlash) EraseValue() int { return 0xFF }
+
+// sector returns the index of the sector holding addr (addr < size).
+func (f *NORFlash) sector(addr uint64) int {
+	return sort.Search(len(f.starts)-1, func(i int) bool { return f.starts[i+1] > addr })
+}
+
+// EraseSize implements Device. Past the end it returns the last sector's size.
+func (f *NORFlash) EraseSize(addr uint64) uint64 {
+	i := min(f.sector(addr), len(f.erase)-1)
+	return f.starts[i+1] - f.starts[i]
+}
+
+// Sectors returns the number of sectors.
+func (f *NORFlash) Sectors() int { return len(f.erase) }
+
+// SectorBounds returns the start address and size of sector i.
+func (f *NORFlash) SectorBounds(i int) (start, size uint64) {
+	return f.starts[i], f.starts[i+1] - f.starts[i]
+}
+
+// EraseCounts returns the erase cycles of every sector.
+func (f *NORFlash) EraseCounts() []uint32 { return slices.Clone(f.erases) }
+
+// Read implements Device.
+func (f *NORFlash) Read(addr uint64, p []byte) error {
+	n := uint64(len(p))
+	if err := f.checkRange("read", addr, n, f.cfg.ReadUnit); err != nil {
+		return err
+	}
+	if !f.sys.powered {
+		return fmt.Errorf("%s read 0x%x: %w", f.name, addr, ErrPowerLost)
+	}
+	f.mem.read(addr, p)
+	f.sys.clock.Advance(readTime(n, f.cfg.ReadBandwidth, f.cfg.ReadLatency))
+	return nil
+}
+
+// Program implements Device.
+func (f *NORFlash) Program(addr uint64, p []byte) error {
+	n := uint64(len(p))
+	if err := f.checkRange("program", addr, n, f.cfg.ProgramUnit); err != nil {
+		return err
+	}
+	if n == 0 {
+		return nil
+	}
+	if err := f.checkNotWorn("program", addr, n); err != nil {
+		return err
+	}
+	if f.cfg.Strict {
+		if off, ok := f.firstUnerasedUnit(addr, n); !ok {
+			return fmt.Errorf("%s program 0x%x+%d: unit at 0x%x: %w", f.name, addr, n, off, ErrNotErased)
+		}
+	}
+	return f.sys.mutate(f, OpProgram, addr, p, n)
+}
+
+// Erase implements Device. The range must start and end on sector boundaries.
+func (f *NORFlash) Erase(addr, size uint64) error {
+	if err := f.checkRange("erase", addr, size, 1); err != nil {
+		return err
+	}
+	if size == 0 {
+		return nil
+	}
+	first, last := f.sector(addr), f.sector(addr+size-1)
+	if f.starts[first] != addr || f.starts[last+1] != addr+size {
+		return fmt.Errorf("%s erase 0x%x+0x%x: not on sector boundaries: %w", f.name, addr, size, ErrMisaligned)
+	}
+	if err := f.checkNotWorn("erase", addr, size); err != nil {
+		return err
+	}
+	return f.sys.mutate(f, OpErase, addr, nil, size)
+}
+
+func (f *NORFlash) checkNotWorn(op string, addr, n uint64) error {
+	for i := f.sector(addr); i < len(f.worn) && f.starts[i] < addr+n; i++ {
+		if f.worn[i] {
+			return fmt.Errorf("%s %s 0x%x: sector %d: %w", f.name, op, addr, i, ErrWornOut)
+		}
+	}
+	return nil
+}
+
+func (f *NORFlash) firstUnerasedUnit(addr, n uint64) (uint64, bool) {
+	buf := make([]byte, n)
+	f.mem.read(addr, buf)
+	u := f.cfg.ProgramUnit
+	for off := uint64(0); off < n; off += u {
+		for _, b := range buf[off : off+u] {
+			if b != 0xFF {
+				return addr + off, false
+			}
+		}
+	}
+	return 0, true
+}
+
+func (f *NORFlash) programTime(n uint64) time.Duration {
+	pages := (n + f.cfg.ProgramPage - 1) / f.cfg.ProgramPage
+	return time.Duration(pages) * f.cfg.ProgramTime
+}
+
+// apply implements device.
+func (f *NORFlash) apply(op *Op) (time.Duration, error) {
+	switch op.Kind {
+	case OpProgram:
+		return f.applyProgram(op)
+	case OpErase:
+		return f.applyErase(op)
+	}
+	panic(fmt.Sprintf("storage: NOR cannot apply %s", op))
+}
+
+// programBits ANDs data into the medium: NOR programming only clears bits.
+func (f *NORFlash) programBits(addr uint64, data []byte) {
+	f.mem.update(addr, uint64(len(data)), func(b []byte, at uint64) {
+		for i := range b {
+			b[i] &= data[at+uint64(i)]
+		}
+	})
+	f.enforceStuck(addr, uint64(len(data)))
+}
+
+func (f *NORFlash) applyProgram(op *Op) (time.Duration, error) {
+	full := f.programTime(op.Len)
+	switch op.Fault.Mode {
+	case FaultCutBefore:
+		return 0, nil
+	case FaultIOError:
+		return full, ErrIO
+	case FaultWearOut:
+		f.worn[f.sector(op.Addr)] = true
+		return full, ErrWornOut
+	case FaultTorn:
+		r := op.Fault.rng(op.Index)
+		u := f.cfg.ProgramUnit
+		units := op.Len / u
+		k := r.Uint64N(units) // the unit in progress
+		f.programBits(op.Addr, op.Data[:k*u])
+		partial := make([]byte, u)
+		cur := make([]byte, u)
+		f.mem.read(op.Addr+k*u, cur)
+		for i := range partial {
+			partial[i] = 0xFF
+			for bit := range 8 {
+				m := byte(1) << bit
+				// A bit the op clears (1→0) is cleared or not, at random;
+				// no other bit changes.
+				if cur[i]&m != 0 && op.Data[k*u+uint64(i)]&m == 0 && r.IntN(2) == 0 {
+					partial[i] &^= m
+				}
+			}
+		}
+		f.programBits(op.Addr+k*u, partial)
+		return f.programTime(k*u + 1), nil
+	}
+	f.programBits(op.Addr, op.Data)
+	switch op.Fault.Mode {
+	case FaultBitFlip:
+		f.flipSeeded(op)
+	case FaultStuckBit:
+		f.stickSeeded(op)
+	}
+	return full, nil
+}
+
+func (f *NORFlash) eraseSector(i int) {
+	start, size := f.SectorBounds(i)
+	f.mem.fill(start, size, 0xFF)
+	f.enforceStuck(start, size)
+	f.erases[i]++
+	if f.cfg.Endurance > 0 && int(f.erases[i]) >= f.cfg.Endurance {
+		f.worn[i] = true
+	}
+}
+
+func (f *NORFlash) applyErase(op *Op) (time.Duration, error) {
+	first, last := f.sector(op.Addr), f.sector(op.Addr+op.Len-1)
+	var full time.Duration
+	for i := first; i <= last; i++ {
+		full += f.erase[i]
+	}
+	switch op.Fault.Mode {
+	case FaultCutBefore:
+		return 0, nil
+	case FaultIOError:
+		return full, ErrIO
+	case FaultWearOut:
+		f.worn[first] = true
+		return full, ErrWornOut
+	case FaultTorn:
+		r := op.Fault.rng(op.Index)
+		k := first + r.IntN(last-first+1)
+		var spent time.Duration
+		for i := first; i < k; i++ {
+			f.eraseSector(i)
+			spent += f.erase[i]
+		}
+		// The torn sector got part of its erase pulses: each cell still at 0
+		// has risen to 1 with a probability set by how far the erase got.
+		// Cells differ, so the result is scattered, not a clean prefix.
+		progress := 0.05 + 0.9*r.Float64()
+		start, size := f.SectorBounds(k)
+		f.mem.update(start, size, func(b []byte, _ uint64) {
+			for j := range b {
+				for bit := range 8 {
+					m := byte(1) << bit
+					if b[j]&m == 0 && r.Float64() < progress {
+						b[j] |= m
+					}
+				}
+			}
+		})
+		f.enforceStuck(start, size)
+		f.erases[k]++
+		return spent + time.Duration(progress*float64(f.erase[k])), nil
+	}
+	for i := first; i <= last; i++ {
+		f.eraseSector(i)
+	}
+	switch op.Fault.Mode {
+	case FaultBitFlip:
+		f.flipSeeded(op)
+	case FaultStuckBit:
+		f.stickSeeded(op)
+	}
+	return full, nil
+}
+
+func (f *NORFlash) frozen() device {
+	c := *f
+	c.base = f.frozenBase()
+	c.erases = slices.Clone(f.erases)
+	c.worn = slices.Clone(f.worn)
+	return &c
+}
+
+func (f *NORFlash) restore(sys *System) device {
+	c := *f
+	c.base = f.restoreBase(sys)
+	c.erases = slices.Clone(f.erases)
+	c.worn = slices.Clone(f.worn)
+	return &c
+}

@@ -1,0 +1,71 @@
+package storage
+
+import (
+	"fmt"
+	"time"
+)
+
+// OpKind is the kind of a mutating device operation.
+type OpKind uint8
+
+// The mutating op kinds. Reads are not journaled: they change nothing and a
+// power cut between two reads is the same as one before the next mutation.
+const (
+	OpProgram OpKind = iota + 1 // program (NOR) or write (SD)
+	OpErase                     // erase (NOR) or trim (SD, a no-op on the medium)
+)
+
+var opKindNames = [...]string{OpProgram: "program", OpErase: "erase"}
+
+func (k OpKind) String() string {
+	if int(k) < len(opKindNames) && opKindNames[k] != "" {
+		return opKindNames[k]
+	}
+	return fmt.Sprintf("OpKind(%d)", uint8(k))
+}
+
+// ParseOpKind parses "program" (or its alias "write") and "erase".
+func ParseOpKind(s string) (OpKind, error) {
+	switch s {
+	case "program", "write":
+		return OpProgram, nil
+	case "erase":
+		return OpErase, nil
+	}
+	return 0, fmt.Errorf("unknown op kind %q (want program or erase)", s)
+}
+
+// Op is one mutating operation as the journal records it.
+type Op struct {
+	// Index is the op's position in the system's journal, from 0.
+	Index int
+	// Device names the device the op was issued to.
+	Device string
+	Kind   OpKind
+	Addr   uint64
+	Len    uint64
+	// Data is a copy of the bytes programmed (nil for erases). The journal
+	// keeps it so that a sweep can rebuild the state at any op by applying the
+	// journal to a snapshot, without re-running the firmware that issued it.
+	Data []byte
+	// Time is the virtual time at which the op started.
+	Time time.Duration
+	// Stage and Phase say which firmware stage issued the op and what it was
+	// doing (for example "bootloader", "copy-body").
+	Stage, Phase string
+	// Region is the name of the first region the op overlaps, or "".
+	Region string
+	// Fault is the fault injected at this op; its Mode is FaultNone if none was.
+	Fault Fault
+}
+
+func (o Op) String() string {
+	s := fmt.Sprintf("#%d %s %s 0x%x+%d", o.Index, o.Device, o.Kind, o.Addr, o.Len)
+	if o.Region != "" {
+		s += " [" + o.Region + "]"
+	}
+	if o.Fault.Mode != FaultNone {
+		s += " " + o.Fault.String()
+	}
+	return s
+}

@@ -1,0 +1,286 @@
+package storage
+
+import (
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Clock is the virtual clock device operations advance. The simulator's MCU
+// provides one; ManualClock is a plain implementation for standalone use.
+type Clock interface {
+	Now() time.Duration
+	Advance(d time.Duration)
+}
+
+// ManualClock is a Clock that only moves when advanced.
+type ManualClock struct{ now time.Duration }
+
+// Now implements Clock.
+func (c *ManualClock) Now() time.Duration { return c.now }
+
+// Advance implements Clock.
+func (c *ManualClock) Advance(d time.Duration) { c.now += d }
+
+// Region names a range of one device, for journal entries, fault matchers and
+// reports (for example "active-app" on "internal").
+type Region struct {
+	Name   string
+	Device string
+	Start  uint64
+	Size   uint64
+}
+
+// End returns the first address after the region.
+func (r Region) End() uint64 { return r.Start + r.Size }
+
+// Overlaps reports whether [addr, addr+n) on device dev touches the region.
+func (r Region) Overlaps(dev string, addr, n uint64) bool {
+	return dev == r.Device && addr < r.End() && r.Start < addr+max(n, 1)
+}
+
+// device is what a System needs from each of its devices beyond Device.
+type device interface {
+	Device
+	// apply carries out op, including op.Fault, on the medium and returns the
+	// virtual time it took and the error the issuer sees.
+	apply(op *Op) (time.Duration, error)
+	// frozen returns a copy of the device that shares its pages and that no
+	// one writes; restore makes a live device from such a copy.
+	frozen() device
+	restore(sys *System) device
+}
+
+// System is the set of devices of one simulated board and what they share:
+// the op journal, the clock, the fault injector and the power state.
+//
+// A System is not safe for concurrent use. Snapshots are: any number of
+// goroutines may Restore the same Snapshot at once.
+type System struct {
+	clock       Clock
+	devices     []device
+	regions     []Region
+	journal     []Op
+	injector    Injector
+	onPowerLoss func(Op)
+	powered     bool
+	stage       string
+	phase       string
+}
+
+// NewSystem returns an empty, powered system on the given clock (a new
+// ManualClock if nil).
+func NewSystem(clock Clock) *System {
+	if clock == nil {
+		clock = new(ManualClock)
+	}
+	return &System{clock: clock, powered: true}
+}
+
+func (s *System) add(d device) {
+	if s.Device(d.Name()) != nil {
+		panic(fmt.Sprintf("storage: a device named %q already exists", d.Name()))
+	}
+	s.devices = append(s.devices, d)
+}
+
+// Device returns the device with the given name, or nil.
+func (s *System) Device(name string) Device {
+	for _, d := range s.devices {
+		if d.Name() == name {
+			return d
+		}
+	}
+	return nil
+}
+
+// Devices returns the devices in the order they were added.
+func (s *System) Devices() []Device {
+	out := make([]Device, len(s.devices))
+	for i, d := range s.devices {
+		out[i] = d
+	}
+	return out
+}
+
+// Clock returns the system's clock.
+func (s *System) Clock() Clock { return s.clock }
+
+// SetClock replaces the clock, for a restored snapshot that joins a new machine.
+func (s *System) SetClock(c Clock) { s.clock = c }
+
+// AddRegion names a range of a device. Regions must lie inside their device.
+func (s *System) AddRegion(r Region) error {
+	d := s.Device(r.Device)
+	if d == nil {
+		return fmt.Errorf("region %s: no device %q", r.Name, r.Device)
+	}
+	if r.Size == 0 || r.End() > d.Size() || r.End() < r.Start {
+		return fmt.Errorf("region %s: 0x%x+0x%x does not fit in %s (0x%x bytes)", r.Name, r.Start, r.Size, r.Device, d.Size())
+	}
+	s.regions = append(s.regions, r)
+	return nil
+}
+
+// Regions returns the named regions in the order they were added.
+func (s *System) Regions() []Region { return slices.Clone(s.regions) }
+
+// Region returns the region with the given name.
+func (s *System) Region(name string) (Region, bool) {
+	for _, r := range s.regions {
+		if r.Name == name {
+			return r, true
+		}
+	}
+	return Region{}, false
+}
+
+func (s *System) regionOf(dev string, addr, n uint64) string {
+	for _, r := range s.regions {
+		if r.Overlaps(dev, addr, n) {
+			return r.Name
+		}
+	}
+	return ""
+}
+
+// SetInjector installs the fault injector consulted before every mutating op
+// (nil for none).
+func (s *System) SetInjector(inj Injector) { s.injector = inj }
+
+// SetPowerLossHandler installs the function called when a fault cuts power,
+// after the op's partial effect is on the medium. The simulator's handler does
+// not return: it unwinds the running firmware. If the handler returns (or none
+// is set) the op returns ErrPowerLost, and so does every op until PowerOn.
+func (s *System) SetPowerLossHandler(f func(Op)) { s.onPowerLoss = f }
+
+// SetActor records which firmware stage and phase issue the following ops.
+func (s *System) SetActor(stage, phase string) { s.stage, s.phase = stage, phase }
+
+// SetPhase changes only the phase.
+func (s *System) SetPhase(phase string) { s.phase = phase }
+
+// Powered reports whether the system has power.
+func (s *System) Powered() bool { return s.powered }
+
+// PowerOn restores power after a cut.
+func (s *System) PowerOn() { s.powered = true }
+
+// PowerOff removes power without a fault, as a scenario's power-cut step does
+// between ops.
+func (s *System) PowerOff() { s.powered = false }
+
+// Journal returns the ops issued so far. The slice is shared: callers must not
+// modify it.
+func (s *System) Journal() []Op { return s.journal[:len(s.journal):len(s.journal)] }
+
+// mutate runs one mutating op that has passed its device's checks: it
+// journals the op, consults the injector, applies the op and its fault to the
+// medium, advances the clock, and cuts power if the fault says so.
+func (s *System) mutate(d device, kind OpKind, addr uint64, data []byte, n uint64) error {
+	if !s.powered {
+		return fmt.Errorf("%s %s 0x%x: %w", d.Name(), kind, addr, ErrPowerLost)
+	}
+	op := Op{
+		Index:  len(s.journal),
+		Device: d.Name(),
+		Kind:   kind,
+		Addr:   addr,
+		Len:    n,
+		Time:   s.clock.Now(),
+		Stage:  s.stage,
+		Phase:  s.phase,
+		Region: s.regionOf(d.Name(), addr, n),
+	}
+	if data != nil {
+		op.Data = slices.Clone(data)
+	}
+	if s.injector != nil {
+		if f, ok := s.injector.Inject(&op); ok {
+			op.Fault = f
+		}
+	}
+	s.journal = append(s.journal, op)
+	dur, err := s.applyOp(d, &op)
+	s.clock.Advance(dur)
+	if op.Fault.Mode.CutsPower() {
+		s.powered = false
+		if s.onPowerLoss != nil {
+			s.onPowerLoss(op)
+		}
+		return fmt.Errorf("%s: %w", op, ErrPowerLost)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	return nil
+}
+
+func (s *System) applyOp(d device, op *Op) (time.Duration, error) {
+	if op.Fault.Mode == FaultSDRemoved {
+		// The card leaves the slot whichever device the op addressed, so a
+		// scenario can pull it at any moment of a flow.
+		for _, other := range s.devices {
+			if sd, ok := other.(*SDCard); ok {
+				sd.Remove()
+			}
+		}
+	}
+	return d.apply(op)
+}
+
+// Apply carries out a recorded op, with its recorded fault, and appends it to
+// the journal. It neither consults the injector nor advances the clock nor
+// changes the power state: a sweep uses it to rebuild the state at any op of a
+// baseline run from a snapshot of the run's start.
+func (s *System) Apply(op Op) error {
+	var d device
+	for _, x := range s.devices {
+		if x.Name() == op.Device {
+			d = x
+		}
+	}
+	if d == nil {
+		return fmt.Errorf("apply %s: no device %q", op, op.Device)
+	}
+	op.Index = len(s.journal)
+	s.journal = append(s.journal, op)
+	_, err := s.applyOp(d, &op)
+	return err
+}
+
+// Snapshot is a frozen copy of a System's devices, regions and journal.
+type Snapshot struct {
+	devices []device
+	regions []Region
+	journal []Op
+}
+
+// Snapshot returns a frozen copy of the system. It costs one pointer copy per
+// MiB of device and shares every page; the system keeps working and copies a
+// page the first time it writes it afterwards. The injector, power-loss handler
+// and clock are not part of a snapshot.
+func (s *System) Snapshot() *Snapshot {
+	sn := &Snapshot{regions: slices.Clone(s.regions), journal: s.journal[:len(s.journal):len(s.journal)]}
+	for _, d := range s.devices {
+		sn.devices = append(sn.devices, d.frozen())
+	}
+	return sn
+}
+
+// Restore returns a new, powered system with the snapshot's contents on the
+// given clock (a new ManualClock if nil). It only reads the snapshot, so many
+// goroutines may restore one snapshot at once.
+func (sn *Snapshot) Restore(clock Clock) *System {
+	s := NewSystem(clock)
+	s.regions = slices.Clone(sn.regions)
+	s.journal = sn.journal[:len(sn.journal):len(sn.journal)]
+	for _, d := range sn.devices {
+		s.devices = append(s.devices, d.restore(s))
+	}
+	return s
+}
+
+// Clone returns an independent copy of the system on the given clock: the
+// copy and the original never see each other's later writes.
+func (s *System) Clone(clock Clock) *System { return s.Snapshot().Restore(clock) }
