@@ -63,6 +63,7 @@ type System struct {
 	journal     []Op
 	injector    Injector
 	onPowerLoss func(Op)
+	observer    func(Op)
 	powered     bool
 	stage       string
 	phase       string
@@ -154,6 +155,11 @@ func (s *System) SetInjector(inj Injector) { s.injector = inj }
 // is set) the op returns ErrPowerLost, and so does every op until PowerOn.
 func (s *System) SetPowerLossHandler(f func(Op)) { s.onPowerLoss = f }
 
+// SetObserver installs a function called with every mutating op once its
+// effect is on the medium and before time advances (nil for none): the
+// simulator traces ops and injected faults through it.
+func (s *System) SetObserver(f func(Op)) { s.observer = f }
+
 // SetActor records which firmware stage and phase issue the following ops.
 func (s *System) SetActor(stage, phase string) { s.stage, s.phase = stage, phase }
 
@@ -202,9 +208,14 @@ func (s *System) mutate(d device, kind OpKind, addr uint64, data []byte, n uint6
 	}
 	s.journal = append(s.journal, op)
 	dur, err := s.applyOp(d, &op)
-	s.clock.Advance(dur)
 	if op.Fault.Mode.CutsPower() {
 		s.powered = false
+	}
+	if s.observer != nil {
+		s.observer(op)
+	}
+	s.clock.Advance(dur)
+	if op.Fault.Mode.CutsPower() {
 		if s.onPowerLoss != nil {
 			s.onPowerLoss(op)
 		}

@@ -1,0 +1,242 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/bootsim/bootsim/sim"
+	"github.com/bootsim/bootsim/units"
+	"github.com/spf13/cobra"
+)
+
+func newLayoutCmd() *cobra.Command {
+	var board, profile, storageKind, output string
+	cmd := &cobra.Command{
+		Use:   "layout",
+		Short: "Draw a board's flash map",
+		Long: `Draw the flash map of a board as the seed's diagram does: high addresses at
+the top, each region with its start address, its size and the configuration
+key that places it (the keys of mbed_app.json). The map of each device is
+drawn: internal flash, and the SD card or SPI flash when candidates live there.
+
+Profiles: classic (the Mbed bootloader's layout with SOTP key storage).`,
+		Example: `  bootsim layout --board k64f
+  bootsim layout --board k64f --storage internal
+  bootsim layout --board disco-l475vg -o json`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(output, "text", "json"); err != nil {
+				return err
+			}
+			if profile != "classic" {
+				return usageErr("profile %q has no layout in this version (available: classic)", profile)
+			}
+			b, err := sim.LoadBoard(board)
+			if errors.Is(err, sim.ErrUnknownBoard) {
+				return usageErr("%v", err)
+			} else if err != nil {
+				return err
+			}
+			if storageKind != "" && !slices.Contains(b.Storages(), storageKind) {
+				return usageErr("board %s cannot keep candidates on %q (it can on: %s)", b.Name, storageKind, strings.Join(b.Storages(), ", "))
+			}
+			l, err := b.Layout(storageKind)
+			if err != nil {
+				return err
+			}
+			if output == "json" {
+				return writeJSON(cmd.OutOrStdout(), layoutJSON(b, l, profile))
+			}
+			drawLayout(cmd.OutOrStdout(), b, l, profile)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&board, "board", "k64f", "board profile (see 'bootsim boards')")
+	cmd.Flags().StringVar(&profile, "profile", "classic", "update design: classic")
+	cmd.Flags().StringVar(&storageKind, "storage", "", "where candidates live: sd, spi or internal (default: the board's)")
+	addOutputFlag(cmd, &output, "text|json")
+	_ = cmd.RegisterFlagCompletionFunc("board", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return sim.BoardNames(), cobra.ShellCompDirectiveNoFileComp
+	})
+	_ = cmd.RegisterFlagCompletionFunc("storage", cobra.FixedCompletions([]string{"sd", "spi", "internal"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("profile", cobra.FixedCompletions([]string{"classic"}, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+// box is one region of a device's map.
+type box struct {
+	start, size uint64
+	title       string
+	key         string // the configuration key that places its start
+}
+
+// layoutBoxes returns the boxes of each device, in address order, with the
+// gaps between regions as unused boxes.
+func layoutBoxes(b *sim.Board, l *sim.Layout) map[string][]box {
+	titles := map[string]string{
+		sim.RegionBootloader:   "Bootloader",
+		sim.RegionSOTP1:        "SOTP_1",
+		sim.RegionSOTP2:        "SOTP_2",
+		sim.RegionActiveHeader: "Active App Metadata Header",
+		sim.RegionActiveApp:    "Active App",
+	}
+	keys := map[string]string{
+		sim.RegionBootloader:   "0",
+		sim.RegionSOTP1:        "sotp-section-1-address",
+		sim.RegionSOTP2:        "sotp-section-2-address",
+		sim.RegionActiveHeader: "update-client.application-details",
+		sim.RegionActiveApp:    "mbed-bootloader.application-start-address",
+	}
+	hdr := uint64(sim.ExternalHeaderSize)
+	if l.Storage == sim.DeviceInternal {
+		hdr = sim.InternalHeaderSize
+	}
+	hdr = (hdr + uint64(l.StoragePage) - 1) / uint64(l.StoragePage) * uint64(l.StoragePage)
+	out := map[string][]box{}
+	for _, r := range l.Regions(b) {
+		if t, ok := titles[r.Name]; ok {
+			out[r.Device] = append(out[r.Device], box{r.Start, r.Size, t, keys[r.Name]})
+			continue
+		}
+		// A candidate slot: its header, then the firmware body.
+		i := len(out[r.Device+"#slots"])
+		out[r.Device+"#slots"] = append(out[r.Device+"#slots"], box{})
+		key := "update-client.storage-address"
+		if i > 0 {
+			key = fmt.Sprintf("slot %d", i)
+		}
+		out[r.Device] = append(out[r.Device],
+			box{r.Start, hdr, fmt.Sprintf("Firmware Candidate %d Header", i), key},
+			box{r.Start + hdr, r.Size - hdr, fmt.Sprintf("Firmware Candidate %d", i), ""})
+	}
+	for dev, bs := range out {
+		if strings.HasSuffix(dev, "#slots") {
+			delete(out, dev)
+			continue
+		}
+		slices.SortFunc(bs, func(x, y box) int { return cmpU64(x.start, y.start) })
+		size := uint64(b.Flash.Size())
+		if dev != sim.DeviceInternal {
+			size = uint64(b.External.Size)
+		}
+		var filled []box
+		var at uint64
+		for _, x := range bs {
+			if x.start > at {
+				filled = append(filled, box{at, x.start - at, "(unused)", ""})
+			}
+			filled = append(filled, x)
+			at = x.start + x.size
+		}
+		if at < size {
+			filled = append(filled, box{at, size - at, "(unused)", ""})
+		}
+		out[dev] = filled
+	}
+	return out
+}
+
+func cmpU64(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func deviceTitle(b *sim.Board, dev string) string {
+	switch dev {
+	case sim.DeviceInternal:
+		return fmt.Sprintf("Internal flash: %s, %s sectors, %d-byte program unit", b.Flash.Size().Human(), sectorSummary(b), uint64(b.Flash.ProgramUnit))
+	default:
+		return strings.ToUpper(externalSummary(b)[:1]) + externalSummary(b)[1:]
+	}
+}
+
+const boxWidth = 30
+
+func center(s string, w int) string {
+	n := len([]rune(s))
+	if n >= w {
+		return s
+	}
+	left := (w - n) / 2
+	return strings.Repeat(" ", left) + s + strings.Repeat(" ", w-n-left)
+}
+
+func drawLayout(w io.Writer, b *sim.Board, l *sim.Layout, profile string) {
+	fmt.Fprintf(w, "%s — %s, %s\n", b.Name, b.Title, b.MCU)
+	fmt.Fprintf(w, "%s profile, candidates on %s (%d slot%s)\n", profile, l.Storage, l.StorageLocations, plural(l.StorageLocations))
+	boxes := layoutBoxes(b, l)
+	devs := []string{sim.DeviceInternal}
+	if l.Storage != sim.DeviceInternal {
+		devs = append(devs, l.Storage)
+	}
+	edge := "    +" + strings.Repeat("-", boxWidth) + "+"
+	for _, dev := range devs {
+		fmt.Fprintf(w, "\n%s\n\n", deviceTitle(b, dev))
+		bs := boxes[dev]
+		last := bs[len(bs)-1]
+		fmt.Fprintf(w, "%s <-+ 0x%08X  end\n", edge, last.start+last.size)
+		for i := len(bs) - 1; i >= 0; i-- {
+			x := bs[i]
+			body := []string{center(x.title, boxWidth)}
+			if x.size >= 16<<10 {
+				body = []string{strings.Repeat(" ", boxWidth), center(x.title, boxWidth), strings.Repeat(" ", boxWidth)}
+			}
+			for j, line := range body {
+				size := ""
+				if j == len(body)/2 {
+					size = "  " + units.Size(x.size).Human()
+				}
+				fmt.Fprintf(w, "    |%s|%s\n", line, size)
+			}
+			key := ""
+			if x.key != "" {
+				key = "  " + x.key
+			}
+			fmt.Fprintf(w, "%s <-+ 0x%08X%s\n", edge, x.start, key)
+		}
+	}
+	fmt.Fprintf(w, "\nConfiguration (mbed_app.json target_overrides):\n")
+	for _, kv := range l.Keys() {
+		fmt.Fprintf(w, "  %-45s %s\n", `"`+kv[0]+`":`, kv[1])
+	}
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+func layoutJSON(b *sim.Board, l *sim.Layout, profile string) any {
+	type region struct {
+		Name   string `json:"name"`
+		Device string `json:"device"`
+		Start  uint64 `json:"start"`
+		Size   uint64 `json:"size"`
+	}
+	var regions []region
+	for _, r := range l.Regions(b) {
+		regions = append(regions, region{r.Name, r.Device, r.Start, r.Size})
+	}
+	keys := map[string]string{}
+	for _, kv := range l.Keys() {
+		keys[kv[0]] = kv[1]
+	}
+	return map[string]any{
+		"schema":  "bootsim/layout/v1",
+		"board":   b.Name,
+		"profile": profile,
+		"storage": l.Storage,
+		"regions": regions,
+		"config":  keys,
+	}
+}

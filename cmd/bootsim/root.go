@@ -1,0 +1,120 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"runtime/debug"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set at release build time with -ldflags "-X main.version=v1.2.3".
+var version = ""
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
+}
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "bootsim",
+		Short: "Simulate a microcontroller's boot and firmware-update chain under faults",
+		Long: `bootsim simulates the boot and firmware-update chain of a microcontroller,
+modelled on the Arm Mbed OS update stack: internal NOR flash, SOTP key
+storage, an SD card or SPI flash and a virtual MCU, running the boot selector,
+the Mbed bootloader and the update client against scripted faults such as
+power loss in the middle of a copy, torn writes and corrupted candidates.
+
+Exit codes: 0 all expectations met, 1 a scenario or sweep point failed,
+2 usage or input error, 3 internal error.`,
+		Example: `  # The boards bootsim models, with their flash geometry
+  bootsim boards
+
+  # The classic Mbed flash map of a board, as mbed_app.json would set it
+  bootsim layout --board k64f
+  bootsim layout --board nucleo-f429zi --storage internal -o json`,
+		Version:       buildVersion(),
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.CompletionOptions.HiddenDefaultCmd = false
+	root.SetVersionTemplate("bootsim {{.Version}}\n")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageErr("%v (see '%s --help')", err, c.CommandPath())
+	})
+	root.AddCommand(newVersionCmd(), newBoardsCmd(), newLayoutCmd())
+	return root
+}
+
+func newVersionCmd() *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "version",
+		Short: "Print bootsim's version",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(output, "text", "json"); err != nil {
+				return err
+			}
+			if output == "json" {
+				return writeJSON(cmd.OutOrStdout(), map[string]any{"schema": "bootsim/version/v1", "version": buildVersion()})
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "bootsim %s\n", buildVersion())
+			return nil
+		},
+	}
+	addOutputFlag(cmd, &output, "text|json")
+	return cmd
+}
+
+// noArgs rejects positional arguments as a usage error.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageErr("%s takes no arguments, got %q", cmd.CommandPath(), args)
+	}
+	return nil
+}
+
+func addOutputFlag(cmd *cobra.Command, p *string, choices string) {
+	cmd.Flags().StringVarP(p, "output", "o", "text", "output format: "+choices)
+}
+
+func checkOutput(got string, allowed ...string) error {
+	for _, a := range allowed {
+		if got == a {
+			return nil
+		}
+	}
+	return usageErr("unknown output format %q (want %s)", got, joinOr(allowed))
+}
+
+func joinOr(xs []string) string {
+	switch len(xs) {
+	case 0:
+		return ""
+	case 1:
+		return xs[0]
+	}
+	s := ""
+	for i, x := range xs[:len(xs)-1] {
+		if i > 0 {
+			s += ", "
+		}
+		s += x
+	}
+	return s + " or " + xs[len(xs)-1]
+}
+
+// writeJSON writes v as indented JSON with a trailing newline.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

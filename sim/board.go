@@ -1,0 +1,268 @@
+package sim
+
+import (
+	"embed"
+	"errors"
+	"fmt"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/bootsim/bootsim/storage"
+	"github.com/bootsim/bootsim/strictyaml"
+	"github.com/bootsim/bootsim/units"
+	"go.yaml.in/yaml/v3"
+)
+
+//go:embed boards/*.yaml
+var boardFiles embed.FS
+
+// Names of the devices a board's storage system holds.
+const (
+	DeviceInternal = "internal" // the MCU's internal flash
+	DeviceSD       = "sd"       // an SD card
+	DeviceSPI      = "spi"      // an external SPI or QSPI NOR flash
+)
+
+// Board is a board profile: the MCU's flash, RAM and CPU figures and its
+// external storage, each figure taken from a datasheet the profile names.
+type Board struct {
+	Name  string `yaml:"name"`
+	Title string `yaml:"title"`
+	MCU   string `yaml:"mcu"`
+	CPU   struct {
+		ClockHz uint64 `yaml:"clock-hz"`
+		// HashRate is SHA-256 throughput in bytes per second.
+		HashRate uint64 `yaml:"hash-rate"`
+	} `yaml:"cpu"`
+	RAM units.Size `yaml:"ram"`
+	// NoInitRAM is the size of the RAM that no start-up code initialises:
+	// it survives warm resets and holds noise after power-on.
+	NoInitRAM units.Size `yaml:"no-init-ram"`
+	// ResetTime is the time from a reset to the first instruction of the
+	// image at address 0.
+	ResetTime units.Duration `yaml:"reset-time"`
+	// LockupResets says whether a core lockup resets the chip (Kinetis RCM)
+	// or leaves it stopped until a watchdog or pin reset (STM32).
+	LockupResets bool       `yaml:"lockup-resets"`
+	Flash        FlashSpec  `yaml:"flash"`
+	External     ExtSpec    `yaml:"external"`
+	LayoutKeys   yaml.Node  `yaml:"layout"`
+	Storage      StorageMap `yaml:"storage"`
+
+	file string // where the profile was read from, for error positions
+}
+
+// FlashSpec describes the internal flash.
+type FlashSpec struct {
+	Sectors []struct {
+		Size      units.Size     `yaml:"size"`
+		Count     int            `yaml:"count"`
+		EraseTime units.Duration `yaml:"erase-time"`
+	} `yaml:"sectors"`
+	ProgramUnit   units.Size     `yaml:"program-unit"`
+	ProgramTime   units.Duration `yaml:"program-time"`
+	ReadBandwidth uint64         `yaml:"read-bandwidth"`
+}
+
+// Size returns the flash size.
+func (f FlashSpec) Size() units.Size {
+	var n units.Size
+	for _, s := range f.Sectors {
+		n += s.Size * units.Size(s.Count)
+	}
+	return n
+}
+
+// ExtSpec describes the external storage: an SD card or a SPI NOR flash.
+type ExtSpec struct {
+	Kind string     `yaml:"kind"` // "sd" or "spi-nor"
+	Size units.Size `yaml:"size"`
+	// SD card figures.
+	ReadLatency    units.Duration `yaml:"read-latency"`
+	WriteLatency   units.Duration `yaml:"write-latency"`
+	ReadBandwidth  uint64         `yaml:"read-bandwidth"`
+	WriteBandwidth uint64         `yaml:"write-bandwidth"`
+	// SPI NOR figures.
+	SectorSize  units.Size     `yaml:"sector-size"`
+	EraseTime   units.Duration `yaml:"erase-time"`
+	ProgramUnit units.Size     `yaml:"program-unit"`
+	ProgramPage units.Size     `yaml:"program-page"`
+	ProgramTime units.Duration `yaml:"program-time"`
+}
+
+// Device returns the name of the external device.
+func (e ExtSpec) Device() string {
+	if e.Kind == "spi-nor" {
+		return DeviceSPI
+	}
+	return DeviceSD
+}
+
+// StorageMap holds, per candidate storage ("sd", "spi", "internal"), the
+// update-client.storage-* keys, and which one the board uses by default.
+type StorageMap struct {
+	Default  string    `yaml:"default"`
+	SD       yaml.Node `yaml:"sd"`
+	SPI      yaml.Node `yaml:"spi"`
+	Internal yaml.Node `yaml:"internal"`
+}
+
+func (m *StorageMap) node(kind string) *yaml.Node {
+	switch kind {
+	case DeviceSD:
+		return &m.SD
+	case DeviceSPI:
+		return &m.SPI
+	case DeviceInternal:
+		return &m.Internal
+	}
+	return nil
+}
+
+// Storages returns the candidate storages the board has a configuration for.
+func (b *Board) Storages() []string {
+	var out []string
+	for _, k := range []string{DeviceSD, DeviceSPI, DeviceInternal} {
+		if b.Storage.node(k).Kind != 0 {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// ErrUnknownBoard is returned by LoadBoard for a name that is not built in.
+var ErrUnknownBoard = errors.New("unknown board")
+
+// BoardNames returns the names of the built-in boards, sorted.
+func BoardNames() []string {
+	entries, err := boardFiles.ReadDir("boards")
+	if err != nil {
+		panic(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, strings.TrimSuffix(e.Name(), ".yaml"))
+	}
+	slices.Sort(names)
+	return names
+}
+
+// LoadBoard returns a built-in board by name.
+func LoadBoard(name string) (*Board, error) {
+	data, err := boardFiles.ReadFile(path.Join("boards", name+".yaml"))
+	if err != nil || strings.ContainsAny(name, "/\\") {
+		return nil, fmt.Errorf("%w %q (known boards: %s)", ErrUnknownBoard, name, strings.Join(BoardNames(), ", "))
+	}
+	return ParseBoard(name+".yaml", data)
+}
+
+// Boards returns every built-in board, sorted by name.
+func Boards() []*Board {
+	var out []*Board
+	for _, n := range BoardNames() {
+		b, err := LoadBoard(n)
+		if err != nil {
+			panic(fmt.Sprintf("sim: built-in board %s: %v", n, err))
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// ParseBoard parses and validates a board profile. YAML errors are
+// "file:line:col: message"; validation errors name the file.
+func ParseBoard(file string, data []byte) (*Board, error) {
+	b := Board{file: file}
+	if err := strictyaml.Decode(file, data, &b); err != nil {
+		return nil, err
+	}
+	if err := b.validate(); err != nil {
+		return nil, fmt.Errorf("%s: %v", file, err)
+	}
+	return &b, nil
+}
+
+func (b *Board) validate() error {
+	switch {
+	case b.Name == "":
+		return fmt.Errorf("name is missing")
+	case b.CPU.HashRate == 0:
+		return fmt.Errorf("cpu.hash-rate is missing")
+	case b.NoInitRAM < 16:
+		return fmt.Errorf("no-init-ram must be at least 16 bytes")
+	case len(b.Flash.Sectors) == 0:
+		return fmt.Errorf("flash.sectors is missing")
+	case b.Flash.ProgramUnit == 0:
+		return fmt.Errorf("flash.program-unit is missing")
+	}
+	for i, s := range b.Flash.Sectors {
+		if s.Size == 0 || s.Count <= 0 || s.Size%b.Flash.ProgramUnit != 0 {
+			return fmt.Errorf("flash.sectors[%d]: want a size that is a multiple of the program unit and a count > 0", i)
+		}
+	}
+	switch b.External.Kind {
+	case "sd":
+		if b.External.Size == 0 || b.External.Size%storage.SDBlockSize != 0 {
+			return fmt.Errorf("external.size must be a positive multiple of 512")
+		}
+	case "spi-nor":
+		e := b.External
+		if e.SectorSize == 0 || e.ProgramUnit == 0 || e.Size == 0 || e.Size%e.SectorSize != 0 || e.SectorSize%e.ProgramUnit != 0 {
+			return fmt.Errorf("external: a spi-nor needs size, sector-size and program-unit that divide one another")
+		}
+	case "":
+	default:
+		return fmt.Errorf("external.kind %q: want sd or spi-nor", b.External.Kind)
+	}
+	if b.Storage.node(b.Storage.Default) == nil || b.Storage.node(b.Storage.Default).Kind == 0 {
+		return fmt.Errorf("storage.default %q has no configuration", b.Storage.Default)
+	}
+	for _, k := range b.Storages() {
+		if _, err := b.Layout(k); err != nil {
+			return fmt.Errorf("layout with storage %s: %v", k, err)
+		}
+	}
+	return nil
+}
+
+// NewStorage builds the board's storage system on the given clock: the
+// internal flash and the external device, all blank.
+func (b *Board) NewStorage(clock storage.Clock) *storage.System {
+	s := storage.NewSystem(clock)
+	cfg := storage.NORConfig{
+		Name:          DeviceInternal,
+		ProgramUnit:   uint64(b.Flash.ProgramUnit),
+		ProgramTime:   b.Flash.ProgramTime.D(),
+		ReadBandwidth: b.Flash.ReadBandwidth,
+	}
+	for _, r := range b.Flash.Sectors {
+		cfg.Sectors = append(cfg.Sectors, storage.SectorRun{Size: uint64(r.Size), Count: r.Count, EraseTime: r.EraseTime.D()})
+	}
+	s.NewNORFlash(cfg)
+	e := b.External
+	switch e.Kind {
+	case "sd":
+		s.NewSDCard(storage.SDConfig{
+			Name: DeviceSD, Size: uint64(e.Size), Blank: 0xFF,
+			ReadLatency: e.ReadLatency.D(), WriteLatency: e.WriteLatency.D(),
+			ReadBandwidth: e.ReadBandwidth, WriteBandwidth: e.WriteBandwidth,
+		})
+	case "spi-nor":
+		s.NewNORFlash(storage.NORConfig{
+			Name:          DeviceSPI,
+			Sectors:       []storage.SectorRun{{Size: uint64(e.SectorSize), Count: int(e.Size / e.SectorSize), EraseTime: e.EraseTime.D()}},
+			ProgramUnit:   uint64(e.ProgramUnit),
+			ProgramPage:   uint64(e.ProgramPage),
+			ProgramTime:   e.ProgramTime.D(),
+			ReadBandwidth: e.ReadBandwidth,
+		})
+	}
+	return s
+}
+
+// HashTime is the CPU time to SHA-256 n bytes on this board.
+func (b *Board) HashTime(n uint64) time.Duration {
+	return time.Duration(n * uint64(time.Second) / b.CPU.HashRate)
+}

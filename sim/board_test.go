@@ -1,0 +1,223 @@
+package sim
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bootsim/bootsim/storage"
+	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/require"
+)
+
+func TestBuiltInBoards(t *testing.T) {
+	require.Equal(t, []string{"disco-l475vg", "k64f", "nucleo-f429zi"}, BoardNames())
+	for _, b := range Boards() {
+		t.Run(b.Name, func(t *testing.T) {
+			s := b.NewStorage(nil)
+			require.Equal(t, uint64(b.Flash.Size()), s.Device(DeviceInternal).Size())
+			require.NotNil(t, s.Device(b.External.Device()))
+			for _, kind := range b.Storages() {
+				l, err := b.Layout(kind)
+				require.NoError(t, err)
+				for _, r := range l.Regions(b) {
+					require.NoError(t, s.AddRegion(r), "%s: %s", kind, r.Name)
+				}
+			}
+		})
+	}
+}
+
+func TestBoardFigures(t *testing.T) {
+	k, err := LoadBoard("k64f")
+	require.NoError(t, err)
+	require.Equal(t, uint64(1<<20), uint64(k.Flash.Size()))
+	f := k.NewStorage(nil).Device(DeviceInternal).(*storage.NORFlash)
+	require.Equal(t, 256, f.Sectors())
+	require.Equal(t, uint64(8), f.ProgramSize())
+
+	st, err := LoadBoard("nucleo-f429zi")
+	require.NoError(t, err)
+	nf := st.NewStorage(nil).Device(DeviceInternal).(*storage.NORFlash)
+	require.Equal(t, uint64(2<<20), nf.Size())
+	require.Equal(t, 24, nf.Sectors())
+	require.Equal(t, uint64(16<<10), nf.EraseSize(0))
+	require.Equal(t, uint64(64<<10), nf.EraseSize(0x10000))
+	require.Equal(t, uint64(128<<10), nf.EraseSize(0x20000))
+	require.Equal(t, uint64(16<<10), nf.EraseSize(0x100000), "bank 2 starts again with 16 KiB sectors")
+
+	l4, err := LoadBoard("disco-l475vg")
+	require.NoError(t, err)
+	s := l4.NewStorage(nil)
+	spi := s.Device(DeviceSPI).(*storage.NORFlash)
+	require.Equal(t, uint64(8<<20), spi.Size())
+	require.Equal(t, uint64(4096), spi.EraseSize(0))
+	require.Equal(t, uint64(1), spi.ProgramSize())
+	require.Equal(t, time.Second, l4.HashTime(2300000), "hash-rate is bytes of SHA-256 per second")
+}
+
+// TestK64FClassicLayout checks the default K64F layout against the v3.3.0
+// configuration (configs/internal_flash_sotp.json) and the SD variant.
+func TestK64FClassicLayout(t *testing.T) {
+	b, err := LoadBoard("k64f")
+	require.NoError(t, err)
+	l, err := b.Layout("")
+	require.NoError(t, err)
+	require.Equal(t, DeviceSD, l.Storage)
+	want := []storage.Region{
+		{Name: "bootloader", Device: "internal", Start: 0, Size: 0x8000},
+		{Name: "sotp-1", Device: "internal", Start: 0x8000, Size: 0x1000},
+		{Name: "sotp-2", Device: "internal", Start: 0x9000, Size: 0x1000},
+		{Name: "active-header", Device: "internal", Start: 0xA000, Size: 0x400},
+		{Name: "active-app", Device: "internal", Start: 0xA400, Size: 0x100000 - 0xA400},
+		// One slot: the external header (296 B, padded to a 512 B block) and the
+		// largest application.
+		{Name: "slot-0", Device: "sd", Start: 0, Size: 0x200 + 0x100000 - 0xA400},
+	}
+	require.Empty(t, cmp.Diff(want, l.Regions(b)))
+
+	li, err := b.Layout("internal")
+	require.NoError(t, err)
+	require.Equal(t, uint64(436<<10-41<<10), uint64(li.MaxApplicationSize), "max-application-size = storage-address - application-start-address")
+	require.Equal(t, []Slot{{Start: 436 << 10, Size: 388 << 10}}, li.Slots(b))
+}
+
+func TestLayoutSlots(t *testing.T) {
+	b, err := LoadBoard("k64f")
+	require.NoError(t, err)
+	l, err := b.Layout("internal")
+	require.NoError(t, err)
+	// Two locations over 388 KiB of 4 KiB sectors: 194 KiB each, on sector boundaries.
+	l.StorageLocations = 2
+	require.Equal(t, []Slot{{Start: 436 << 10, Size: 192 << 10}, {Start: 630 << 10 / 4096 * 4096, Size: 192 << 10}}, l.Slots(b))
+	// A storage area that starts off a sector boundary is rounded up.
+	l.StorageLocations = 1
+	l.StorageAddress = 436<<10 + 100
+	require.Equal(t, []Slot{{Start: 440 << 10, Size: 384 << 10}}, l.Slots(b))
+}
+
+func TestLayoutErrors(t *testing.T) {
+	b, err := LoadBoard("k64f")
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		name   string
+		change func(*Layout)
+		want   string
+	}{
+		{"header-unaligned", func(l *Layout) { l.ApplicationDetails = 0xA100 }, "must align to a flash erase boundary"},
+		{"app-below-header", func(l *Layout) { l.ApplicationStart = 0x9800 }, "must be above update-client.application-details"},
+		{"header-region-too-small", func(l *Layout) { l.ApplicationStart = 0xA040 }, "smaller than the 112-byte header"},
+		{"sotp-partial-sector", func(l *Layout) { l.SOTP2Size = 0x800 }, "sotp-section-2"},
+		{"overlap", func(l *Layout) { l.SOTP2Address = 0x8000 }, "sotp-2 (0x8000..0x9000) overlaps sotp-1"},
+		{"past-end", func(l *Layout) { l.MaxApplicationSize = 0x100000 }, "active-app (0xa400..0x10a400) does not fit in internal"},
+		{"internal-needs-size", func(l *Layout) { l.Storage = DeviceInternal; l.StorageSize = 0; l.StorageAddress = 0x80000 }, "storage-size is required"},
+		{"no-spi", func(l *Layout) { l.Storage = DeviceSPI }, "the board has no such device"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l, err := b.Layout("")
+			require.NoError(t, err)
+			l.MaxApplicationSize, l.StorageSize = 0, 0
+			tc.change(l)
+			require.ErrorContains(t, l.Resolve(b), tc.want)
+		})
+	}
+}
+
+func TestLoadBoardErrors(t *testing.T) {
+	_, err := LoadBoard("nope")
+	require.ErrorIs(t, err, ErrUnknownBoard)
+	require.ErrorContains(t, err, "known boards: disco-l475vg, k64f, nucleo-f429zi")
+	_, err = LoadBoard("../boards/k64f")
+	require.ErrorIs(t, err, ErrUnknownBoard)
+
+	_, err = ParseBoard("mine.yaml", []byte("name: x\nflahs: {}\n"))
+	require.ErrorContains(t, err, `mine.yaml:2:1: unknown field "flahs" (did you mean "flash"?)`)
+	_, err = ParseBoard("mine.yaml", nil)
+	require.ErrorContains(t, err, "mine.yaml: empty document")
+	k, _ := boardFiles.ReadFile("boards/k64f.yaml")
+	_, err = ParseBoard("mine.yaml", []byte(strings.Replace(string(k), "(41*1024)", "(40*1024)+64", 1)))
+	require.ErrorContains(t, err, "smaller than the 112-byte header")
+}
+
+func TestDescriptorRoundTrip(t *testing.T) {
+	d := &Descriptor{Stage: "application", Impl: "app", Name: "app-v2", Version: 1561520000,
+		Behaviour: "crash", Params: [][2]string{{"crash-after", "2s"}, {"at", "boot"}}, Size: 4096}
+	enc, err := d.Encode()
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(string(enc), "BOOTSIM-PROGRAM 1\nstage=application\n"))
+	got, n, err := ParseDescriptor(append(enc, 0xAA, 0xBB))
+	require.NoError(t, err)
+	require.Equal(t, len(enc), n)
+	d.Params = [][2]string{{"at", "boot"}, {"crash-after", "2s"}}
+	require.Equal(t, d, got)
+	v, ok := got.Param("crash-after")
+	require.True(t, ok)
+	require.Equal(t, "2s", v)
+
+	img, err := BuildImage(d, 9)
+	require.NoError(t, err)
+	require.Len(t, img, 4096)
+	again, _ := BuildImage(d, 9)
+	require.Equal(t, img, again, "same descriptor and seed, same bytes")
+	other, _ := BuildImage(d, 10)
+	require.NotEqual(t, img, other)
+}
+
+func TestDescriptorErrors(t *testing.T) {
+	_, err := (&Descriptor{Stage: "a", Impl: "b", Name: "c=d", Behaviour: "x", Size: 999}).Encode()
+	require.ErrorContains(t, err, "holds '='")
+	_, err = (&Descriptor{Stage: "a", Impl: "b", Name: "c", Behaviour: "x", Size: 10}).Encode()
+	require.ErrorContains(t, err, "smaller than its")
+	_, err = (&Descriptor{Stage: "a", Impl: "b", Name: "c", Behaviour: "x", Size: 999, Params: [][2]string{{"size", "1"}}}).Encode()
+	require.ErrorContains(t, err, "reserved")
+
+	for in, want := range map[string]error{
+		"":                                ErrNoDescriptor,
+		"\xff\xff\xff":                    ErrNoDescriptor,
+		descriptorMagic + "stage=a\n":     ErrBadDescriptor,
+		descriptorMagic + "stage=a\n\x00": ErrBadDescriptor,
+		descriptorMagic + "stage=a\nstage=b\n\x00":                                                    ErrBadDescriptor,
+		descriptorMagic + "junk\n\x00":                                                                ErrBadDescriptor,
+		descriptorMagic + "stage=a\nimpl=b\nname=c\nversion=x\nbehaviour=h\nsize=999\n\x00":           ErrBadDescriptor,
+		descriptorMagic + "stage=a\nimpl=b\nname=c\nversion=1\nbehaviour=h\nsize=9\n\x00":             ErrBadDescriptor,
+		descriptorMagic + "stage=a\nimpl=b\nname=c\nversion=1\nbehaviour=h\nsize=999\nz=1\na=2\n\x00": ErrBadDescriptor,
+	} {
+		_, _, err := ParseDescriptor([]byte(in))
+		require.ErrorIs(t, err, want, "%q", in)
+	}
+}
+
+// TestDescriptorTruncation: every proper prefix of a valid descriptor is
+// rejected with a typed error.
+func TestDescriptorTruncation(t *testing.T) {
+	enc, err := (&Descriptor{Stage: "bootloader", Impl: "classic", Name: "bl", Version: 3, Behaviour: "healthy", Size: 2048}).Encode()
+	require.NoError(t, err)
+	for n := range len(enc) {
+		_, _, err := ParseDescriptor(enc[:n])
+		require.Error(t, err, "prefix of %d bytes", n)
+		require.True(t, errors.Is(err, ErrNoDescriptor) || errors.Is(err, ErrBadDescriptor), "prefix of %d bytes: %v", n, err)
+	}
+}
+
+func FuzzParseDescriptor(f *testing.F) {
+	enc, _ := (&Descriptor{Stage: "application", Impl: "app", Name: "a", Version: 1, Behaviour: "healthy", Size: 512,
+		Params: [][2]string{{"k", "v"}}}).Encode()
+	f.Add(enc)
+	f.Add([]byte(descriptorMagic))
+	f.Add([]byte{0xFF, 0xFF})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		d, n, err := ParseDescriptor(data)
+		if err != nil {
+			return
+		}
+		// A descriptor that parses encodes back to exactly the bytes it came from.
+		enc, err := d.Encode()
+		if err != nil {
+			t.Fatalf("parsed %+v does not encode: %v", d, err)
+		}
+		if n > len(data) || string(enc) != string(data[:n]) {
+			t.Fatalf("round trip: %q → %q", data[:n], enc)
+		}
+	})
+}

@@ -1,0 +1,288 @@
+package sim
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/bootsim/bootsim/storage"
+	"github.com/bootsim/bootsim/strictyaml"
+	"github.com/bootsim/bootsim/units"
+	"go.yaml.in/yaml/v3"
+)
+
+// Header sizes fixed by the metadata formats (mbed-stack.md §1).
+const (
+	InternalHeaderSize = 112
+	ExternalHeaderSize = 296
+)
+
+// Layout is a flash layout in the terms of the real configuration keys
+// (mbed_lib.json, update-client, the v3 SOTP sections), so that a user can
+// copy values from their mbed_app.json.
+type Layout struct {
+	BootloaderSize     units.Size `yaml:"mbed-bootloader.bootloader-size"`
+	SOTP1Address       units.Size `yaml:"sotp-section-1-address"`
+	SOTP1Size          units.Size `yaml:"sotp-section-1-size"`
+	SOTP2Address       units.Size `yaml:"sotp-section-2-address"`
+	SOTP2Size          units.Size `yaml:"sotp-section-2-size"`
+	ApplicationDetails units.Size `yaml:"update-client.application-details"`
+	ApplicationStart   units.Size `yaml:"mbed-bootloader.application-start-address"`
+	// MaxApplicationSize defaults to the end of flash, or to the candidate
+	// storage when that is on internal flash and above the application.
+	MaxApplicationSize units.Size `yaml:"mbed-bootloader.max-application-size"`
+	// Storage names the device that holds candidates: internal, sd or spi
+	// (MBED_CLOUD_CLIENT_UPDATE_STORAGE: ARM_UCP_FLASHIAP for internal,
+	// ARM_UCP_FLASHIAP_BLOCKDEVICE for the others).
+	Storage          string     `yaml:"-"`
+	StorageAddress   units.Size `yaml:"update-client.storage-address"`
+	StorageSize      units.Size `yaml:"update-client.storage-size"`
+	StorageLocations int        `yaml:"update-client.storage-locations"`
+	StoragePage      units.Size `yaml:"update-client.storage-page"`
+}
+
+// Slot is one candidate location on the storage device.
+type Slot struct {
+	Start, Size uint64
+}
+
+// Region names used for the layout's parts (and in fault matchers).
+const (
+	RegionBootloader   = "bootloader"
+	RegionSOTP1        = "sotp-1"
+	RegionSOTP2        = "sotp-2"
+	RegionActiveHeader = "active-header"
+	RegionActiveApp    = "active-app"
+)
+
+// SlotRegion is the region name of candidate slot i.
+func SlotRegion(i int) string { return fmt.Sprintf("slot-%d", i) }
+
+// Layout returns the classic layout of the board with candidates on the given
+// storage ("" for the board's default), validated against the board.
+func (b *Board) Layout(storageKind string) (*Layout, error) {
+	if storageKind == "" {
+		storageKind = b.Storage.Default
+	}
+	node := b.Storage.node(storageKind)
+	if node == nil || node.Kind == 0 {
+		return nil, fmt.Errorf("board %s has no candidate storage %q (it has: %v)", b.Name, storageKind, b.Storages())
+	}
+	l := &Layout{Storage: storageKind}
+	for _, n := range []*yaml.Node{&b.LayoutKeys, node} {
+		if n.Kind == 0 {
+			continue
+		}
+		if err := strictyaml.DecodeNode(b.file, n, l); err != nil {
+			return nil, err
+		}
+	}
+	if err := l.Resolve(b); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// Resolve fills the keys that have defaults and checks the layout against the
+// board's flash: what the real configuration requires (sector-aligned SOTP
+// sections and header, regions that fit and do not overlap).
+func (l *Layout) Resolve(b *Board) error {
+	flashSize := uint64(b.Flash.Size())
+	switch l.Storage {
+	case DeviceInternal:
+	case DeviceSD, DeviceSPI:
+		if b.External.Kind == "" || b.External.Device() != l.Storage {
+			return fmt.Errorf("candidate storage %s: the board has no such device", l.Storage)
+		}
+	default:
+		return fmt.Errorf("unknown candidate storage %q (want internal, sd or spi)", l.Storage)
+	}
+	if l.StorageLocations == 0 {
+		l.StorageLocations = 1
+	}
+	if l.StoragePage == 0 {
+		l.StoragePage = 1
+	}
+	if l.MaxApplicationSize == 0 {
+		end := flashSize
+		if l.Storage == DeviceInternal && uint64(l.StorageAddress) > uint64(l.ApplicationStart) {
+			end = uint64(l.StorageAddress)
+		}
+		if end <= uint64(l.ApplicationStart) {
+			return fmt.Errorf("mbed-bootloader.application-start-address 0x%x is past the end of flash", uint64(l.ApplicationStart))
+		}
+		l.MaxApplicationSize = units.Size(end - uint64(l.ApplicationStart))
+	}
+	if l.StorageSize == 0 {
+		if l.Storage == DeviceInternal {
+			return fmt.Errorf("update-client.storage-size is required for candidates on internal flash")
+		}
+		// configs/internal_kvstore_with_sd.json: the maximum application size
+		// times the number of locations, each slot holding a header first.
+		hdr := alignUp(ExternalHeaderSize, uint64(l.StoragePage))
+		l.StorageSize = units.Size((uint64(l.MaxApplicationSize) + hdr) * uint64(l.StorageLocations))
+	}
+	switch {
+	case l.BootloaderSize == 0:
+		return fmt.Errorf("mbed-bootloader.bootloader-size is required")
+	case l.ApplicationStart <= l.ApplicationDetails:
+		return fmt.Errorf("mbed-bootloader.application-start-address 0x%x must be above update-client.application-details 0x%x",
+			uint64(l.ApplicationStart), uint64(l.ApplicationDetails))
+	case uint64(l.ApplicationStart-l.ApplicationDetails) < InternalHeaderSize:
+		return fmt.Errorf("the active header region (0x%x..0x%x) is smaller than the %d-byte header",
+			uint64(l.ApplicationDetails), uint64(l.ApplicationStart), InternalHeaderSize)
+	case l.StorageLocations < 1:
+		return fmt.Errorf("update-client.storage-locations must be at least 1")
+	}
+	if !onSector(b, uint64(l.ApplicationDetails)) {
+		return fmt.Errorf("update-client.application-details 0x%x must align to a flash erase boundary", uint64(l.ApplicationDetails))
+	}
+	if uint64(l.ApplicationStart)%uint64(b.Flash.ProgramUnit) != 0 {
+		return fmt.Errorf("mbed-bootloader.application-start-address 0x%x must align to the %d-byte program unit", uint64(l.ApplicationStart), uint64(b.Flash.ProgramUnit))
+	}
+	for i, sec := range [][2]units.Size{{l.SOTP1Address, l.SOTP1Size}, {l.SOTP2Address, l.SOTP2Size}} {
+		a, n := uint64(sec[0]), uint64(sec[1])
+		if n < 1024 || !onSector(b, a) || !onSector(b, a+n) {
+			return fmt.Errorf("sotp-section-%d (0x%x, %d bytes) must be whole flash sectors and at least 1 KiB", i+1, a, n)
+		}
+	}
+	regions := l.Regions(b)
+	for _, r := range regions {
+		dev := flashSize
+		if r.Device != DeviceInternal {
+			dev = uint64(b.External.Size)
+		}
+		if r.End() > dev {
+			return fmt.Errorf("%s (0x%x..0x%x) does not fit in %s (0x%x bytes)", r.Name, r.Start, r.End(), r.Device, dev)
+		}
+	}
+	for i, r := range regions {
+		for _, o := range regions[:i] {
+			if r.Device == o.Device && r.Start < o.End() && o.Start < r.End() {
+				return fmt.Errorf("%s (0x%x..0x%x) overlaps %s (0x%x..0x%x)", r.Name, r.Start, r.End(), o.Name, o.Start, o.End())
+			}
+		}
+	}
+	if len(l.Slots(b)) == 0 {
+		return fmt.Errorf("update-client.storage-size 0x%x leaves no whole slot", uint64(l.StorageSize))
+	}
+	return nil
+}
+
+// Regions returns the layout's named regions: bootloader, SOTP areas, the
+// active header and application, and one region per candidate slot.
+func (l *Layout) Regions(b *Board) []storage.Region {
+	rs := []storage.Region{
+		{Name: RegionBootloader, Device: DeviceInternal, Start: 0, Size: uint64(l.BootloaderSize)},
+		{Name: RegionSOTP1, Device: DeviceInternal, Start: uint64(l.SOTP1Address), Size: uint64(l.SOTP1Size)},
+		{Name: RegionSOTP2, Device: DeviceInternal, Start: uint64(l.SOTP2Address), Size: uint64(l.SOTP2Size)},
+		{Name: RegionActiveHeader, Device: DeviceInternal, Start: uint64(l.ApplicationDetails), Size: uint64(l.ApplicationStart - l.ApplicationDetails)},
+		{Name: RegionActiveApp, Device: DeviceInternal, Start: uint64(l.ApplicationStart), Size: uint64(l.MaxApplicationSize)},
+	}
+	for i, s := range l.Slots(b) {
+		rs = append(rs, storage.Region{Name: SlotRegion(i), Device: l.Storage, Start: s.Start, Size: s.Size})
+	}
+	return rs
+}
+
+// Slots splits the candidate storage into update-client.storage-locations
+// equal slots the way the PALs do (arm_uc_pal_flashiap_get_slot_addr_size and
+// its block-device twin): the area's start rounded up and its end rounded
+// down to erase boundaries, divided equally, each slot's start and end
+// rounded down to an erase boundary.
+func (l *Layout) Slots(b *Board) []Slot {
+	start, end := uint64(l.StorageAddress), uint64(l.StorageAddress+l.StorageSize)
+	down, up := l.boundaries(b)
+	start, end = up(start), down(end)
+	if end <= start || l.StorageLocations < 1 {
+		return nil
+	}
+	per := (end - start) / uint64(l.StorageLocations)
+	var out []Slot
+	for i := range uint64(l.StorageLocations) {
+		s := down(start + i*per)
+		e := down(s + per)
+		if e <= s {
+			return nil
+		}
+		out = append(out, Slot{Start: s, Size: e - s})
+	}
+	return out
+}
+
+// boundaries returns functions that round an address on the storage device
+// down and up to an erase boundary.
+func (l *Layout) boundaries(b *Board) (down, up func(uint64) uint64) {
+	var unit uint64
+	switch l.Storage {
+	case DeviceInternal:
+		return func(a uint64) uint64 { return sectorFloor(b, a) }, func(a uint64) uint64 {
+			if f := sectorFloor(b, a); f != a {
+				return f + sectorSizeAt(b, f)
+			}
+			return a
+		}
+	case DeviceSPI:
+		unit = uint64(b.External.SectorSize)
+	default:
+		unit = storage.SDBlockSize
+	}
+	return func(a uint64) uint64 { return a / unit * unit }, func(a uint64) uint64 { return alignUp(a, unit) }
+}
+
+// sectorFloor returns the start of the internal-flash sector holding addr (or
+// the end of flash for addresses past it).
+func sectorFloor(b *Board, addr uint64) uint64 {
+	var at uint64
+	for _, s := range b.Flash.Sectors {
+		for range s.Count {
+			if addr < at+uint64(s.Size) {
+				return at
+			}
+			at += uint64(s.Size)
+		}
+	}
+	return at
+}
+
+func sectorSizeAt(b *Board, addr uint64) uint64 {
+	var at uint64
+	for _, s := range b.Flash.Sectors {
+		for range s.Count {
+			if addr < at+uint64(s.Size) {
+				return uint64(s.Size)
+			}
+			at += uint64(s.Size)
+		}
+	}
+	return uint64(b.Flash.Sectors[len(b.Flash.Sectors)-1].Size)
+}
+
+func onSector(b *Board, addr uint64) bool { return sectorFloor(b, addr) == addr }
+
+func alignUp(a, unit uint64) uint64 {
+	if unit <= 1 {
+		return a
+	}
+	return (a + unit - 1) / unit * unit
+}
+
+// Keys returns the layout as (config key, value) pairs in a stable order, as
+// mbed_app.json would set them.
+func (l *Layout) Keys() [][2]string {
+	hex := func(v units.Size) string { return fmt.Sprintf("0x%x", uint64(v)) }
+	keys := [][2]string{
+		{"mbed-bootloader.bootloader-size", hex(l.BootloaderSize)},
+		{"sotp-section-1-address", hex(l.SOTP1Address)},
+		{"sotp-section-1-size", hex(l.SOTP1Size)},
+		{"sotp-section-2-address", hex(l.SOTP2Address)},
+		{"sotp-section-2-size", hex(l.SOTP2Size)},
+		{"update-client.application-details", hex(l.ApplicationDetails)},
+		{"mbed-bootloader.application-start-address", hex(l.ApplicationStart)},
+		{"mbed-bootloader.max-application-size", hex(l.MaxApplicationSize)},
+		{"update-client.storage-address", hex(l.StorageAddress)},
+		{"update-client.storage-size", hex(l.StorageSize)},
+		{"update-client.storage-locations", fmt.Sprint(l.StorageLocations)},
+		{"update-client.storage-page", fmt.Sprint(uint64(l.StoragePage))},
+	}
+	return slices.Clip(keys)
+}

@@ -1,0 +1,695 @@
+package sim
+
+import (
+	"bytes"
+	"container/heap"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/bootsim/bootsim/storage"
+)
+
+// ResetReason is why the MCU last started, in the order of Mbed OS's
+// reset_reason_t (hal/reset_reason_api.h): the Mbed bootloader v4 counts a
+// boot attempt only for reasons from Watchdog on.
+type ResetReason uint8
+
+// The reset reasons the simulator produces.
+const (
+	ResetPowerOn ResetReason = iota
+	ResetPin
+	ResetBrownOut
+	ResetSoftware
+	ResetWatchdog
+	ResetLockup
+)
+
+var resetNames = [...]string{"power-on", "pin", "brown-out", "software", "watchdog", "lockup"}
+
+func (r ResetReason) String() string {
+	if int(r) < len(resetNames) {
+		return resetNames[r]
+	}
+	return fmt.Sprintf("ResetReason(%d)", uint8(r))
+}
+
+// ParseResetReason parses a reset reason name.
+func ParseResetReason(s string) (ResetReason, error) {
+	for i, n := range resetNames {
+		if n == s {
+			return ResetReason(i), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown reset reason %q (want one of %s)", s, strings.Join(resetNames[:], ", "))
+}
+
+// State is what the device is doing.
+type State uint8
+
+// The device states.
+const (
+	StateOff      State = iota // no power
+	StateBooting               // in reset, about to start the image at address 0
+	StateRunning               // a stage is running or idling in its timers
+	StateHalted                // a stage stopped the CPU for good (while(1))
+	StateLockedUp              // the core locked up after a fault, and the chip does not reset itself
+)
+
+var stateNames = [...]string{"off", "booting", "running", "halted", "locked-up"}
+
+func (s State) String() string {
+	if int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return fmt.Sprintf("State(%d)", uint8(s))
+}
+
+// Random streams of one run: each component draws from its own generator,
+// seeded by the run's seed and the stream, so adding draws to one component
+// never shifts another's.
+const (
+	streamNoInit uint64 = iota + 1
+	streamFirmware
+)
+
+// Config is what a machine is built from.
+type Config struct {
+	Board  *Board
+	Layout *Layout
+	Seed   uint64
+}
+
+// Machine is the virtual MCU with its storage: clock, power, resets,
+// watchdog, no-init RAM, serial console, trace, and the stage dispatch that
+// runs images from the bytes in flash.
+//
+// A Machine is a synchronous, deterministic state machine: nothing happens
+// except inside its methods, and the same calls with the same seed give the
+// same trace. It is not safe for concurrent use.
+type Machine struct {
+	board   *Board
+	layout  *Layout
+	seed    uint64
+	storage *storage.System
+
+	now   time.Duration
+	state State
+	// inStage is true while stage code runs, when hard events (watchdog, an
+	// armed power cut) unwind it as soon as time passes their deadline.
+	inStage bool
+	stage   string
+	image   *Image
+	reason  ResetReason
+	boots   int
+
+	epoch  uint64 // bumped by every reset and power loss; timers of an older epoch are dead
+	seq    uint64
+	timers timerQueue
+
+	wdEnabled  bool
+	wdTimeout  time.Duration
+	wdDeadline time.Duration
+	cutAt      time.Duration // armed power cut; -1 if none
+
+	noInit    []byte
+	noInitRNG *rand.Rand
+	firmware  *rand.Rand
+
+	programs map[string]Program
+	images   map[string]*Image
+	raw      []*Image
+	verified map[uint64]verification
+
+	trace   []Event
+	serial  []SerialLine
+	partial strings.Builder
+}
+
+type verification struct {
+	image *Image
+	stamp storage.Stamp
+}
+
+type unwindKind uint8
+
+const (
+	unwindJump unwindKind = iota + 1
+	unwindReset
+	unwindPower
+	unwindHalt
+	unwindFault
+)
+
+// unwind is the private panic value that stops stage code. Only the machine
+// recovers it.
+type unwind struct {
+	kind   unwindKind
+	addr   uint64
+	reason ResetReason
+	detail string
+}
+
+type machineClock struct{ m *Machine }
+
+func (c machineClock) Now() time.Duration { return c.m.now }
+
+// Advance moves time on; inside stage code, a hard event whose deadline has
+// passed unwinds the stage at once.
+func (c machineClock) Advance(d time.Duration) {
+	m := c.m
+	m.now += d
+	if !m.inStage || !m.storage.Powered() {
+		return
+	}
+	if m.cutAt >= 0 && m.now >= m.cutAt {
+		m.cutAt = -1
+		panic(&unwind{kind: unwindPower, detail: "power cut (armed at " + FormatTime(m.now) + ")"})
+	}
+	if m.wdEnabled && m.now >= m.wdDeadline {
+		m.emit(Event{Kind: EvWatchdog, Detail: fmt.Sprintf("not kicked for %s", m.wdTimeout)})
+		panic(&unwind{kind: unwindReset, reason: ResetWatchdog})
+	}
+}
+
+// New builds a powered-off machine with blank storage.
+func New(cfg Config) (*Machine, error) {
+	if cfg.Board == nil || cfg.Layout == nil {
+		return nil, fmt.Errorf("sim: a machine needs a board and a layout")
+	}
+	m := &Machine{
+		board:     cfg.Board,
+		layout:    cfg.Layout,
+		seed:      cfg.Seed,
+		cutAt:     -1,
+		noInit:    make([]byte, cfg.Board.NoInitRAM),
+		noInitRNG: rand.New(rand.NewPCG(cfg.Seed, streamNoInit)),
+		firmware:  rand.New(rand.NewPCG(cfg.Seed, streamFirmware)),
+		programs:  map[string]Program{},
+		images:    map[string]*Image{},
+		verified:  map[uint64]verification{},
+	}
+	m.storage = cfg.Board.NewStorage(machineClock{m})
+	for _, r := range cfg.Layout.Regions(cfg.Board) {
+		if err := m.storage.AddRegion(r); err != nil {
+			return nil, err
+		}
+	}
+	m.storage.SetPowerLossHandler(m.onPowerLoss)
+	m.storage.SetObserver(m.onOp)
+	m.storage.PowerOff()
+	return m, nil
+}
+
+// Board returns the machine's board.
+func (m *Machine) Board() *Board { return m.board }
+
+// Layout returns the machine's flash layout.
+func (m *Machine) Layout() *Layout { return m.layout }
+
+// Storage returns the machine's storage system.
+func (m *Machine) Storage() *storage.System { return m.storage }
+
+// Internal returns the internal flash.
+func (m *Machine) Internal() storage.Device { return m.storage.Device(DeviceInternal) }
+
+// CandidateStorage returns the device that holds candidate slots.
+func (m *Machine) CandidateStorage() storage.Device { return m.storage.Device(m.layout.Storage) }
+
+// Now returns the virtual time.
+func (m *Machine) Now() time.Duration { return m.now }
+
+// State returns what the device is doing.
+func (m *Machine) State() State { return m.state }
+
+// Stage returns the stage running ("" when none is).
+func (m *Machine) Stage() string { return m.stage }
+
+// Image returns the image the running stage was started from (nil if none).
+func (m *Machine) Image() *Image { return m.image }
+
+// ResetReason returns why the MCU last started.
+func (m *Machine) ResetReason() ResetReason { return m.reason }
+
+// Boots returns how many times the image at address 0 was started.
+func (m *Machine) Boots() int { return m.boots }
+
+// Trace returns the events so far. The slice is shared: do not modify it.
+func (m *Machine) Trace() []Event { return m.trace[:len(m.trace):len(m.trace)] }
+
+// Serial returns the complete lines printed so far.
+func (m *Machine) Serial() []SerialLine { return m.serial[:len(m.serial):len(m.serial)] }
+
+// Register makes a stage implementation available to images whose
+// descriptor names it.
+func (m *Machine) Register(impl string, p Program) {
+	if _, dup := m.programs[impl]; dup {
+		panic(fmt.Sprintf("sim: implementation %q registered twice", impl))
+	}
+	m.programs[impl] = p
+}
+
+// AddImage tells the machine about an image the scenario built, so that it
+// runs when a stage jumps to an exact copy of it.
+func (m *Machine) AddImage(img *Image) {
+	if _, dup := m.images[img.Desc.Key()]; dup {
+		panic(fmt.Sprintf("sim: image %s added twice", img.Desc.Key()))
+	}
+	m.images[img.Desc.Key()] = img
+}
+
+// AddRawImage tells the machine about a user's binary, which carries no
+// descriptor: it runs with the given descriptor's implementation and
+// behaviour when a stage jumps to an exact copy of it.
+func (m *Machine) AddRawImage(img *Image) {
+	m.raw = append(m.raw, img)
+}
+
+func (m *Machine) emit(e Event) {
+	e.Time = m.now
+	if e.Stage == "" {
+		e.Stage = m.stage
+	}
+	m.trace = append(m.trace, e)
+}
+
+func (m *Machine) onOp(op storage.Op) {
+	if op.Fault.Mode != storage.FaultNone {
+		m.trace = append(m.trace, Event{Time: op.Time, Kind: EvFault, Stage: m.stage, Name: op.Fault.Mode.String(), Detail: op.String()})
+	}
+	m.trace = append(m.trace, Event{Time: op.Time, Kind: EvOp, Stage: m.stage, Detail: op.String()})
+}
+
+func (m *Machine) onPowerLoss(op storage.Op) {
+	if m.inStage {
+		panic(&unwind{kind: unwindPower, detail: fmt.Sprintf("power cut at op #%d (%s)", op.Index, op.Fault.Mode)})
+	}
+	m.powerDown(fmt.Sprintf("power cut at op #%d (%s)", op.Index, op.Fault.Mode))
+}
+
+// PowerOn applies power: the no-init RAM fills with noise, the reset reason
+// is power-on, and the image at address 0 starts after the board's reset
+// time. It does nothing if the device has power.
+func (m *Machine) PowerOn() {
+	if m.state != StateOff {
+		return
+	}
+	m.storage.PowerOn()
+	for i := range m.noInit {
+		m.noInit[i] = byte(m.noInitRNG.Uint32())
+	}
+	m.reason = ResetPowerOn
+	m.emit(Event{Kind: EvPowerOn})
+	m.scheduleBoot()
+}
+
+// PowerOff removes power between two instructions, as a scenario step does.
+func (m *Machine) PowerOff(why string) {
+	if m.state == StateOff {
+		return
+	}
+	m.powerDown(why)
+}
+
+func (m *Machine) powerDown(why string) {
+	m.flushSerial()
+	m.storage.PowerOff()
+	m.stop()
+	m.state = StateOff
+	m.emit(Event{Kind: EvPowerOff, Detail: why})
+	m.stage = ""
+}
+
+// stop ends everything the current boot started: timers, watchdog, stage.
+func (m *Machine) stop() {
+	m.epoch++
+	m.timers = m.timers[:0]
+	m.wdEnabled = false
+	m.image = nil
+}
+
+// Reset resets the MCU from outside (pin, brown-out): RAM keeps its contents.
+func (m *Machine) Reset(reason ResetReason) {
+	if m.state == StateOff {
+		return
+	}
+	m.reset(reason, "")
+}
+
+func (m *Machine) reset(reason ResetReason, detail string) {
+	m.flushSerial()
+	m.stop()
+	m.reason = reason
+	m.emit(Event{Kind: EvReset, Name: reason.String(), Detail: detail})
+	m.stage = ""
+	m.scheduleBoot()
+}
+
+// CutPowerAt arms a power cut at a virtual time: stage code running then
+// stops at once, as after its last completed storage op.
+func (m *Machine) CutPowerAt(t time.Duration) { m.cutAt = t }
+
+func (m *Machine) scheduleBoot() {
+	m.state = StateBooting
+	m.schedule(m.board.ResetTime.D(), func() {
+		m.boots++
+		m.enter(0)
+	})
+}
+
+// Run runs the machine until the stop condition holds (checked before the
+// first event and after each one) or virtual time reaches the deadline. It
+// reports whether the condition held.
+func (m *Machine) Run(deadline time.Duration, stop func() bool) bool {
+	for {
+		if stop != nil && stop() {
+			return true
+		}
+		at, kind := m.next()
+		if kind == nextNone || at > deadline {
+			m.now = max(m.now, deadline)
+			return stop != nil && stop()
+		}
+		m.now = max(m.now, at)
+		switch kind {
+		case nextTimer:
+			t := heap.Pop(&m.timers).(*timer)
+			m.exec(t.fn)
+		case nextWatchdog:
+			m.emit(Event{Kind: EvWatchdog, Detail: fmt.Sprintf("not kicked for %s", m.wdTimeout)})
+			m.reset(ResetWatchdog, "")
+		case nextCut:
+			m.cutAt = -1
+			m.powerDown("power cut (armed at " + FormatTime(m.now) + ")")
+		}
+	}
+}
+
+type nextKind uint8
+
+const (
+	nextNone nextKind = iota
+	nextTimer
+	nextWatchdog
+	nextCut
+)
+
+func (m *Machine) next() (time.Duration, nextKind) {
+	for len(m.timers) > 0 && m.timers[0].epoch != m.epoch {
+		heap.Pop(&m.timers)
+	}
+	at, kind := time.Duration(0), nextNone
+	consider := func(t time.Duration, k nextKind) {
+		if kind == nextNone || t < at {
+			at, kind = t, k
+		}
+	}
+	if len(m.timers) > 0 {
+		consider(m.timers[0].at, nextTimer)
+	}
+	if m.wdEnabled && m.state != StateOff {
+		consider(m.wdDeadline, nextWatchdog)
+	}
+	if m.cutAt >= 0 && m.state != StateOff {
+		consider(m.cutAt, nextCut)
+	}
+	return at, kind
+}
+
+// exec runs stage code and carries out whatever unwound it.
+func (m *Machine) exec(fn func()) {
+	u := m.protect(fn)
+	for u != nil {
+		if !m.storage.Powered() && u.kind != unwindPower {
+			u = &unwind{kind: unwindPower, detail: "power lost"}
+		}
+		switch u.kind {
+		case unwindJump:
+			addr := u.addr
+			u = m.protect(func() { m.enter(addr) })
+		case unwindReset:
+			m.reset(u.reason, u.detail)
+			u = nil
+		case unwindPower:
+			m.powerDown(u.detail)
+			u = nil
+		case unwindHalt:
+			m.flushSerial()
+			m.state = StateHalted
+			m.emit(Event{Kind: EvHalt, Detail: u.detail})
+			u = nil
+		case unwindFault:
+			m.flushSerial()
+			m.emit(Event{Kind: EvLockup, Detail: u.detail})
+			if m.board.LockupResets {
+				m.reset(ResetLockup, "")
+			} else {
+				m.stopStage()
+				m.state = StateLockedUp
+			}
+			u = nil
+		}
+	}
+}
+
+// stopStage ends the stage's timers but leaves the watchdog running, as a
+// locked-up core does.
+func (m *Machine) stopStage() {
+	m.epoch++
+	m.timers = m.timers[:0]
+}
+
+func (m *Machine) protect(fn func()) (u *unwind) {
+	m.inStage = true
+	defer func() {
+		m.inStage = false
+		if r := recover(); r != nil {
+			x, ok := r.(*unwind)
+			if !ok {
+				panic(r)
+			}
+			u = x
+		}
+	}()
+	fn()
+	return nil
+}
+
+// enter starts the program at addr, if the bytes there are one the machine
+// knows; anything else faults.
+func (m *Machine) enter(addr uint64) {
+	img, why := m.resolve(addr)
+	if img == nil {
+		m.Fault(fmt.Sprintf("HardFault: no runnable image at 0x%x (%s)", addr, why))
+	}
+	p := m.programs[img.Desc.Impl]
+	if p == nil {
+		panic(fmt.Sprintf("sim: image %s needs implementation %q, which is not registered", img.Desc.Key(), img.Desc.Impl))
+	}
+	m.state = StateRunning
+	m.stage = img.Desc.Stage
+	m.image = img
+	m.storage.SetActor(m.stage, "")
+	m.emit(Event{Kind: EvStage, Name: img.Desc.Stage, Detail: fmt.Sprintf("%s version %d at 0x%x", img.Desc.Name, img.Desc.Version, addr)})
+	p.Run(m, img)
+}
+
+// resolve finds the known image whose every byte is at addr on internal flash.
+func (m *Machine) resolve(addr uint64) (*Image, string) {
+	dev := m.Internal()
+	if addr >= dev.Size() {
+		return nil, "outside flash"
+	}
+	head := make([]byte, min(maxDescriptor, dev.Size()-addr))
+	dev.Peek(addr, head)
+	var candidates []*Image
+	if d, _, err := ParseDescriptor(head); err == nil {
+		img := m.images[d.Key()]
+		if img == nil {
+			return nil, "unknown program " + d.Key()
+		}
+		candidates = append(candidates, img)
+	} else {
+		for _, img := range m.raw {
+			n := min(len(img.Bytes), len(head))
+			if bytes.Equal(img.Bytes[:n], head[:n]) {
+				candidates = append(candidates, img)
+			}
+		}
+		if len(candidates) == 0 {
+			if bytes.Count(head[:min(len(head), 64)], []byte{0xFF}) == min(len(head), 64) {
+				return nil, "erased flash"
+			}
+			return nil, "not a program: " + err.Error()
+		}
+	}
+	for _, img := range candidates {
+		if m.verify(dev, addr, img) {
+			return img, ""
+		}
+	}
+	return nil, "image " + candidates[0].Desc.Key() + " is damaged"
+}
+
+// verify reports whether flash holds exactly img at addr. A match is
+// remembered with the stamp of the pages it covered, so an unchanged image
+// is not compared again; any write to those pages changes the stamp.
+func (m *Machine) verify(dev storage.Device, addr uint64, img *Image) bool {
+	n := uint64(len(img.Bytes))
+	if addr+n > dev.Size() {
+		return false
+	}
+	st := dev.Stamp(addr, n)
+	if v, ok := m.verified[addr]; ok && v.image == img && v.stamp.Equal(st) {
+		return true
+	}
+	buf := make([]byte, n)
+	dev.Peek(addr, buf)
+	if !bytes.Equal(buf, img.Bytes) {
+		return false
+	}
+	m.verified[addr] = verification{image: img, stamp: st}
+	return true
+}
+
+// Stage API: what firmware running on the machine may call.
+
+// Jump hands the CPU to the image at addr. It does not return.
+func (m *Machine) Jump(addr uint64) {
+	m.flushSerial()
+	m.emit(Event{Kind: EvJump, Detail: fmt.Sprintf("0x%x", addr)})
+	panic(&unwind{kind: unwindJump, addr: addr})
+}
+
+// Halt stops the CPU for good (a while(1) loop with interrupts off). It does
+// not return.
+func (m *Machine) Halt(why string) {
+	panic(&unwind{kind: unwindHalt, detail: why})
+}
+
+// SystemReset requests a software reset (NVIC_SystemReset). It does not return.
+func (m *Machine) SystemReset() {
+	panic(&unwind{kind: unwindReset, reason: ResetSoftware})
+}
+
+// Fault raises a HardFault the stage cannot handle: the core locks up. It
+// does not return.
+func (m *Machine) Fault(why string) {
+	panic(&unwind{kind: unwindFault, detail: why})
+}
+
+// Spend advances time by CPU work of duration d.
+func (m *Machine) Spend(d time.Duration) { machineClock{m}.Advance(d) }
+
+// SpendHashing advances time by hashing n bytes at the board's hash rate.
+func (m *Machine) SpendHashing(n uint64) { m.Spend(m.board.HashTime(n)) }
+
+// After runs fn once the stage is idle and d has passed, unless a reset or
+// power loss comes first. d below a microsecond counts as a microsecond, so
+// a stage cannot spin without time passing.
+func (m *Machine) After(d time.Duration, fn func()) {
+	m.schedule(max(d, time.Microsecond), fn)
+}
+
+func (m *Machine) schedule(d time.Duration, fn func()) {
+	m.seq++
+	heap.Push(&m.timers, &timer{at: m.now + d, seq: m.seq, epoch: m.epoch, fn: fn})
+}
+
+// StartWatchdog starts (or restarts) the watchdog with a timeout. Only a
+// reset or power loss stops it.
+func (m *Machine) StartWatchdog(timeout time.Duration) {
+	m.wdEnabled = true
+	m.wdTimeout = timeout
+	m.wdDeadline = m.now + timeout
+}
+
+// KickWatchdog restarts the watchdog's count.
+func (m *Machine) KickWatchdog() {
+	if m.wdEnabled {
+		m.wdDeadline = m.now + m.wdTimeout
+	}
+}
+
+// NoInit returns the RAM that survives warm resets and holds noise after
+// power-on. Stages read and write it in place.
+func (m *Machine) NoInit() []byte { return m.noInit }
+
+// Rand returns the generator for firmware-level randomness (a nonce, a
+// backoff jitter), seeded by the run's seed.
+func (m *Machine) Rand() *rand.Rand { return m.firmware }
+
+// Print writes text to the serial console. Lines end at "\n"; "\r" is dropped.
+func (m *Machine) Print(s string) {
+	for {
+		i := strings.IndexByte(s, '\n')
+		if i < 0 {
+			m.partial.WriteString(strings.ReplaceAll(s, "\r", ""))
+			return
+		}
+		m.partial.WriteString(strings.ReplaceAll(s[:i], "\r", ""))
+		m.endLine()
+		s = s[i+1:]
+	}
+}
+
+// Printf formats and writes text to the serial console.
+func (m *Machine) Printf(format string, args ...any) { m.Print(fmt.Sprintf(format, args...)) }
+
+func (m *Machine) endLine() {
+	line := SerialLine{Time: m.now, Text: m.partial.String()}
+	m.partial.Reset()
+	m.serial = append(m.serial, line)
+	m.emit(Event{Kind: EvSerial, Detail: line.Text})
+}
+
+func (m *Machine) flushSerial() {
+	if m.partial.Len() > 0 {
+		m.endLine()
+	}
+}
+
+// Mark records a named milestone ("copy-begin", "app-running"), which
+// scenarios wait for and expect.
+func (m *Machine) Mark(name, detail string) {
+	m.emit(Event{Kind: EvMark, Name: name, Detail: detail})
+}
+
+// Check records the outcome of a check a stage made.
+func (m *Machine) Check(name string, ok bool, detail string) {
+	m.emit(Event{Kind: EvCheck, Name: name, OK: ok, Detail: detail})
+}
+
+// Transition records a state-machine transition.
+func (m *Machine) Transition(machine, from, to string) {
+	m.emit(Event{Kind: EvState, Name: machine, Detail: from + " → " + to})
+}
+
+// SetPhase labels the storage ops that follow (for the journal and matchers).
+func (m *Machine) SetPhase(phase string) { m.storage.SetPhase(phase) }
+
+type timer struct {
+	at    time.Duration
+	seq   uint64
+	epoch uint64
+	fn    func()
+}
+
+type timerQueue []*timer
+
+func (q timerQueue) Len() int { return len(q) }
+func (q timerQueue) Less(i, j int) bool {
+	if q[i].at != q[j].at {
+		return q[i].at < q[j].at
+	}
+	return q[i].seq < q[j].seq
+}
+func (q timerQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
+func (q *timerQueue) Push(x any)   { *q = append(*q, x.(*timer)) }
+func (q *timerQueue) Pop() any {
+	old := *q
+	t := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return t
+}

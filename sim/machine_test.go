@@ -1,0 +1,377 @@
+package sim
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bootsim/bootsim/storage"
+	"github.com/stretchr/testify/require"
+)
+
+// testMachine builds a k64f machine with the default layout.
+func testMachine(t *testing.T, seed uint64) *Machine {
+	t.Helper()
+	b, err := LoadBoard("k64f")
+	require.NoError(t, err)
+	l, err := b.Layout("")
+	require.NoError(t, err)
+	m, err := New(Config{Board: b, Layout: l, Seed: seed})
+	require.NoError(t, err)
+	return m
+}
+
+// install builds an image and loads it at addr, as a factory would.
+func install(t *testing.T, m *Machine, addr uint64, d *Descriptor) *Image {
+	t.Helper()
+	data, err := BuildImage(d, 1)
+	require.NoError(t, err)
+	img := &Image{Desc: d, Bytes: data}
+	m.AddImage(img)
+	m.Internal().Load(addr, data)
+	return img
+}
+
+func bootDesc() *Descriptor {
+	return &Descriptor{Stage: "bootloader", Impl: "test-boot", Name: "boot", Version: 1, Behaviour: "healthy", Size: 8 << 10}
+}
+
+func appDesc() *Descriptor {
+	return &Descriptor{Stage: "application", Impl: "test-app", Name: "app-v1", Version: 7, Behaviour: "healthy", Size: 20 << 10}
+}
+
+// jumper is a test bootloader that prints a banner and jumps to the app.
+func jumper(m *Machine, _ *Image) {
+	m.Print("\r\ntest boot\r\n")
+	m.Jump(uint64(m.Layout().ApplicationStart))
+}
+
+func running(m *Machine, stage string) func() bool {
+	return func() bool { return m.State() == StateRunning && m.Stage() == stage }
+}
+
+func TestBootRunsImagesFromFlash(t *testing.T) {
+	m := testMachine(t, 1)
+	install(t, m, 0, bootDesc())
+	install(t, m, uint64(m.Layout().ApplicationStart), appDesc())
+	m.Register("test-boot", ProgramFunc(jumper))
+	m.Register("test-app", ProgramFunc(func(m *Machine, img *Image) {
+		m.Printf("app %s v%d\n", img.Desc.Name, img.Desc.Version)
+	}))
+	m.PowerOn()
+	require.True(t, m.Run(time.Second, running(m, "application")))
+	require.Equal(t, []string{"", "test boot", "app app-v1 v7"}, serialText(m))
+	require.Equal(t, 1, m.Boots())
+	require.Equal(t, ResetPowerOn, m.ResetReason())
+	require.Equal(t, time.Millisecond, m.Trace()[1].Time, "the first stage starts after the board's reset time")
+}
+
+func serialText(m *Machine) []string {
+	var out []string
+	for _, l := range m.Serial() {
+		out = append(out, l.Text)
+	}
+	return out
+}
+
+// TestDamagedImagesFault: the bytes decide what runs. An erased, torn,
+// bit-flipped or foreign image at the jump target locks the core up instead
+// of running.
+func TestDamagedImagesFault(t *testing.T) {
+	appStart := func(m *Machine) uint64 { return uint64(m.Layout().ApplicationStart) }
+	cases := []struct {
+		name   string
+		damage func(t *testing.T, m *Machine, img *Image)
+		why    string
+	}{
+		{"intact", func(*testing.T, *Machine, *Image) {}, ""},
+		{"erased", func(t *testing.T, m *Machine, img *Image) {
+			m.Internal().Load(appStart(m), bytes.Repeat([]byte{0xFF}, len(img.Bytes)))
+		}, "erased flash"},
+		{"unknown-program", func(t *testing.T, m *Machine, img *Image) {
+			d := *img.Desc
+			d.Version = 99
+			other, err := BuildImage(&d, 1)
+			require.NoError(t, err)
+			m.Internal().Load(appStart(m), other)
+		}, "unknown program application/app-v1@99"},
+		{"garbage", func(t *testing.T, m *Machine, img *Image) {
+			m.Internal().Load(appStart(m), []byte("\x00\x20\x00\x20 not a program"))
+		}, "not a program"},
+		{"torn-copy", func(t *testing.T, m *Machine, img *Image) {
+			// Copy the image the way a bootloader would, with one torn program.
+			dev := m.Internal()
+			m.Storage().PowerOn()
+			for a := uint64(0); a < uint64(len(img.Bytes)); a += 4096 {
+				require.NoError(t, dev.Erase(appStart(m)-0x400+a, 4096))
+			}
+			m.Storage().SetInjector(&storage.Rule{Match: storage.OnIndex(7), Fault: storage.Fault{Mode: storage.FaultTorn, Seed: 3}})
+			m.Storage().SetPowerLossHandler(nil)
+			for a := uint64(0); a < uint64(len(img.Bytes)); a += 1024 {
+				_ = dev.Program(appStart(m)+a, img.Bytes[a:a+1024])
+			}
+			m.Storage().SetInjector(nil)
+			m.Storage().SetPowerLossHandler(m.onPowerLoss)
+			m.Storage().PowerOff()
+		}, "is damaged"},
+	}
+	// A single flipped bit anywhere: in the descriptor, the filler, the last byte.
+	for _, at := range []int{0, 20, 100, 4095, 4096, 10000, 20<<10 - 1} {
+		cases = append(cases, struct {
+			name   string
+			damage func(t *testing.T, m *Machine, img *Image)
+			why    string
+		}{fmt.Sprintf("bit-flip-at-%d", at), func(t *testing.T, m *Machine, img *Image) {
+			m.Internal().FlipBit(appStart(m)+uint64(at), uint(at%8))
+		}, "HardFault"})
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m := testMachine(t, 1)
+			install(t, m, 0, bootDesc())
+			img := install(t, m, appStart(m), appDesc())
+			ran := false
+			m.Register("test-boot", ProgramFunc(jumper))
+			m.Register("test-app", ProgramFunc(func(*Machine, *Image) { ran = true }))
+			// Run once intact so that the verification cache holds the image:
+			// damage must be caught even then.
+			m.PowerOn()
+			require.True(t, m.Run(time.Second, running(m, "application")))
+			m.PowerOff("test")
+			ran = false
+			tc.damage(t, m, img)
+			m.PowerOn()
+			m.Run(m.Now()+50*time.Millisecond, nil)
+			if tc.why == "" {
+				require.True(t, ran)
+				return
+			}
+			require.False(t, ran, "a damaged image must not run")
+			var lockups []Event
+			for _, e := range m.Trace() {
+				if e.Kind == EvLockup {
+					lockups = append(lockups, e)
+				}
+			}
+			require.NotEmpty(t, lockups)
+			require.Contains(t, lockups[0].Detail, tc.why)
+			// k64f: a lockup resets the chip, which boots again and faults again.
+			require.Greater(t, m.Boots(), 2)
+			require.Equal(t, ResetLockup, m.ResetReason())
+		})
+	}
+}
+
+func TestLockupWithoutResetStaysLocked(t *testing.T) {
+	b, err := LoadBoard("nucleo-f429zi")
+	require.NoError(t, err)
+	l, err := b.Layout("")
+	require.NoError(t, err)
+	m, err := New(Config{Board: b, Layout: l, Seed: 1})
+	require.NoError(t, err)
+	install(t, m, 0, bootDesc())
+	m.Register("test-boot", ProgramFunc(jumper)) // jumps to an erased application area
+	m.PowerOn()
+	m.Run(time.Second, nil)
+	require.Equal(t, StateLockedUp, m.State())
+	require.Equal(t, 1, m.Boots())
+}
+
+// TestPowerCutStopsStageAtOp: a cut armed on the N-th program leaves N-1
+// programs applied (cut-before) or N (cut-after), and no later statement of
+// the stage runs.
+func TestPowerCutStopsStageAtOp(t *testing.T) {
+	const n = 5
+	for _, tc := range []struct {
+		mode    storage.FaultMode
+		applied int
+	}{{storage.FaultCutBefore, n - 1}, {storage.FaultCutAfter, n}} {
+		t.Run(tc.mode.String(), func(t *testing.T) {
+			m := testMachine(t, 1)
+			install(t, m, 0, bootDesc())
+			statements := 0
+			base := uint64(m.Layout().ApplicationStart)
+			m.Register("test-boot", ProgramFunc(func(m *Machine, _ *Image) {
+				for i := range 10 {
+					if err := m.Internal().Program(base+uint64(i)*8, bytes.Repeat([]byte{byte(i)}, 8)); err != nil {
+						t.Errorf("program %d: %v", i, err)
+					}
+					statements++
+				}
+				m.Print("done\n")
+			}))
+			rule, err := storage.ParseRule(fmt.Sprintf("kind=program,nth=%d,mode=%s", n, tc.mode))
+			require.NoError(t, err)
+			m.Storage().SetInjector(rule)
+			m.PowerOn()
+			m.Run(time.Second, nil)
+			require.Equal(t, StateOff, m.State())
+			require.Equal(t, n-1, statements, "no statement after the cut op ran")
+			require.Empty(t, m.Serial())
+			for i := range 10 {
+				got := make([]byte, 8)
+				m.Internal().Peek(base+uint64(i)*8, got)
+				want := bytes.Repeat([]byte{0xFF}, 8)
+				if i < tc.applied {
+					want = bytes.Repeat([]byte{byte(i)}, 8)
+				}
+				require.Equal(t, want, got, "program %d", i+1)
+			}
+			last := m.Trace()[len(m.Trace())-1]
+			require.Equal(t, EvPowerOff, last.Kind)
+			require.Contains(t, last.Detail, tc.mode.String())
+		})
+	}
+}
+
+func TestPowerCutArmedOnTime(t *testing.T) {
+	m := testMachine(t, 1)
+	install(t, m, 0, bootDesc())
+	statements := 0
+	m.Register("test-boot", ProgramFunc(func(m *Machine, _ *Image) {
+		for range 100 {
+			m.Spend(time.Millisecond)
+			statements++
+		}
+	}))
+	m.CutPowerAt(m.Now() + 50*time.Millisecond + 500*time.Microsecond)
+	m.PowerOn()
+	m.Run(time.Second, nil)
+	require.Equal(t, StateOff, m.State())
+	require.Equal(t, 49, statements, "1 ms reset time, then 49 whole steps before 50.5 ms")
+}
+
+func TestWatchdogResetKeepsNoInitRAM(t *testing.T) {
+	m := testMachine(t, 1)
+	install(t, m, 0, bootDesc())
+	var seen [][]byte
+	var reasons []ResetReason
+	m.Register("test-boot", ProgramFunc(func(m *Machine, _ *Image) {
+		seen = append(seen, bytes.Clone(m.NoInit()[:8]))
+		reasons = append(reasons, m.ResetReason())
+		m.NoInit()[0]++
+		m.StartWatchdog(100 * time.Millisecond)
+		// Idle without kicking: the watchdog fires.
+	}))
+	m.PowerOn()
+	m.Run(350*time.Millisecond, nil)
+	require.Equal(t, []ResetReason{ResetPowerOn, ResetWatchdog, ResetWatchdog, ResetWatchdog}, reasons)
+	for i := 1; i < len(seen); i++ {
+		require.Equal(t, seen[i-1][0]+1, seen[i][0], "no-init RAM survives a watchdog reset")
+		require.Equal(t, seen[0][1:], seen[i][1:])
+	}
+	m.PowerOff("test")
+	m.PowerOn()
+	m.Run(m.Now()+10*time.Millisecond, nil)
+	require.NotEqual(t, seen[0], seen[len(seen)-1][:8], "power-on refills no-init RAM with noise")
+}
+
+func TestWatchdogInterruptsLongWork(t *testing.T) {
+	m := testMachine(t, 1)
+	install(t, m, 0, bootDesc())
+	steps := 0
+	m.Register("test-boot", ProgramFunc(func(m *Machine, _ *Image) {
+		if m.ResetReason() == ResetWatchdog {
+			m.Halt("second boot")
+		}
+		m.StartWatchdog(10 * time.Millisecond)
+		for range 100 {
+			m.Spend(time.Millisecond)
+			steps++
+		}
+	}))
+	m.PowerOn()
+	m.Run(time.Second, nil)
+	require.Equal(t, 9, steps, "the 10th millisecond of work reaches the deadline")
+	require.Equal(t, StateHalted, m.State())
+}
+
+func TestKickedWatchdogDoesNotFire(t *testing.T) {
+	m := testMachine(t, 1)
+	install(t, m, 0, bootDesc())
+	m.Register("test-boot", ProgramFunc(func(m *Machine, _ *Image) {
+		m.StartWatchdog(100 * time.Millisecond)
+		var kick func()
+		kick = func() { m.KickWatchdog(); m.After(50*time.Millisecond, kick) }
+		kick()
+	}))
+	m.PowerOn()
+	m.Run(10*time.Second, nil)
+	require.Equal(t, 1, m.Boots())
+	require.Equal(t, StateRunning, m.State())
+}
+
+func TestResetReasons(t *testing.T) {
+	m := testMachine(t, 1)
+	install(t, m, 0, bootDesc())
+	var reasons []ResetReason
+	m.Register("test-boot", ProgramFunc(func(m *Machine, _ *Image) {
+		reasons = append(reasons, m.ResetReason())
+		if len(reasons) == 1 {
+			m.After(time.Millisecond, m.SystemReset)
+		}
+	}))
+	m.PowerOn()
+	m.Run(100*time.Millisecond, nil)
+	m.Reset(ResetPin)
+	m.Run(200*time.Millisecond, nil)
+	m.Reset(ResetBrownOut)
+	m.Run(300*time.Millisecond, nil)
+	require.Equal(t, []ResetReason{ResetPowerOn, ResetSoftware, ResetPin, ResetBrownOut}, reasons)
+}
+
+func TestHaltStopsEverything(t *testing.T) {
+	m := testMachine(t, 1)
+	install(t, m, 0, bootDesc())
+	m.Register("test-boot", ProgramFunc(func(m *Machine, _ *Image) {
+		m.Print("Failed to jump to application!\r\n")
+		m.Halt("dead end")
+		t.Error("Halt returned")
+	}))
+	m.PowerOn()
+	m.Run(time.Hour, nil)
+	require.Equal(t, StateHalted, m.State())
+	require.Equal(t, time.Hour, m.Now())
+	require.Equal(t, []string{"Failed to jump to application!"}, serialText(m))
+}
+
+func TestSameSeedSameTrace(t *testing.T) {
+	run := func(seed uint64) string {
+		m := testMachine(t, seed)
+		install(t, m, 0, bootDesc())
+		m.Register("test-boot", ProgramFunc(func(m *Machine, _ *Image) {
+			m.Printf("noise %x\n", m.NoInit()[:4])
+			_ = m.Internal().Erase(uint64(m.Layout().ApplicationDetails), 4096)
+			m.After(time.Duration(m.Rand().IntN(1000))*time.Microsecond, func() { m.Mark("tick", "") })
+		}))
+		m.PowerOn()
+		m.Run(time.Second, nil)
+		var b strings.Builder
+		for _, e := range m.Trace() {
+			fmt.Fprintln(&b, e)
+		}
+		return b.String()
+	}
+	require.Equal(t, run(7), run(7))
+	require.NotEqual(t, run(7), run(8))
+}
+
+func TestFaultTraced(t *testing.T) {
+	m := testMachine(t, 1)
+	install(t, m, 0, bootDesc())
+	m.Register("test-boot", ProgramFunc(func(m *Machine, _ *Image) {
+		_ = m.Internal().Program(uint64(m.Layout().ApplicationStart), make([]byte, 8))
+	}))
+	m.Storage().SetInjector(&storage.Rule{Match: storage.OnIndex(0), Fault: storage.Fault{Mode: storage.FaultBitFlip, Seed: 1}})
+	m.PowerOn()
+	m.Run(time.Second, nil)
+	var kinds []string
+	for _, e := range m.Trace() {
+		kinds = append(kinds, e.Kind.String())
+	}
+	require.Equal(t, []string{"power-on", "stage", "fault", "op"}, kinds)
+	require.Equal(t, "bit-flip", m.Trace()[2].Name)
+	require.Equal(t, StateRunning, m.State(), "a bit flip does not stop the stage")
+}

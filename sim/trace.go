@@ -1,0 +1,88 @@
+package sim
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// EventKind is the kind of a trace event.
+type EventKind uint8
+
+// The trace event kinds.
+const (
+	EvPowerOn  EventKind = iota + 1 // power applied
+	EvPowerOff                      // power removed (Detail says why)
+	EvReset                         // a reset (Name is the reason)
+	EvStage                         // a stage starts running an image (Name: stage, Detail: image)
+	EvJump                          // a stage hands over to an address
+	EvCheck                         // a stage checked something (Name, OK)
+	EvOp                            // a mutating storage op (Detail: the op)
+	EvFault                         // a fault was injected (Name: mode, Detail: where)
+	EvSerial                        // a line on the serial console (Detail)
+	EvHalt                          // the CPU stopped for good (Detail: why)
+	EvLockup                        // the core locked up (Detail: why)
+	EvWatchdog                      // the watchdog fired
+	EvState                         // a state machine moved (Name: machine, Detail: from → to)
+	EvMark                          // a named milestone a stage reports (Name), for waits and expectations
+)
+
+var eventKindNames = [...]string{
+	EvPowerOn: "power-on", EvPowerOff: "power-off", EvReset: "reset", EvStage: "stage",
+	EvJump: "jump", EvCheck: "check", EvOp: "op", EvFault: "fault", EvSerial: "serial",
+	EvHalt: "halt", EvLockup: "lockup", EvWatchdog: "watchdog", EvState: "state", EvMark: "mark",
+}
+
+func (k EventKind) String() string {
+	if int(k) < len(eventKindNames) && eventKindNames[k] != "" {
+		return eventKindNames[k]
+	}
+	return fmt.Sprintf("EventKind(%d)", uint8(k))
+}
+
+// Event is one entry of a run's trace.
+type Event struct {
+	Time time.Duration
+	Kind EventKind
+	// Stage is the stage that was running ("" between stages).
+	Stage  string
+	Name   string
+	OK     bool
+	Detail string
+}
+
+// String renders the event on one line, the form golden transcripts use.
+func (e Event) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s", FormatTime(e.Time), e.Kind)
+	if e.Stage != "" {
+		fmt.Fprintf(&b, " [%s]", e.Stage)
+	}
+	if e.Name != "" {
+		b.WriteString(" " + e.Name)
+	}
+	if e.Kind == EvCheck {
+		if e.OK {
+			b.WriteString(" ok")
+		} else {
+			b.WriteString(" FAILED")
+		}
+	}
+	if e.Detail != "" {
+		b.WriteString(": " + e.Detail)
+	}
+	return b.String()
+}
+
+// FormatTime prints a virtual time as seconds with microsecond precision,
+// fixed width for aligned logs: "   12.345678".
+func FormatTime(t time.Duration) string {
+	us := t.Microseconds()
+	return fmt.Sprintf("%5d.%06d", us/1e6, us%1e6)
+}
+
+// SerialLine is one line the device printed.
+type SerialLine struct {
+	Time time.Duration
+	Text string
+}
