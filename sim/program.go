@@ -74,6 +74,7 @@ func (d *Descriptor) Key() string {
 	return fmt.Sprintf("%s/%s@%d", d.Stage, d.Name, d.Version)
 }
 
+// reservedKeys are the descriptor's fixed fields, in their canonical order.
 var reservedKeys = []string{"stage", "impl", "name", "version", "behaviour", "size"}
 
 func validToken(s string) bool {
@@ -130,47 +131,48 @@ func ParseDescriptor(data []byte) (*Descriptor, int, error) {
 		return nil, 0, fmt.Errorf("%w: last line does not end in a newline", ErrBadDescriptor)
 	}
 	d := &Descriptor{}
-	seen := map[string]bool{}
-	for line := range strings.SplitSeq(strings.TrimSuffix(body, "\n"), "\n") {
+	lines := strings.Split(strings.TrimSuffix(body, "\n"), "\n")
+	if len(lines) < len(reservedKeys) {
+		return nil, 0, fmt.Errorf("%w: %d lines, want at least %d", ErrBadDescriptor, len(lines), len(reservedKeys))
+	}
+	for i, line := range lines {
 		k, v, ok := strings.Cut(line, "=")
 		if !ok || !validToken(k) || !validToken(v) {
 			return nil, 0, fmt.Errorf("%w: line %q", ErrBadDescriptor, line)
 		}
-		if seen[k] {
+		if i < len(reservedKeys) {
+			if k != reservedKeys[i] {
+				return nil, 0, fmt.Errorf("%w: line %d is %q, want %s", ErrBadDescriptor, i+1, k, reservedKeys[i])
+			}
+		} else if slices.Contains(reservedKeys, k) {
 			return nil, 0, fmt.Errorf("%w: %s repeated", ErrBadDescriptor, k)
 		}
-		seen[k] = true
 		var err error
-		switch k {
-		case "stage":
+		switch {
+		case k == "stage" && i == 0:
 			d.Stage = v
-		case "impl":
+		case k == "impl" && i == 1:
 			d.Impl = v
-		case "name":
+		case k == "name" && i == 2:
 			d.Name = v
-		case "behaviour":
-			d.Behaviour = v
-		case "version":
+		case k == "version" && i == 3:
 			d.Version, err = strconv.ParseUint(v, 10, 64)
-		case "size":
+		case k == "behaviour" && i == 4:
+			d.Behaviour = v
+		case k == "size" && i == 5:
 			d.Size, err = strconv.ParseUint(v, 10, 64)
 		default:
+			if n := len(d.Params); n > 0 && d.Params[n-1][0] >= k {
+				return nil, 0, fmt.Errorf("%w: parameter %s out of order or repeated", ErrBadDescriptor, k)
+			}
 			d.Params = append(d.Params, [2]string{k, v})
 		}
 		if err != nil || (k == "version" || k == "size") && v != strconv.FormatUint(d.number(k), 10) {
 			return nil, 0, fmt.Errorf("%w: %s=%q is not a number in canonical form", ErrBadDescriptor, k, v)
 		}
 	}
-	for _, k := range reservedKeys {
-		if !seen[k] {
-			return nil, 0, fmt.Errorf("%w: %s missing", ErrBadDescriptor, k)
-		}
-	}
 	if d.Size < uint64(end+1) {
 		return nil, 0, fmt.Errorf("%w: size %d is smaller than the descriptor", ErrBadDescriptor, d.Size)
-	}
-	if !slices.IsSortedFunc(d.Params, func(a, b [2]string) int { return strings.Compare(a[0], b[0]) }) {
-		return nil, 0, fmt.Errorf("%w: parameters out of order", ErrBadDescriptor)
 	}
 	return d, end + 1, nil
 }

@@ -25,16 +25,16 @@ func TestParseSize(t *testing.T) {
 
 func TestParseSizeErrors(t *testing.T) {
 	for in, want := range map[string]string{
-		"":                   "empty size",
-		"lots":               "want a number of bytes",
-		"0xZZ":               "not a hex number",
-		"1.3B":               "whole number of bytes",
-		"-4KiB":              "not a number",
-		"(MBED_ROM_START+1)": "macros are not expanded",
-		"(1+":                "ends early",
-		"(1+2":               "missing )",
-		"(4/0)":              "division by zero",
-		"(1-2)":              "negative",
+		"":                          "empty size",
+		"lots":                      "want a number of bytes",
+		"0xZZ":                      "not a hex number",
+		"1.3B":                      "whole number of bytes",
+		"-4KiB":                     "not a number",
+		"(MBED_ROM_START+1)":        "macros are not expanded",
+		"(1+":                       "ends early",
+		"(1+2":                      "missing )",
+		"(4/0)":                     "division by zero",
+		"(1-2)":                     "negative",
 		"(99999999999*99999999999)": "overflow",
 		"99999999999999999999GiB":   "overflows",
 	} {
