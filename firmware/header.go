@@ -88,7 +88,8 @@ func (h *InternalHeader) Encode() []byte {
 
 // ParseInternalHeader parses the header the way arm_uc_parse_internal_header_v2
 // does: it checks only the CRC, not the magic or the version. The bootloader
-// reads candidates on internal flash this way.
+// reads candidates on internal flash this way. On a CRC mismatch it returns
+// the decoded fields along with the error, for inspection tools.
 func ParseInternalHeader(b []byte) (*InternalHeader, error) {
 	if len(b) < InternalHeaderSize {
 		return nil, fmt.Errorf("%w: %d bytes, want %d", ErrShort, len(b), InternalHeaderSize)
@@ -104,7 +105,7 @@ func ParseInternalHeader(b []byte) (*InternalHeader, error) {
 	copy(h.FirmwareHash[:], b[24:56])
 	copy(h.Campaign[:], b[88:104])
 	if want := crc32.ChecksumIEEE(b[:internalCRCOffset]); want != h.CRC {
-		return nil, fmt.Errorf("%w: stored 0x%08x, computed 0x%08x over bytes 0..107", ErrCRC, h.CRC, want)
+		return h, fmt.Errorf("%w: stored 0x%08x, computed 0x%08x over bytes 0..107", ErrCRC, h.CRC, want)
 	}
 	return h, nil
 }
@@ -119,7 +120,11 @@ func DecodeInternalHeader(b []byte) (*InternalHeader, error) {
 	if err := checkMagicVersion(b); err != nil {
 		return nil, err
 	}
-	return ParseInternalHeader(b)
+	h, err := ParseInternalHeader(b)
+	if err != nil {
+		return nil, err
+	}
+	return h, nil
 }
 
 func checkMagicVersion(b []byte) error {
@@ -179,7 +184,8 @@ func (h *ExternalHeader) Encode(deviceKey []byte) ([]byte, error) {
 
 // ParseExternalHeader parses an external header and checks its HMAC with
 // deviceKey, in constant time. With a nil deviceKey the HMAC is not checked
-// (for inspection only; firmware never does this).
+// (for inspection only; firmware never does this). On an HMAC mismatch it
+// returns the decoded fields along with the error.
 func ParseExternalHeader(b []byte, deviceKey []byte) (*ExternalHeader, error) {
 	if len(b) < ExternalHeaderSize {
 		return nil, fmt.Errorf("%w: %d bytes, want %d", ErrShort, len(b), ExternalHeaderSize)
@@ -207,7 +213,7 @@ func ParseExternalHeader(b []byte, deviceKey []byte) (*ExternalHeader, error) {
 		return nil, err
 	}
 	if subtle.ConstantTimeCompare(want, h.HMAC[:]) != 1 {
-		return nil, fmt.Errorf("%w: stored %x…, computed %x… over bytes 0..231", ErrHMAC, h.HMAC[:4], want[:4])
+		return h, fmt.Errorf("%w: stored %x…, computed %x… over bytes 0..231", ErrHMAC, h.HMAC[:4], want[:4])
 	}
 	return h, nil
 }
@@ -221,7 +227,11 @@ func DecodeExternalHeader(b []byte, deviceKey []byte) (*ExternalHeader, error) {
 	if err := checkMagicVersion(b); err != nil {
 		return nil, err
 	}
-	return ParseExternalHeader(b, deviceKey)
+	h, err := ParseExternalHeader(b, deviceKey)
+	if err != nil {
+		return nil, err
+	}
+	return h, nil
 }
 
 // HMACSHA256 is ARM_UC_cryptoHMACSHA256: standard HMAC-SHA256, except that a

@@ -49,7 +49,7 @@ Exit codes: 0 all expectations met, 1 a scenario or sweep point failed,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageErr("%v (see '%s --help')", err, c.CommandPath())
 	})
-	root.AddCommand(newVersionCmd(), newBoardsCmd(), newLayoutCmd())
+	root.AddCommand(newVersionCmd(), newBoardsCmd(), newLayoutCmd(), newImageCmd(), newManifestCmd(), newSOTPCmd())
 	return root
 }
 
