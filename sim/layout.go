@@ -60,6 +60,19 @@ func SlotRegion(i int) string { return fmt.Sprintf("slot-%d", i) }
 // Layout returns the classic layout of the board with candidates on the given
 // storage ("" for the board's default), validated against the board.
 func (b *Board) Layout(storageKind string) (*Layout, error) {
+	l, err := b.RawLayout(storageKind)
+	if err != nil {
+		return nil, err
+	}
+	if err := l.Resolve(b); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// RawLayout returns the layout keys the board profile sets for a storage,
+// before defaults and checks (Resolve): callers may override keys first.
+func (b *Board) RawLayout(storageKind string) (*Layout, error) {
 	if storageKind == "" {
 		storageKind = b.Storage.Default
 	}
@@ -76,10 +89,41 @@ func (b *Board) Layout(storageKind string) (*Layout, error) {
 			return nil, err
 		}
 	}
-	if err := l.Resolve(b); err != nil {
-		return nil, err
-	}
 	return l, nil
+}
+
+// SetKey sets a layout key by its configuration name. It reports false for a
+// key that is not a layout key.
+func (l *Layout) SetKey(key string, v units.Size) bool {
+	switch key {
+	case "mbed-bootloader.bootloader-size":
+		l.BootloaderSize = v
+	case "sotp-section-1-address":
+		l.SOTP1Address = v
+	case "sotp-section-1-size":
+		l.SOTP1Size = v
+	case "sotp-section-2-address":
+		l.SOTP2Address = v
+	case "sotp-section-2-size":
+		l.SOTP2Size = v
+	case "update-client.application-details":
+		l.ApplicationDetails = v
+	case "mbed-bootloader.application-start-address":
+		l.ApplicationStart = v
+	case "mbed-bootloader.max-application-size":
+		l.MaxApplicationSize = v
+	case "update-client.storage-address":
+		l.StorageAddress = v
+	case "update-client.storage-size":
+		l.StorageSize = v
+	case "update-client.storage-locations":
+		l.StorageLocations = int(v)
+	case "update-client.storage-page":
+		l.StoragePage = v
+	default:
+		return false
+	}
+	return true
 }
 
 // Resolve fills the keys that have defaults and checks the layout against the

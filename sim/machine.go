@@ -79,6 +79,9 @@ type Config struct {
 	Board  *Board
 	Layout *Layout
 	Seed   uint64
+	// Storage, if set, is the state the machine's storage starts from
+	// (a snapshot of another machine's); otherwise it starts blank.
+	Storage *storage.Snapshot
 }
 
 // Machine is the virtual MCU with its storage: clock, power, resets,
@@ -112,6 +115,8 @@ type Machine struct {
 	wdTimeout  time.Duration
 	wdDeadline time.Duration
 	cutAt      time.Duration // armed power cut; -1 if none
+	cutOnMark  string        // a milestone that arms a power cut, "" if none
+	cutDelay   time.Duration // how long after that milestone power fails
 
 	noInit    []byte
 	noInitRNG *rand.Rand
@@ -190,10 +195,15 @@ func New(cfg Config) (*Machine, error) {
 		images:    map[string]*Image{},
 		verified:  map[uint64]verification{},
 	}
-	m.storage = cfg.Board.NewStorage(machineClock{m})
-	for _, r := range cfg.Layout.Regions(cfg.Board) {
-		if err := m.storage.AddRegion(r); err != nil {
-			return nil, err
+	if cfg.Storage != nil {
+		m.storage = cfg.Storage.Restore(machineClock{m})
+		m.storage.ClearJournal()
+	} else {
+		m.storage = cfg.Board.NewStorage(machineClock{m})
+		for _, r := range cfg.Layout.Regions(cfg.Board) {
+			if err := m.storage.AddRegion(r); err != nil {
+				return nil, err
+			}
 		}
 	}
 	m.storage.SetPowerLossHandler(m.onPowerLoss)
@@ -349,6 +359,35 @@ func (m *Machine) reset(reason ResetReason, detail string) {
 // CutPowerAt arms a power cut at a virtual time: stage code running then
 // stops at once, as after its last completed storage op.
 func (m *Machine) CutPowerAt(t time.Duration) { m.cutAt = t }
+
+// CutPowerOnMark arms a power cut for when a stage reports the named
+// milestone (Mark), delay after it: with no delay, the stage stops right
+// after reporting it.
+func (m *Machine) CutPowerOnMark(name string, delay time.Duration) {
+	m.cutOnMark, m.cutDelay = name, delay
+}
+
+// Disarm cancels armed power cuts (by time and by milestone).
+func (m *Machine) Disarm() {
+	m.cutAt, m.cutOnMark = -1, ""
+}
+
+// Factory runs fn with the storage powered, as a factory programmer does
+// before the device is first switched on, then forgets the ops and time it
+// took: the run's journal, trace and clock start after it.
+func (m *Machine) Factory(fn func()) {
+	if m.state != StateOff {
+		panic("sim: Factory on a powered machine")
+	}
+	m.storage.PowerOn()
+	defer func() {
+		m.storage.PowerOff()
+		m.storage.ClearJournal()
+		m.trace = m.trace[:0]
+		m.now = 0
+	}()
+	fn()
+}
 
 func (m *Machine) scheduleBoot() {
 	m.state = StateBooting
@@ -654,6 +693,17 @@ func (m *Machine) flushSerial() {
 // scenarios wait for and expect.
 func (m *Machine) Mark(name, detail string) {
 	m.emit(Event{Kind: EvMark, Name: name, Detail: detail})
+	if m.cutOnMark != "" && m.cutOnMark == name {
+		m.cutOnMark = ""
+		if m.cutDelay > 0 {
+			m.cutAt = m.now + m.cutDelay
+			return
+		}
+		if m.inStage {
+			panic(&unwind{kind: unwindPower, detail: "power cut at " + name})
+		}
+		m.powerDown("power cut at " + name)
+	}
 }
 
 // Check records the outcome of a check a stage made.

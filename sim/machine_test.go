@@ -375,3 +375,41 @@ func TestFaultTraced(t *testing.T) {
 	require.Equal(t, "bit-flip", m.Trace()[2].Name)
 	require.Equal(t, StateRunning, m.State(), "a bit flip does not stop the stage")
 }
+
+func TestPowerCutOnMark(t *testing.T) {
+	for _, tc := range []struct {
+		delay time.Duration
+		steps int
+	}{{0, 3}, {2500 * time.Microsecond, 5}} {
+		m := testMachine(t, 1)
+		install(t, m, 0, bootDesc())
+		steps := 0
+		m.Register("test-boot", ProgramFunc(func(m *Machine, _ *Image) {
+			for i := range 10 {
+				if i == 3 {
+					m.Mark("verify-begin", "")
+				}
+				m.Spend(time.Millisecond)
+				steps++
+			}
+		}))
+		m.CutPowerOnMark("verify-begin", tc.delay)
+		m.PowerOn()
+		m.Run(time.Second, nil)
+		require.Equal(t, StateOff, m.State())
+		require.Equal(t, tc.steps, steps, "delay %s", tc.delay)
+	}
+}
+
+func TestFactoryLeavesNoTrace(t *testing.T) {
+	m := testMachine(t, 1)
+	m.Factory(func() {
+		require.NoError(t, m.Internal().Erase(0, 4096))
+		require.NoError(t, m.Internal().Program(0, make([]byte, 8)))
+	})
+	require.Empty(t, m.Storage().Journal())
+	require.Empty(t, m.Trace())
+	require.Zero(t, m.Now())
+	require.Equal(t, StateOff, m.State())
+	require.False(t, m.Storage().Powered())
+}

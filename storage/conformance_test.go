@@ -156,7 +156,7 @@ func TestConformance(t *testing.T) {
 				require.Len(t, j, 2)
 				require.Equal(t, OpErase, j[0].Kind)
 				require.Equal(t, Op{Index: 1, Device: d.Name(), Kind: OpProgram, Addr: 0, Len: 512,
-					Data: pattern(512, 3), Time: before, Stage: "bootloader", Phase: "copy"}, j[1])
+					Data: pattern(512, 3), Time: before, Dur: s.Clock().Now() - before, Stage: "bootloader", Phase: "copy"}, j[1])
 				// Reads are not journaled.
 				require.NoError(t, d.Read(0, make([]byte, 512)))
 				require.Len(t, s.Journal(), 2)

@@ -48,8 +48,10 @@ type Op struct {
 	// keeps it so that a sweep can rebuild the state at any op by applying the
 	// journal to a snapshot, without re-running the firmware that issued it.
 	Data []byte
-	// Time is the virtual time at which the op started.
+	// Time is the virtual time at which the op started, Dur how long it took
+	// (up to the cut, for a torn op).
 	Time time.Duration
+	Dur  time.Duration
 	// Stage and Phase say which firmware stage issued the op and what it was
 	// doing (for example "bootloader", "copy-body").
 	Stage, Phase string

@@ -176,6 +176,10 @@ func (s *System) PowerOn() { s.powered = true }
 // between ops.
 func (s *System) PowerOff() { s.powered = false }
 
+// ClearJournal forgets the ops issued so far, as after factory programming:
+// a run's journal starts with the first op of the run.
+func (s *System) ClearJournal() { s.journal = nil }
+
 // Journal returns the ops issued so far. The slice is shared: callers must not
 // modify it.
 func (s *System) Journal() []Op { return s.journal[:len(s.journal):len(s.journal)] }
@@ -208,6 +212,8 @@ func (s *System) mutate(d device, kind OpKind, addr uint64, data []byte, n uint6
 	}
 	s.journal = append(s.journal, op)
 	dur, err := s.applyOp(d, &op)
+	op.Dur = dur
+	s.journal[op.Index].Dur = dur
 	if op.Fault.Mode.CutsPower() {
 		s.powered = false
 	}

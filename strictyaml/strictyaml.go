@@ -94,9 +94,52 @@ func (d *decoder) errAt(n *yaml.Node, format string, args ...any) error {
 	return &Error{File: d.file, Line: n.Line, Col: n.Column, Msg: fmt.Sprintf(format, args...)}
 }
 
+// Decoder is what a StrictUnmarshaler gets: strict decoding of sub-nodes and
+// errors at node positions.
+type Decoder struct{ d *decoder }
+
+// Decode decodes a node into v (a pointer) with the same strictness.
+func (d Decoder) Decode(n *yaml.Node, v any) error {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() {
+		panic("strictyaml: Decoder.Decode needs a non-nil pointer")
+	}
+	return d.d.value(n, rv.Elem())
+}
+
+// Errorf returns an error at the node's position.
+func (d Decoder) Errorf(n *yaml.Node, format string, args ...any) error {
+	return d.d.errAt(n, format, args...)
+}
+
+// File returns the name of the file being decoded.
+func (d Decoder) File() string { return d.d.file }
+
+// StrictUnmarshaler is implemented by types that decode themselves from a
+// node (a value that may be a word or a mapping, say) while keeping the
+// decoder's strictness and positions.
+type StrictUnmarshaler interface {
+	UnmarshalStrictYAML(d Decoder, n *yaml.Node) error
+}
+
+// Pos is a position in a YAML file, for errors found after decoding.
+type Pos struct {
+	File      string
+	Line, Col int
+}
+
+// At returns the position of a node in the file being decoded.
+func (d Decoder) At(n *yaml.Node) Pos { return Pos{File: d.d.file, Line: n.Line, Col: n.Column} }
+
+// Errorf returns an error at the position.
+func (p Pos) Errorf(format string, args ...any) error {
+	return &Error{File: p.File, Line: p.Line, Col: p.Col, Msg: fmt.Sprintf(format, args...)}
+}
+
 var (
-	unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
-	nodeType        = reflect.TypeFor[yaml.Node]()
+	unmarshalerType       = reflect.TypeFor[yaml.Unmarshaler]()
+	strictUnmarshalerType = reflect.TypeFor[StrictUnmarshaler]()
+	nodeType              = reflect.TypeFor[yaml.Node]()
 )
 
 func (d *decoder) value(n *yaml.Node, v reflect.Value) error {
@@ -106,6 +149,9 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value) error {
 	if v.Type() == nodeType {
 		v.Set(reflect.ValueOf(*n))
 		return nil
+	}
+	if reflect.PointerTo(v.Type()).Implements(strictUnmarshalerType) {
+		return v.Addr().Interface().(StrictUnmarshaler).UnmarshalStrictYAML(Decoder{d}, n)
 	}
 	if reflect.PointerTo(v.Type()).Implements(unmarshalerType) {
 		if err := n.Decode(v.Addr().Interface()); err != nil {

@@ -34,7 +34,16 @@ power loss in the middle of a copy, torn writes and corrupted candidates.
 
 Exit codes: 0 all expectations met, 1 a scenario or sweep point failed,
 2 usage or input error, 3 internal error.`,
-		Example: `  # The boards bootsim models, with their flash geometry
+		Example: `  # Run the built-in scenario library, or one scenario with its serial log
+  bootsim run
+  bootsim run power-cut-during-copy-torn --serial
+
+  # The built-in scenarios, and one to copy as a starting point
+  bootsim list
+  bootsim show install-from-sd > my-scenario.yaml
+  bootsim validate my-scenario.yaml && bootsim run my-scenario.yaml
+
+  # The boards bootsim models, with their flash geometry
   bootsim boards
 
   # The classic Mbed flash map of a board, as mbed_app.json would set it
@@ -49,7 +58,11 @@ Exit codes: 0 all expectations met, 1 a scenario or sweep point failed,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageErr("%v (see '%s --help')", err, c.CommandPath())
 	})
-	root.AddCommand(newVersionCmd(), newBoardsCmd(), newLayoutCmd(), newImageCmd(), newManifestCmd(), newSOTPCmd())
+	g := &globalFlags{}
+	g.register(root)
+	root.PersistentPreRunE = func(*cobra.Command, []string) error { return g.check() }
+	root.AddCommand(newRunCmd(g), newListCmd(), newShowCmd(), newValidateCmd(), newSchemaCmd(),
+		newVersionCmd(), newBoardsCmd(), newLayoutCmd(), newImageCmd(), newManifestCmd(), newSOTPCmd())
 	return root
 }
 

@@ -1,0 +1,475 @@
+// Package bootloader holds the bootloaders bootsim runs: Classic, the Mbed
+// bootloader as it is (reference/mbed-stack.md §2), and later the hardened
+// and chain variants.
+package bootloader
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+
+	"github.com/bootsim/bootsim/firmware"
+	"github.com/bootsim/bootsim/sim"
+	"github.com/bootsim/bootsim/storage"
+	"github.com/bootsim/bootsim/storage/sotp"
+)
+
+// BufferSize is the bootloader's work buffer: the unit of hashing and of the
+// body copy (BUFFER_SIZE in source/bootloader_common.h).
+const BufferSize = 16 << 10
+
+// Where the classic bootloader's two uninitialised heap cells land in the
+// no-init RAM: malloc returns the same addresses on every boot.
+const (
+	heapVersionOffset = 0 // uint64 heapVersion
+	bootCounterOffset = 8 // uint8 bootCounter
+)
+
+// Milestones the classic bootloader reports (sim.Machine.Mark), for
+// scenarios to wait on and expect.
+const (
+	MarkActiveValid      = "active-valid"
+	MarkActiveInvalid    = "active-invalid"
+	MarkActiveEmpty      = "active-empty"
+	MarkBootRetries      = "boot-retries-exceeded"
+	MarkCandidateFound   = "candidate-found"
+	MarkCopyBegin        = "copy-begin"
+	MarkEraseBegin       = "erase-begin"
+	MarkHeaderBegin      = "header-begin"
+	MarkBodyBegin        = "body-begin"
+	MarkVerifyBegin      = "verify-begin"
+	MarkCopyDone         = "copy-done"
+	MarkCopyFailed       = "copy-failed"
+	MarkBooting          = "booting"
+	MarkDeadEnd          = "dead-end"
+	MarkStorageInitError = "storage-init-failed"
+)
+
+// Config is the classic bootloader's configuration: the layout keys and the
+// mbed-bootloader keys of mbed_lib.json.
+type Config struct {
+	Layout *sim.Layout
+	// MaxCopyRetries is mbed-bootloader.max-copy-retries (default 1: one attempt).
+	MaxCopyRetries int
+	// MaxBootRetries is mbed-bootloader.max-boot-retries (default 3).
+	MaxBootRetries int
+	// CountFrom is the first reset reason that counts as a failed boot
+	// (hwResetReason): watchdog in v4.1 (since commit 833ca0b), software before.
+	CountFrom sim.ResetReason
+	// BackwardCompatibleKey derives the device key the old way
+	// (PAL_DEVICE_KEY_DERIVATION_BACKWARD_COMPATIBILITY_CALC).
+	BackwardCompatibleKey bool
+}
+
+// DefaultConfig returns the mbed_lib.json defaults over a layout.
+func DefaultConfig(l *sim.Layout) Config {
+	return Config{Layout: l, MaxCopyRetries: 1, MaxBootRetries: 3, CountFrom: sim.ResetWatchdog}
+}
+
+// Classic is the Mbed bootloader (mbed-bootloader v4.1 logic on the v3.3
+// SOTP layout): check the active image, scan the candidate slots, copy the
+// newest valid candidate erase → header → body → verify, and jump, or halt
+// at a dead end. Its weaknesses are kept: no signature check, no previous
+// image, a boot counter in uninitialised RAM, a halt with no retry.
+type Classic struct {
+	cfg Config
+}
+
+// NewClassic returns the classic bootloader with a configuration.
+func NewClassic(cfg Config) *Classic {
+	if cfg.Layout == nil {
+		panic("bootloader: Classic needs a layout")
+	}
+	return &Classic{cfg: cfg}
+}
+
+// details is arm_uc_firmware_details_t: what a header says of an image.
+type details struct {
+	version  uint64
+	size     uint64
+	hash     [32]byte
+	campaign [16]byte
+}
+
+type activeStatus int
+
+const (
+	resultSuccess activeStatus = iota
+	resultEmpty
+	resultError
+)
+
+// run is one boot of the classic bootloader.
+type run struct {
+	*Classic
+	m      *sim.Machine
+	l      *sim.Layout
+	active storage.Device
+	store  storage.Device
+	buffer [BufferSize]byte // buffer_array: survives between reads, as in the C code
+	key    []byte           // device key, once derived
+	keyErr error
+}
+
+// Run implements sim.Program: main() of the bootloader.
+func (c *Classic) Run(m *sim.Machine, _ *sim.Image) {
+	r := &run{Classic: c, m: m, l: c.cfg.Layout, active: m.Internal(), store: m.CandidateStorage()}
+	m.Print("\r\nMbed Bootloader\r\n")
+	if sd, ok := r.store.(*storage.SDCard); ok && !sd.Present() {
+		// MBED_CLOUD_CLIENT_UPDATE_STORAGE.Initialize() fails without a card,
+		// and main returns: the device never reaches the active image.
+		m.Print("Failed to initialize update storage\r\n")
+		m.Mark(MarkStorageInitError, "no SD card")
+		m.Halt("Failed to initialize update storage")
+	}
+	if r.upgradeApplicationFromStorage() {
+		m.Print("booting...\r\n\r\n")
+		m.Mark(MarkBooting, "")
+		m.Jump(uint64(r.l.ApplicationStart))
+	}
+	m.NoInit()[bootCounterOffset] = 0
+	m.Print("Failed to jump to application!\r\n")
+	m.Mark(MarkDeadEnd, "")
+	m.Halt("Failed to jump to application!")
+}
+
+func (r *run) upgradeApplicationFromStorage() bool {
+	m := r.m
+	activeValid := false
+	bestIndex := -1
+	var best details
+
+	// Step 1: the active application.
+	m.SetPhase("check-active")
+	var active details
+	status := r.checkActiveApplication(&active)
+	local := uint8(0)
+	ram := m.NoInit()
+	if m.ResetReason() >= r.cfg.CountFrom {
+		hv := binary.LittleEndian.Uint64(ram[heapVersionOffset:])
+		if hv != active.version {
+			binary.LittleEndian.PutUint64(ram[heapVersionOffset:], active.version)
+			ram[bootCounterOffset] = 0
+		} else {
+			ram[bootCounterOffset]++
+		}
+		local = ram[bootCounterOffset]
+	}
+	switch {
+	case status == resultSuccess && int(local) < r.cfg.MaxBootRetries:
+		activeValid = true
+		best.version = active.version
+		m.Mark(MarkActiveValid, fmt.Sprintf("version %d", active.version))
+	case status == resultEmpty:
+		m.Print("[DBG ] Active firmware slot is empty\r\n")
+		m.Mark(MarkActiveEmpty, "")
+	case int(local) >= r.cfg.MaxBootRetries:
+		m.Print("[DBG ] Failed to boot active application\r\n")
+		m.Mark(MarkBootRetries, fmt.Sprintf("boot counter %d", local))
+	default:
+		m.Print("[DBG ] Active firmware integrity check failed\r\n")
+		m.Mark(MarkActiveInvalid, "")
+	}
+
+	// Step 2: the candidates.
+	m.SetPhase("scan")
+	heapVersion := binary.LittleEndian.Uint64(ram[heapVersionOffset:])
+	slots := r.l.Slots(m.Board())
+	for i := range slots {
+		c, ok := r.firmwareDetails(i)
+		if !ok {
+			m.Print("No Update image\r\n")
+			continue
+		}
+		different := heapVersion != c.version
+		if c.version > best.version && c.size > 0 && (different || !activeValid) {
+			if r.checkStoredApplication(i, &c) {
+				if c.size <= uint64(r.l.MaxApplicationSize) {
+					bestIndex, best = i, c
+					m.Mark(MarkCandidateFound, fmt.Sprintf("slot %d version %d", i, c.version))
+				} else {
+					m.Print("Update image too large\r\n")
+				}
+			} else {
+				m.Print("Update image integrity check failed\r\n")
+			}
+		} else {
+			m.Print("Update image is older\r\n")
+		}
+	}
+
+	// Step 3: the copy.
+	switch {
+	case bestIndex >= 0:
+		for range r.cfg.MaxCopyRetries {
+			m.Print("[DBG ] Update active firmware\r\n")
+			activeValid = r.copyStoredApplication(bestIndex, &best)
+			if activeValid {
+				m.Print("[DBG ] New active firmware is valid\r\n")
+				m.Mark(MarkCopyDone, fmt.Sprintf("version %d", best.version))
+				break
+			}
+			m.Print("[DBG ] Firmware update failed\r\n")
+			m.Mark(MarkCopyFailed, "")
+		}
+	case activeValid:
+		m.Print("[DBG ] Active firmware up-to-date\r\n")
+	default:
+		m.Print("[ERR ] Active firmware invalid\r\n")
+	}
+	return activeValid
+}
+
+// checkActiveApplication reads the active header (version, then magic, then
+// CRC) and hashes size bytes from the application start.
+func (r *run) checkActiveApplication(d *details) activeStatus {
+	if r.l.ApplicationDetails == 0 {
+		return resultEmpty
+	}
+	hdr := make([]byte, firmware.InternalHeaderSize)
+	if err := r.active.Read(uint64(r.l.ApplicationDetails), hdr); err != nil {
+		return resultError
+	}
+	h, err := firmware.DecodeInternalHeader(hdr)
+	if err != nil {
+		r.m.Check("active-header", false, err.Error())
+		return resultError
+	}
+	*d = details{version: h.FirmwareVersion, size: h.FirmwareSize, hash: h.FirmwareHash, campaign: h.Campaign}
+	if d.size == 0 {
+		return resultEmpty
+	}
+	sum, ok := r.hash(r.active, uint64(r.l.ApplicationStart), d.size)
+	ok = ok && sum == d.hash
+	r.m.Check("active-hash", ok, fmt.Sprintf("version %d, %d bytes", d.version, d.size))
+	if !ok {
+		return resultError
+	}
+	return resultSuccess
+}
+
+// hash reads n bytes from dev at addr in BufferSize reads and returns their
+// SHA-256, costing the board's hash rate in virtual time. It reports false
+// if a read fails.
+func (r *run) hash(dev storage.Device, addr, n uint64) ([32]byte, bool) {
+	h := sha256.New()
+	for off := uint64(0); off < n; {
+		k := min(n-off, BufferSize)
+		buf := r.buffer[:k]
+		if err := r.readAligned(dev, addr+off, buf); err != nil {
+			return [32]byte{}, false
+		}
+		h.Write(buf)
+		r.m.SpendHashing(k)
+		off += k
+	}
+	var out [32]byte
+	h.Sum(out[:0])
+	return out, true
+}
+
+// readAligned reads into buf from a device whose read unit may be larger
+// than the request (an SD card reads whole blocks), as the block-device PAL
+// does with its bounce buffer.
+func (r *run) readAligned(dev storage.Device, addr uint64, buf []byte) error {
+	unit := dev.ReadSize()
+	start := addr / unit * unit
+	end := (addr + uint64(len(buf)) + unit - 1) / unit * unit
+	if start == addr && end == addr+uint64(len(buf)) {
+		return dev.Read(addr, buf)
+	}
+	tmp := make([]byte, end-start)
+	if err := dev.Read(start, tmp); err != nil {
+		return err
+	}
+	copy(buf, tmp[addr-start:])
+	return nil
+}
+
+// slotBody returns where slot i's firmware starts: after the header,
+// rounded up to the storage's program unit.
+func (r *run) slotBody(i int) uint64 {
+	s := r.l.Slots(r.m.Board())[i]
+	hdr := uint64(firmware.ExternalHeaderSize)
+	if r.l.Storage == sim.DeviceInternal {
+		hdr = firmware.InternalHeaderSize
+	}
+	u := r.store.ProgramSize()
+	return s.Start + (hdr+u-1)/u*u
+}
+
+// deviceKey derives the device key from the ROT in SOTP, read as the v3.3
+// bootloader does (sotp_probe, no writes). It is derived once per boot.
+func (r *run) deviceKey() ([]byte, error) {
+	if r.key != nil || r.keyErr != nil {
+		return r.key, r.keyErr
+	}
+	a1 := sotp.Area{Addr: uint64(r.l.SOTP1Address), Size: uint64(r.l.SOTP1Size)}
+	a2 := sotp.Area{Addr: uint64(r.l.SOTP2Address), Size: uint64(r.l.SOTP2Size)}
+	rot, _, err := sotp.Probe(r.active, a1, a2, sotp.TypeROT)
+	if err == nil && len(rot) != firmware.ROTSize {
+		err = fmt.Errorf("ROT of %d bytes", len(rot))
+	}
+	if err == nil {
+		r.key, err = firmware.DeviceKey(rot, r.cfg.BackwardCompatibleKey)
+	}
+	if err != nil {
+		r.keyErr = err
+		r.m.Print("[ERR ] Couldn't find valid DeviceKey\r\n")
+		r.m.Check("device-key", false, err.Error())
+	}
+	return r.key, r.keyErr
+}
+
+// firmwareDetails reads slot i's header: an internal header (CRC only, no
+// magic check) on internal flash, an external header (HMAC with the device
+// key) elsewhere. A slot whose header does not check reads as empty.
+func (r *run) firmwareDetails(i int) (details, bool) {
+	s := r.l.Slots(r.m.Board())[i]
+	if r.l.Storage == sim.DeviceInternal {
+		b := make([]byte, firmware.InternalHeaderSize)
+		if err := r.store.Read(s.Start, b); err != nil {
+			return details{}, false
+		}
+		h, err := firmware.ParseInternalHeader(b)
+		if err != nil {
+			r.m.Check(fmt.Sprintf("slot-%d-header", i), false, err.Error())
+			return details{}, false
+		}
+		return details{version: h.FirmwareVersion, size: h.FirmwareSize, hash: h.FirmwareHash, campaign: h.Campaign}, true
+	}
+	b := make([]byte, firmware.ExternalHeaderSize)
+	if err := r.readAligned(r.store, s.Start, b); err != nil {
+		r.m.Check(fmt.Sprintf("slot-%d-header", i), false, err.Error())
+		return details{}, false
+	}
+	key, err := r.deviceKey()
+	if err != nil {
+		return details{}, false
+	}
+	h, err := firmware.DecodeExternalHeader(b, key)
+	if err != nil {
+		r.m.Check(fmt.Sprintf("slot-%d-header", i), false, err.Error())
+		return details{}, false
+	}
+	return details{version: h.FirmwareVersion, size: h.FirmwareSize, hash: h.FirmwareHash, campaign: h.Campaign}, true
+}
+
+// checkStoredApplication hashes slot i's body against its header.
+func (r *run) checkStoredApplication(i int, d *details) bool {
+	sum, ok := r.hash(r.store, r.slotBody(i), d.size)
+	ok = ok && sum == d.hash
+	r.m.Check(fmt.Sprintf("slot-%d-hash", i), ok, fmt.Sprintf("version %d, %d bytes", d.version, d.size))
+	return ok
+}
+
+// copyStoredApplication installs slot i: erase, header, body, verify.
+func (r *run) copyStoredApplication(i int, d *details) bool {
+	m := r.m
+	m.Mark(MarkCopyBegin, fmt.Sprintf("slot %d version %d", i, d.version))
+	m.Print("[DBG ] Erase active application\r\n")
+	m.Mark(MarkEraseBegin, "")
+	m.SetPhase("erase")
+	if !r.eraseActiveFirmware(d.size) {
+		return false
+	}
+	m.Print("[DBG ] Write header\r\n")
+	m.Mark(MarkHeaderBegin, "")
+	m.SetPhase("header")
+	if !r.writeActiveFirmwareHeader(d) {
+		return false
+	}
+	m.Print("[DBG ] Copy application\r\n")
+	m.Mark(MarkBodyBegin, "")
+	m.SetPhase("body")
+	if !r.writeActiveFirmware(i, d) {
+		return false
+	}
+	m.Print("[DBG ] Verify application\r\n")
+	m.Mark(MarkVerifyBegin, "")
+	m.SetPhase("verify")
+	var again details
+	return r.checkActiveApplication(&again) == resultSuccess
+}
+
+// sectorAlignedSize is getSectorAlignedSize: from addr, whole sectors
+// covering size bytes.
+func (r *run) sectorAlignedSize(addr, size uint64) uint64 {
+	end := addr
+	for end < addr+size {
+		end += r.active.EraseSize(end)
+	}
+	return end - addr
+}
+
+// eraseActiveFirmware erases the header (separately if it does not share
+// sectors with the application) and the sectors the new image needs, one
+// sector per erase op, refusing to pass the maximum application size.
+func (r *run) eraseActiveFirmware(size uint64) bool {
+	hdrAddr, appStart := uint64(r.l.ApplicationDetails), uint64(r.l.ApplicationStart)
+	hdrSize := r.sectorAlignedSize(hdrAddr, firmware.InternalHeaderSize)
+	start, needed := hdrAddr, appStart-hdrAddr+size
+	if hdrAddr+hdrSize < appStart || hdrAddr > appStart {
+		if !r.eraseSectors(hdrAddr, hdrSize) {
+			return false
+		}
+		start, needed = appStart, size
+	}
+	end := start + r.sectorAlignedSize(start, needed)
+	if end > appStart+uint64(r.l.MaxApplicationSize) {
+		r.m.Check("erase-bounds", false, fmt.Sprintf("erase to 0x%x passes the maximum application size", end))
+		return false
+	}
+	return r.eraseSectors(start, needed)
+}
+
+func (r *run) eraseSectors(addr, size uint64) bool {
+	for at := addr; at < addr+size; {
+		n := r.active.EraseSize(at)
+		if err := r.active.Erase(at, n); err != nil {
+			r.m.Check("erase", false, err.Error())
+			return false
+		}
+		at += n
+	}
+	return true
+}
+
+// writeActiveFirmwareHeader programs a fresh internal header, padded with
+// 0xFF to the flash page.
+func (r *run) writeActiveFirmwareHeader(d *details) bool {
+	h := firmware.InternalHeader{FirmwareVersion: d.version, FirmwareSize: d.size, FirmwareHash: d.hash, Campaign: d.campaign}
+	page := r.active.ProgramSize()
+	n := (firmware.InternalHeaderSize + page - 1) / page * page
+	buf := bytes.Repeat([]byte{0xFF}, int(n))
+	copy(buf, h.Encode())
+	if err := r.active.Program(uint64(r.l.ApplicationDetails), buf); err != nil {
+		r.m.Check("write-header", false, err.Error())
+		return false
+	}
+	return true
+}
+
+// writeActiveFirmware copies the body in reads of BufferSize rounded down to
+// the page; the last program is rounded up to the page, its tail being
+// whatever the buffer held from the previous read.
+func (r *run) writeActiveFirmware(i int, d *details) bool {
+	page := r.active.ProgramSize()
+	readSize := BufferSize / page * page
+	src, dst := r.slotBody(i), uint64(r.l.ApplicationStart)
+	for off := uint64(0); off < d.size; {
+		n := min(d.size-off, readSize)
+		if err := r.readAligned(r.store, src+off, r.buffer[:n]); err != nil {
+			r.m.Check("read-candidate", false, err.Error())
+			return false
+		}
+		prog := (n + page - 1) / page * page
+		if err := r.active.Program(dst+off, r.buffer[:prog]); err != nil {
+			r.m.Check("copy", false, err.Error())
+			return false
+		}
+		off += prog
+	}
+	return true
+}

@@ -1,0 +1,565 @@
+package main
+
+import (
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bootsim/bootsim/scenarios"
+	"github.com/bootsim/bootsim/sim"
+	"github.com/bootsim/bootsim/storage"
+	"github.com/spf13/cobra"
+)
+
+// loadScenarios resolves run/validate arguments: "-" is standard input, an
+// existing file or directory is read from disk (directories: every *.yaml
+// and *.yml in it, sorted), anything else is a built-in scenario's name. No
+// argument means the whole built-in library.
+func loadScenarios(cmd *cobra.Command, args []string) ([]*scenarios.Loaded, error) {
+	if len(args) == 0 {
+		return scenarios.Library(), nil
+	}
+	var out []*scenarios.Loaded
+	for _, a := range args {
+		switch fi, err := os.Stat(a); {
+		case a == "-":
+			data, err := readInput(cmd, "-")
+			if err != nil {
+				return nil, err
+			}
+			l, err := scenarios.Load("<stdin>", data, fileReader("."))
+			if err != nil {
+				return nil, usageErr("%v", err)
+			}
+			out = append(out, l)
+		case err == nil && fi.IsDir():
+			entries, err := os.ReadDir(a)
+			if err != nil {
+				return nil, usageErr("%v", err)
+			}
+			n := 0
+			for _, e := range entries {
+				if e.IsDir() || (!strings.HasSuffix(e.Name(), ".yaml") && !strings.HasSuffix(e.Name(), ".yml")) {
+					continue
+				}
+				l, err := loadFile(filepath.Join(a, e.Name()))
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, l)
+				n++
+			}
+			if n == 0 {
+				return nil, usageErr("%s: no scenario files (*.yaml) in the directory", a)
+			}
+		case err == nil:
+			l, err := loadFile(a)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, l)
+		default:
+			l, ferr := scenarios.Find(a)
+			if ferr != nil {
+				return nil, usageErr("%q is neither a built-in scenario nor a file or directory (see 'bootsim list')", a)
+			}
+			out = append(out, l)
+		}
+	}
+	return out, nil
+}
+
+func fileReader(dir string) scenarios.ReadFile {
+	return func(name string) ([]byte, error) {
+		if !filepath.IsAbs(name) {
+			name = filepath.Join(dir, name)
+		}
+		return os.ReadFile(name)
+	}
+}
+
+func loadFile(path string) (*scenarios.Loaded, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, usageErr("%v", err)
+	}
+	l, err := scenarios.Load(path, data, fileReader(filepath.Dir(path)))
+	if err != nil {
+		return nil, usageErr("%v", err)
+	}
+	return l, nil
+}
+
+type runFlags struct {
+	output    string
+	seed      string
+	serial    bool
+	trace     string
+	failFast  bool
+	cut       string
+	verbosity int
+}
+
+func newRunCmd(g *globalFlags) *cobra.Command {
+	var f runFlags
+	cmd := &cobra.Command{
+		Use:   "run [SCENARIO|FILE|DIR|- ...]",
+		Short: "Run scenarios and check their expectations",
+		Long: `Run scenarios on the simulated device and check their expectations and the
+invariants (no-brick, authentic, no-downgrade, sotp-intact).
+
+With no argument, the whole built-in library runs. An argument is the name
+of a built-in scenario, a scenario file, a directory of them, or - for
+standard input.
+
+Output: one line per scenario (pass or fail, boots, virtual time, the
+firmware running at the end); for a failure, the expectation that failed and
+the end of the trace. -o json and -o junit give machine-readable reports
+(virtual time, so the same scenario and seed give the same bytes).
+
+Exit status: 0 all passed, 1 a scenario failed, 2 a scenario does not load.`,
+		Example: `  bootsim run                                  # the whole library
+  bootsim run power-cut-during-copy-torn --serial
+  bootsim run my-scenarios/ -o junit > report.xml
+  bootsim run install-from-sd --trace trace.json   # open in ui.perfetto.dev
+  bootsim run install-from-sd --cut op=12,mode=torn,seed=7`,
+		ValidArgsFunction: completeScenarios,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runScenarios(cmd, g, f, args)
+		},
+	}
+	fl := cmd.Flags()
+	addOutputFlag(cmd, &f.output, "text|json|junit")
+	fl.StringVar(&f.seed, "seed", "", "run with this seed instead of each scenario's")
+	fl.BoolVar(&f.serial, "serial", false, "print the device's serial console with virtual timestamps")
+	fl.StringVar(&f.trace, "trace", "", "write Chrome trace-event JSON (Perfetto) to this file")
+	fl.BoolVar(&f.failFast, "fail-fast", false, "stop at the first failing scenario")
+	fl.StringVar(&f.cut, "cut", "", "inject a fault for the whole run, e.g. op=1234,mode=torn,seed=7 (a sweep's replay)")
+	fl.CountVarP(&f.verbosity, "verbose", "v", "on failure show more of the trace (-vv: all of it)")
+	return cmd
+}
+
+func completeScenarios(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	var names []string
+	for _, l := range scenarios.Library() {
+		names = append(names, l.Name+"\t"+l.Summary)
+	}
+	return names, cobra.ShellCompDirectiveDefault
+}
+
+func runScenarios(cmd *cobra.Command, g *globalFlags, f runFlags, args []string) error {
+	if err := checkOutput(f.output, "text", "json", "junit"); err != nil {
+		return err
+	}
+	var opts scenarios.Options
+	if f.seed != "" {
+		s, err := strconv.ParseUint(f.seed, 10, 64)
+		if err != nil {
+			return usageErr("--seed %q: want a non-negative integer", f.seed)
+		}
+		opts.Seed = &s
+	}
+	if f.cut != "" {
+		r, err := storage.ParseRule(f.cut)
+		if err != nil {
+			return usageErr("--cut: %v", err)
+		}
+		opts.Cut = r
+	}
+	list, err := loadScenarios(cmd, args)
+	if err != nil {
+		return err
+	}
+	out := cmd.OutOrStdout()
+	st := g.styles(out)
+	var results []*scenarios.Result
+	failedN := 0
+	for _, l := range list {
+		res, err := scenarios.Run(l, opts)
+		if err != nil {
+			return &exitError{code: exitInternal, err: fmt.Errorf("%s: %v", l.Name, err)}
+		}
+		results = append(results, res)
+		if !res.Passed {
+			failedN++
+		}
+		if f.output == "text" {
+			printResult(out, st, res, f, g.quiet)
+		}
+		if f.failFast && !res.Passed {
+			break
+		}
+	}
+	switch f.output {
+	case "json":
+		if err := writeJSON(out, runJSON(results)); err != nil {
+			return err
+		}
+	case "junit":
+		if err := writeJUnit(out, results); err != nil {
+			return err
+		}
+	default:
+		summary := fmt.Sprintf("%d scenario%s: %d passed, %d failed", len(results), plural(len(results)), len(results)-failedN, failedN)
+		if failedN > 0 {
+			summary = st.fail(summary)
+		}
+		if !g.quiet || failedN > 0 {
+			fmt.Fprintln(out, summary)
+		}
+	}
+	if f.trace != "" {
+		tf, err := os.Create(f.trace)
+		if err != nil {
+			return usageErr("--trace: %v", err)
+		}
+		if err := scenarios.WriteChromeTrace(tf, results); err != nil {
+			tf.Close()
+			return err
+		}
+		if err := tf.Close(); err != nil {
+			return err
+		}
+	}
+	if failedN > 0 {
+		return failed("")
+	}
+	return nil
+}
+
+func printResult(w io.Writer, st styles, res *scenarios.Result, f runFlags, quiet bool) {
+	if quiet && res.Passed {
+		return
+	}
+	verdict := st.pass("PASS")
+	if !res.Passed {
+		verdict = st.fail("FAIL")
+	}
+	running := res.Running
+	if running == "" {
+		running = "(" + res.State + ")"
+	}
+	boots := fmt.Sprintf("%d boot%s", res.Boots, plural(res.Boots))
+	fmt.Fprintf(w, "%s  %-34s %9s %12s  %s\n", verdict, res.Name, boots, fmtVirtual(res.VirtualTime), running)
+	if f.serial {
+		for _, line := range serialTranscript(res) {
+			fmt.Fprintf(w, "      %s\n", line)
+		}
+	}
+	if res.Passed {
+		return
+	}
+	for _, why := range res.Failures() {
+		fmt.Fprintf(w, "      %s\n", why)
+	}
+	n := 15
+	switch f.verbosity {
+	case 1:
+		n = 60
+	case 2:
+		n = len(res.Trace)
+	}
+	tr := res.Trace
+	skip := max(0, len(tr)-n)
+	fmt.Fprintf(w, "      trace (last %d of %d events; -v for more):\n", len(tr)-skip, len(tr))
+	for _, e := range tr[skip:] {
+		fmt.Fprintf(w, "        %s\n", e)
+	}
+	fmt.Fprintf(w, "      replay: bootsim run %s --seed %d --serial -vv\n", replayArg(res), res.Seed)
+}
+
+// serialTranscript is the serial console with virtual timestamps, and the
+// power and reset events between its lines marked, as a bench log would
+// show them.
+func serialTranscript(res *scenarios.Result) []string {
+	var out []string
+	for _, e := range res.Trace {
+		switch e.Kind {
+		case sim.EvSerial:
+			out = append(out, fmt.Sprintf("[%s] %s", sim.FormatTime(e.Time), e.Detail))
+		case sim.EvPowerOn:
+			out = append(out, fmt.Sprintf("[%s] ~~ power on", sim.FormatTime(e.Time)))
+		case sim.EvPowerOff:
+			out = append(out, fmt.Sprintf("[%s] ~~ power off: %s", sim.FormatTime(e.Time), e.Detail))
+		case sim.EvReset:
+			out = append(out, fmt.Sprintf("[%s] ~~ reset (%s)", sim.FormatTime(e.Time), e.Name))
+		case sim.EvWatchdog:
+			out = append(out, fmt.Sprintf("[%s] ~~ watchdog: %s", sim.FormatTime(e.Time), e.Detail))
+		case sim.EvLockup:
+			out = append(out, fmt.Sprintf("[%s] ~~ lockup: %s", sim.FormatTime(e.Time), e.Detail))
+		case sim.EvHalt:
+			out = append(out, fmt.Sprintf("[%s] ~~ halted", sim.FormatTime(e.Time)))
+		}
+	}
+	return out
+}
+
+func replayArg(res *scenarios.Result) string {
+	if strings.HasPrefix(res.File, "library/") {
+		return res.Name
+	}
+	return res.File
+}
+
+// fmtVirtual prints a virtual time in seconds with millisecond precision.
+func fmtVirtual(d time.Duration) string {
+	return fmt.Sprintf("%.3fs", d.Seconds())
+}
+
+type checkJSON struct {
+	Text   string `json:"text"`
+	Passed bool   `json:"passed"`
+	Detail string `json:"detail,omitempty"`
+}
+
+type invariantJSON struct {
+	Name   string `json:"name"`
+	Status string `json:"status"`
+	Detail string `json:"detail"`
+}
+
+type scenarioJSON struct {
+	Name          string          `json:"name"`
+	File          string          `json:"file"`
+	Passed        bool            `json:"passed"`
+	Profile       string          `json:"profile"`
+	Seed          uint64          `json:"seed"`
+	Boots         int             `json:"boots"`
+	VirtualTimeNS int64           `json:"virtual_time_ns"`
+	Running       string          `json:"running"`
+	State         string          `json:"state"`
+	Error         string          `json:"error,omitempty"`
+	Expectations  []checkJSON     `json:"expectations"`
+	Invariants    []invariantJSON `json:"invariants"`
+	Ops           int             `json:"storage_ops"`
+}
+
+func runJSON(results []*scenarios.Result) any {
+	passed := 0
+	list := []scenarioJSON{}
+	for _, r := range results {
+		if r.Passed {
+			passed++
+		}
+		s := scenarioJSON{Name: r.Name, File: r.File, Passed: r.Passed, Profile: r.Profile, Seed: r.Seed, Boots: r.Boots,
+			VirtualTimeNS: r.VirtualTime.Nanoseconds(), Running: r.Running, State: r.State, Ops: len(r.Journal),
+			Expectations: []checkJSON{}, Invariants: []invariantJSON{}}
+		if r.Error != "" {
+			s.Error = fmt.Sprintf("step %d: %s", r.Step, r.Error)
+		}
+		for _, c := range r.Expectations {
+			cj := checkJSON{Text: c.Text, Passed: c.Passed}
+			if !c.Passed {
+				cj.Detail = c.Detail
+			}
+			s.Expectations = append(s.Expectations, cj)
+		}
+		for _, inv := range r.Invariants {
+			s.Invariants = append(s.Invariants, invariantJSON{inv.Name, inv.Status, inv.Detail})
+		}
+		list = append(list, s)
+	}
+	return map[string]any{"schema": "bootsim/run/v1", "passed": passed, "failed": len(results) - passed, "scenarios": list}
+}
+
+// JUnit XML, the subset GitLab and Jenkins read.
+type junitSuites struct {
+	XMLName  xml.Name     `xml:"testsuites"`
+	Name     string       `xml:"name,attr"`
+	Tests    int          `xml:"tests,attr"`
+	Failures int          `xml:"failures,attr"`
+	Errors   int          `xml:"errors,attr"`
+	Time     string       `xml:"time,attr"`
+	Suites   []junitSuite `xml:"testsuite"`
+}
+
+type junitSuite struct {
+	Name       string          `xml:"name,attr"`
+	Tests      int             `xml:"tests,attr"`
+	Failures   int             `xml:"failures,attr"`
+	Errors     int             `xml:"errors,attr"`
+	Skipped    int             `xml:"skipped,attr"`
+	Time       string          `xml:"time,attr"`
+	Properties []junitProperty `xml:"properties>property"`
+	Cases      []junitCase     `xml:"testcase"`
+}
+
+type junitProperty struct {
+	Name  string `xml:"name,attr"`
+	Value string `xml:"value,attr"`
+}
+
+type junitCase struct {
+	Name      string        `xml:"name,attr"`
+	Classname string        `xml:"classname,attr"`
+	File      string        `xml:"file,attr,omitempty"`
+	Time      string        `xml:"time,attr"`
+	Failure   *junitFailure `xml:"failure,omitempty"`
+	SystemOut string        `xml:"system-out,omitempty"`
+}
+
+type junitFailure struct {
+	Message string `xml:"message,attr"`
+	Type    string `xml:"type,attr"`
+	Body    string `xml:",chardata"`
+}
+
+func writeJUnit(w io.Writer, results []*scenarios.Result) error {
+	suite := junitSuite{Name: "bootsim", Properties: []junitProperty{{"time", "virtual seconds of the simulated device"}}}
+	var total time.Duration
+	for _, r := range results {
+		c := junitCase{Name: r.Name, Classname: "bootsim." + r.Profile, Time: fmt.Sprintf("%.6f", r.VirtualTime.Seconds())}
+		if !strings.HasPrefix(r.File, "library/") {
+			c.File = r.File
+		}
+		c.SystemOut = strings.Join(serialTranscript(r), "\n") + "\n"
+		if !r.Passed {
+			why := r.Failures()
+			c.Failure = &junitFailure{Message: why[0], Type: "ExpectationFailed", Body: strings.Join(why, "\n") +
+				fmt.Sprintf("\nreplay: bootsim run %s --seed %d --serial -vv\n", replayArg(r), r.Seed)}
+			suite.Failures++
+		}
+		suite.Tests++
+		total += r.VirtualTime
+		suite.Cases = append(suite.Cases, c)
+	}
+	suite.Time = fmt.Sprintf("%.6f", total.Seconds())
+	doc := junitSuites{Name: "bootsim", Tests: suite.Tests, Failures: suite.Failures, Time: suite.Time, Suites: []junitSuite{suite}}
+	if _, err := io.WriteString(w, xml.Header); err != nil {
+		return err
+	}
+	enc := xml.NewEncoder(w)
+	enc.Indent("", "  ")
+	if err := enc.Encode(doc); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, "\n")
+	return err
+}
+
+func newListCmd() *cobra.Command {
+	var output, tag string
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List the built-in scenarios",
+		Example: `  bootsim list
+  bootsim list --tag power-loss
+  bootsim list -o json`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(output, "text", "json"); err != nil {
+				return err
+			}
+			type item struct {
+				Name    string   `json:"name"`
+				Summary string   `json:"summary"`
+				Tags    []string `json:"tags"`
+				Board   string   `json:"board"`
+				Profile string   `json:"profile"`
+			}
+			var items []item
+			for _, l := range scenarios.Library() {
+				if tag != "" && !slices.Contains(l.Tags, tag) {
+					continue
+				}
+				items = append(items, item{l.Name, l.Summary, l.Tags, l.Board.Name, l.Profile})
+			}
+			if output == "json" {
+				return writeJSON(cmd.OutOrStdout(), map[string]any{"schema": "bootsim/list/v1", "scenarios": items})
+			}
+			for _, it := range items {
+				fmt.Fprintf(cmd.OutOrStdout(), "%-30s %s\n", it.Name, it.Summary)
+			}
+			return nil
+		},
+	}
+	addOutputFlag(cmd, &output, "text|json")
+	cmd.Flags().StringVar(&tag, "tag", "", "only scenarios with this tag")
+	return cmd
+}
+
+func newShowCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:               "show NAME",
+		Short:             "Print a built-in scenario's YAML, to copy and edit",
+		Example:           `  bootsim show power-cut-during-copy-torn > my-scenario.yaml`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeScenarios,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, err := scenarios.Find(args[0])
+			if err != nil {
+				return usageErr("%v", err)
+			}
+			_, err = cmd.OutOrStdout().Write(l.Source)
+			return err
+		},
+	}
+}
+
+func newValidateCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "validate FILE...",
+		Short: "Check scenario files without running them",
+		Long: `Check scenario files: YAML syntax, unknown or misspelt keys, types, and
+meaning (unknown firmware, regions, boards). Errors are file:line:col.
+
+Exit status: 0 every file is valid, 2 otherwise.`,
+		Example: `  bootsim validate my-scenario.yaml
+  bootsim validate scenarios/*.yaml`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			bad := 0
+			for _, a := range args {
+				var l *scenarios.Loaded
+				var err error
+				if a == "-" {
+					var data []byte
+					if data, err = readInput(cmd, "-"); err == nil {
+						l, err = scenarios.Load("<stdin>", data, fileReader("."))
+					}
+				} else {
+					l, err = loadFile(a)
+				}
+				if err != nil {
+					var ee *exitError
+					if errors.As(err, &ee) {
+						err = ee.err
+					}
+					fmt.Fprintln(cmd.ErrOrStderr(), err)
+					bad++
+					continue
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (scenario %s, %d steps, %d expectations)\n", displayName(a), l.Name, len(l.Steps), len(l.Expect))
+			}
+			if bad > 0 {
+				return &exitError{code: exitUsage, err: fmt.Errorf("%d of %d file%s invalid", bad, len(args), plural(len(args)))}
+			}
+			return nil
+		},
+	}
+}
+
+func newSchemaCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "schema",
+		Short: "Print the JSON Schema of scenario files",
+		Long: `Print the JSON Schema (draft 2020-12) of scenario files, generated from the
+Go types the loader decodes into. Editors use it for completion and checks,
+e.g. with the YAML language server:
+
+  # yaml-language-server: $schema=./scenario.schema.json`,
+		Example: `  bootsim schema > scenario.schema.json`,
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := cmd.OutOrStdout().Write(scenarios.Schema())
+			return err
+		},
+	}
+}

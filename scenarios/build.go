@@ -1,0 +1,196 @@
+package scenarios
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"time"
+
+	"github.com/bootsim/bootsim/bootloader"
+	"github.com/bootsim/bootsim/firmware"
+	"github.com/bootsim/bootsim/sim"
+	"github.com/bootsim/bootsim/storage"
+	"github.com/bootsim/bootsim/storage/sotp"
+	"github.com/bootsim/bootsim/updateclient"
+)
+
+// Implementation names in program descriptors.
+const (
+	implClassic = "classic"
+	implApp     = "app"
+)
+
+// bootloaderImageSize is the size of the generated bootloader image.
+const bootloaderImageSize = 24 << 10
+
+// images are the images a scenario builds, by firmware name.
+type images struct {
+	bootloader *sim.Image
+	app        map[string]*sim.Image
+}
+
+// buildImages builds the bootloader image and one image per firmware. The
+// bytes depend on the scenario's seed only.
+func (l *Loaded) buildImages() (*images, error) {
+	out := &images{app: map[string]*sim.Image{}}
+	bl := &sim.Descriptor{Stage: "bootloader", Impl: implClassic, Name: "mbed-bootloader", Version: 1,
+		Behaviour: "healthy", Size: min(bootloaderImageSize, uint64(l.Layout.BootloaderSize))}
+	b, err := sim.BuildImage(bl, l.Seed)
+	if err != nil {
+		return nil, err
+	}
+	out.bootloader = &sim.Image{Desc: bl, Bytes: b}
+	for _, f := range l.Firmware {
+		d := &sim.Descriptor{Stage: "application", Impl: implApp, Name: f.Name, Version: f.Version,
+			Behaviour: f.Behaviour, Size: uint64(f.Size)}
+		if f.After != 0 {
+			d.Params = append(d.Params, [2]string{"after", f.After.String()})
+		}
+		if f.Watchdog != 0 {
+			d.Params = append(d.Params, [2]string{"watchdog", f.Watchdog.String()})
+		}
+		if f.data != nil {
+			out.app[f.Name] = &sim.Image{Desc: d, Bytes: f.data}
+			continue
+		}
+		b, err := sim.BuildImage(d, l.Seed)
+		if err != nil {
+			return nil, fmt.Errorf("firmware %s: %v", f.Name, err)
+		}
+		out.app[f.Name] = &sim.Image{Desc: d, Bytes: b}
+	}
+	return out, nil
+}
+
+// newMachine builds a powered-off machine for the scenario, with the
+// programs registered and the images known; storage is blank, or restored
+// from a snapshot.
+func (l *Loaded) newMachine(imgs *images, seed uint64, from *storage.Snapshot) (*sim.Machine, error) {
+	m, err := sim.New(sim.Config{Board: l.Board, Layout: l.Layout, Seed: seed, Storage: from})
+	if err != nil {
+		return nil, err
+	}
+	m.Register(implClassic, bootloader.NewClassic(l.Boot))
+	m.Register(implApp, updateclient.App{})
+	m.AddImage(imgs.bootloader)
+	for _, f := range l.Firmware {
+		img := imgs.app[f.Name]
+		if f.data != nil {
+			m.AddRawImage(img)
+		} else {
+			m.AddImage(img)
+		}
+	}
+	return m, nil
+}
+
+// sotpAreas returns the two SOTP areas of the layout.
+func (l *Loaded) sotpAreas() (sotp.Area, sotp.Area) {
+	return sotp.Area{Addr: uint64(l.Layout.SOTP1Address), Size: uint64(l.Layout.SOTP1Size)},
+		sotp.Area{Addr: uint64(l.Layout.SOTP2Address), Size: uint64(l.Layout.SOTP2Size)}
+}
+
+// candidateKey is the key candidate headers are written with: the device
+// key of the provisioned ROT, or of the ROT the device would have had when
+// none is provisioned (a device whose ROT was lost after the download).
+func (l *Loaded) candidateKey() ([]byte, error) {
+	rot := l.ROT
+	if rot == nil {
+		rot = seededROT(l.Seed)
+	}
+	return firmware.DeviceKey(rot, l.Boot.BackwardCompatibleKey)
+}
+
+// program the factory state: bootloader, SOTP with the ROT, the active
+// image with its header, candidates with theirs.
+func (l *Loaded) programFactory(m *sim.Machine, imgs *images) error {
+	var err error
+	m.Factory(func() {
+		internal := m.Internal()
+		internal.Load(0, imgs.bootloader.Bytes)
+		if l.ROT != nil {
+			a1, a2 := l.sotpAreas()
+			st := sotp.New(internal, a1, a2)
+			if err = st.Init(); err != nil {
+				return
+			}
+			if err = st.Set(sotp.TypeROT, l.ROT); err != nil {
+				return
+			}
+		}
+		if l.Factory.Active != "" {
+			img := imgs.app[l.Factory.Active]
+			h := internalHeader(l.Firmware.Get(l.Factory.Active), img)
+			internal.Load(uint64(l.Layout.ApplicationDetails), h.Encode())
+			internal.Load(uint64(l.Layout.ApplicationStart), img.Bytes)
+		}
+		for i, name := range l.Factory.Slots {
+			if name == "" {
+				continue
+			}
+			if err = l.loadCandidate(m, imgs, i, name); err != nil {
+				return
+			}
+		}
+	})
+	return err
+}
+
+func internalHeader(f *Firmware, img *sim.Image) *firmware.InternalHeader {
+	return &firmware.InternalHeader{FirmwareVersion: f.Version, FirmwareSize: uint64(len(img.Bytes)), FirmwareHash: sha256.Sum256(img.Bytes)}
+}
+
+// slotBody returns where a slot's firmware starts: after its header,
+// rounded up to the storage's program unit.
+func (l *Loaded) slotBody(dev storage.Device, i int) uint64 {
+	s := l.Layout.Slots(l.Board)[i]
+	hdr := uint64(firmware.ExternalHeaderSize)
+	if l.Layout.Storage == sim.DeviceInternal {
+		hdr = firmware.InternalHeaderSize
+	}
+	u := dev.ProgramSize()
+	return s.Start + (hdr+u-1)/u*u
+}
+
+// loadCandidate writes a candidate into slot i as the update client leaves
+// it: the header (internal with a CRC on internal flash, external with the
+// device HMAC elsewhere), then the firmware.
+func (l *Loaded) loadCandidate(m *sim.Machine, imgs *images, i int, name string) error {
+	dev := m.CandidateStorage()
+	img := imgs.app[name]
+	f := l.Firmware.Get(name)
+	slot := l.Layout.Slots(l.Board)[i]
+	var hdr []byte
+	if l.Layout.Storage == sim.DeviceInternal {
+		hdr = internalHeader(f, img).Encode()
+	} else {
+		key, err := l.candidateKey()
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(img.Bytes)
+		eh := firmware.ExternalHeader{FirmwareVersion: f.Version, FirmwareSize: uint64(len(img.Bytes)), FirmwareHash: sum,
+			PayloadSize: uint64(len(img.Bytes)), PayloadHash: sum}
+		if hdr, err = eh.Encode(key); err != nil {
+			return err
+		}
+	}
+	// Pad to the device's units, as written through its block-device API.
+	body := l.slotBody(dev, i)
+	u := dev.ProgramSize()
+	buf := bytes.Repeat([]byte{0xFF}, int(body-slot.Start))
+	copy(buf, hdr)
+	dev.Load(slot.Start, buf)
+	tail := (uint64(len(img.Bytes)) + u - 1) / u * u
+	padded := bytes.Repeat([]byte{0xFF}, int(tail))
+	copy(padded, img.Bytes)
+	dev.Load(body, padded)
+	return nil
+}
+
+// Budget of the no-brick recovery check: a power cycle must bring a vendor
+// application up within this many boots and this much virtual time.
+const (
+	recoveryBoots = 10
+	recoveryTime  = 10 * time.Minute
+)

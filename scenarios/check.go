@@ -1,0 +1,271 @@
+package scenarios
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/bootsim/bootsim/sim"
+	"github.com/bootsim/bootsim/storage"
+	"github.com/bootsim/bootsim/storage/sotp"
+	"github.com/bootsim/bootsim/updateclient"
+)
+
+func (r *runner) expectations(res *Result) []Check {
+	var out []Check
+	for _, e := range r.l.Expect {
+		c := Check{Text: e.String()}
+		c.Passed, c.Detail = r.expect(&e, res)
+		out = append(out, c)
+	}
+	return out
+}
+
+func (r *runner) expect(e *Expect, res *Result) (bool, string) {
+	m := r.m
+	switch e.Kind {
+	case ExpRunning:
+		want := e.Value
+		if want == "none" {
+			want = ""
+		}
+		if res.Running == want {
+			return true, ""
+		}
+		if res.Running == "" {
+			return false, "no application is running; the device is " + r.describe()
+		}
+		return false, "running " + res.Running
+	case ExpState:
+		return res.State == e.Value, "the device is " + r.describe()
+	case ExpEvent:
+		n := countEvents(res.Trace, e.Value)
+		return e.Count.holds(int64(n)), fmt.Sprintf("seen %d times", n)
+	case ExpNoEvent:
+		n := countEvents(res.Trace, e.Value)
+		return n == 0, fmt.Sprintf("seen %d times", n)
+	case ExpBoots:
+		return e.Count.holds(int64(res.Boots)), fmt.Sprintf("%d boots", res.Boots)
+	case ExpSerial, ExpNoSerial:
+		found := false
+		for _, l := range res.Serial {
+			if strings.Contains(l.Text, e.Value) {
+				found = true
+				break
+			}
+		}
+		if e.Kind == ExpSerial {
+			return found, "not on the serial console"
+		}
+		return !found, "on the serial console"
+	case ExpTime:
+		return e.Count.holds(int64(res.VirtualTime)), "virtual time " + res.VirtualTime.String()
+	case ExpNoBrick:
+		inv := findInvariant(res.Invariants, InvNoBrick)
+		return inv.Status == StatusPass, inv.Status + ": " + inv.Detail
+	case ExpWeakness:
+		inv := findInvariant(res.Invariants, e.Value)
+		return inv.Status == StatusWeakness, fmt.Sprintf("%s: %s", inv.Status, inv.Detail)
+	case ExpRegion:
+		return r.regionHolds(e.Region, m)
+	}
+	panic("scenarios: unknown expectation " + e.Kind)
+}
+
+func findInvariant(invs []InvariantResult, name string) InvariantResult {
+	for _, inv := range invs {
+		if inv.Name == name {
+			return inv
+		}
+	}
+	panic("scenarios: no invariant " + name)
+}
+
+func (r *runner) regionHolds(x *RegionExpect, m *sim.Machine) (bool, string) {
+	reg, _ := m.Storage().Region(x.Region)
+	dev := m.Storage().Device(reg.Device)
+	switch {
+	case x.Erased:
+		b := make([]byte, reg.Size)
+		dev.Peek(reg.Start, b)
+		for i, c := range b {
+			if c != 0xFF {
+				return false, fmt.Sprintf("byte 0x%x is 0x%02x", reg.Start+uint64(i), c)
+			}
+		}
+		return true, ""
+	case x.SHA256 != "":
+		b := make([]byte, reg.Size)
+		dev.Peek(reg.Start, b)
+		sum := sha256.Sum256(b)
+		got := hex.EncodeToString(sum[:])
+		return got == strings.ToLower(x.SHA256), "sha256 " + got
+	}
+	img := r.imgs.app[x.Firmware]
+	at := reg.Start
+	if strings.HasPrefix(x.Region, "slot-") {
+		var i int
+		fmt.Sscanf(x.Region, "slot-%d", &i)
+		at = r.l.slotBody(dev, i)
+	}
+	b := make([]byte, len(img.Bytes))
+	dev.Peek(at, b)
+	if bytes.Equal(b, img.Bytes) {
+		return true, ""
+	}
+	for _, f := range r.l.Firmware {
+		if o := r.imgs.app[f.Name]; len(o.Bytes) <= len(b) && bytes.Equal(b[:len(o.Bytes)], o.Bytes) {
+			return false, "it holds " + f.Name
+		}
+	}
+	return false, "it holds neither that nor any other firmware of the scenario"
+}
+
+// promised reports whether the profile promises an invariant in this
+// configuration (a violation of one it does not promise is a weakness).
+func (r *runner) promised(name string) bool {
+	switch name {
+	case InvNoDowngrade:
+		return false // classic: versions are timestamps compared with whatever is installed
+	case InvAuthentic:
+		return r.l.Layout.Storage != sim.DeviceInternal // internal candidates carry only a CRC
+	}
+	return true
+}
+
+func (r *runner) declaredWeakness(name string) bool {
+	for _, e := range r.l.Expect {
+		if e.Kind == ExpWeakness && e.Value == name {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *runner) invariants(res *Result) []InvariantResult {
+	checks := []struct {
+		name string
+		fn   func(*Result) (violated bool, na bool, detail string)
+	}{
+		{InvNoBrick, r.noBrick},
+		{InvAuthentic, r.authentic},
+		{InvNoDowngrade, r.noDowngrade},
+		{InvSOTPIntact, r.sotpIntact},
+	}
+	var out []InvariantResult
+	for _, c := range checks {
+		violated, na, detail := c.fn(res)
+		st := StatusPass
+		switch {
+		case na:
+			st = StatusNA
+		case violated && (!r.promised(c.name) || r.declaredWeakness(c.name)):
+			st = StatusWeakness
+		case violated:
+			st = StatusFail
+		}
+		out = append(out, InvariantResult{Name: c.name, Status: st, Detail: detail})
+	}
+	return out
+}
+
+// appsRun returns the images that reached MarkRunning, in order.
+func appsRun(tr []sim.Event) []string {
+	var out []string
+	for _, e := range tr {
+		if e.Kind == sim.EvMark && e.Name == updateclient.MarkRunning {
+			out = append(out, e.Detail)
+		}
+	}
+	return out
+}
+
+// noBrick: if the device ever had a vendor application (in the factory
+// state, or running during the run), a power cycle from the final state,
+// with removable media back in place, brings one up within the budget.
+func (r *runner) noBrick(res *Result) (bool, bool, string) {
+	l := r.l
+	had := l.Factory.Active != "" || len(appsRun(res.Trace)) > 0
+	for _, s := range l.Factory.Slots {
+		had = had || s != ""
+	}
+	if !had {
+		return false, true, "the device never held an application"
+	}
+	m, err := l.newMachine(r.imgs, r.seed+1, r.m.Storage().Snapshot())
+	if err != nil {
+		panic(err)
+	}
+	if sd, ok := m.Storage().Device(sim.DeviceSD).(*storage.SDCard); ok {
+		sd.Insert()
+	}
+	m.PowerOn()
+	rr := &runner{l: l, m: m, imgs: r.imgs}
+	up := m.Run(recoveryTime, func() bool {
+		_, ok := rr.appUp()
+		return ok || m.Boots() > recoveryBoots || m.State() == sim.StateHalted || m.State() == sim.StateOff
+	})
+	if img, ok := rr.appUp(); up && ok {
+		return false, false, fmt.Sprintf("after a power cycle %s runs (boot %d, %s)", img.Desc.Name, m.Boots(), m.Now().Round(time.Millisecond))
+	}
+	return true, false, fmt.Sprintf("after a power cycle no application runs: the device is %s, %s", rr.describe(), m.Now().Round(time.Millisecond))
+}
+
+// authentic: every application that ran is one the scenario's vendor built.
+func (r *runner) authentic(res *Result) (bool, bool, string) {
+	for _, e := range res.Trace {
+		if e.Kind != sim.EvStage || e.Name != "application" {
+			continue
+		}
+		name := strings.Fields(e.Detail)[0]
+		if r.l.Firmware.Get(name) == nil {
+			return true, false, "ran " + e.Detail
+		}
+	}
+	return false, false, "only the vendor's firmware ran"
+}
+
+// noDowngrade: no application ran with a lower version than one that ran
+// before it.
+func (r *runner) noDowngrade(res *Result) (bool, bool, string) {
+	var best uint64
+	var bestName string
+	for _, e := range res.Trace {
+		if e.Kind != sim.EvMark || e.Name != updateclient.MarkRunning {
+			continue
+		}
+		var name string
+		var v uint64
+		fmt.Sscanf(e.Detail, "%s version %d", &name, &v)
+		if v < best {
+			return true, false, fmt.Sprintf("%s (version %d) ran after %s (version %d)", name, v, bestName, best)
+		}
+		best, bestName = v, name
+	}
+	return false, false, "versions never went down"
+}
+
+// sotpIntact: the provisioned ROT still reads back after sotp_init.
+func (r *runner) sotpIntact(*Result) (bool, bool, string) {
+	if r.l.ROT == nil {
+		return false, true, "no ROT was provisioned"
+	}
+	sys := r.m.Storage().Clone(nil)
+	a1, a2 := r.l.sotpAreas()
+	st := sotp.New(sys.Device(sim.DeviceInternal), a1, a2)
+	sys.PowerOn()
+	if err := st.Init(); err != nil {
+		return true, false, "sotp_init: " + err.Error()
+	}
+	v, err := st.Get(sotp.TypeROT)
+	if err != nil {
+		return true, false, "ROT: " + err.Error()
+	}
+	if !bytes.Equal(v, r.l.ROT) {
+		return true, false, fmt.Sprintf("ROT reads %x, provisioned %x", v, r.l.ROT)
+	}
+	return false, false, "the ROT reads back"
+}

@@ -1,0 +1,220 @@
+package scenarios
+
+import (
+	"fmt"
+
+	"github.com/bootsim/bootsim/strictyaml"
+	"github.com/bootsim/bootsim/units"
+	"go.yaml.in/yaml/v3"
+)
+
+// Expectation kinds.
+const (
+	ExpRunning  = "running"
+	ExpState    = "state"
+	ExpEvent    = "event"
+	ExpNoEvent  = "no-event"
+	ExpBoots    = "boots"
+	ExpSerial   = "serial"
+	ExpNoSerial = "no-serial"
+	ExpRegion   = "region"
+	ExpNoBrick  = "no-brick"
+	ExpWeakness = "weakness"
+	ExpTime     = "time"
+)
+
+// Expect is one expectation, checked when the steps are done. It is
+// written as a word (no-brick) or a one-key mapping.
+type Expect struct {
+	Kind string
+	// Value is the firmware, state, event name, serial text or invariant.
+	Value string
+	// Count bounds an event count, a boot count or a time.
+	Count  Bounds
+	Region *RegionExpect
+	Pos    strictyaml.Pos
+}
+
+// Bounds is an exact value or a range: "3", or {at-least: 1, at-most: 3}.
+type Bounds struct {
+	AtLeast *int64 `yaml:"at-least,omitempty"`
+	AtMost  *int64 `yaml:"at-most,omitempty"`
+}
+
+func (b Bounds) holds(v int64) bool {
+	return (b.AtLeast == nil || v >= *b.AtLeast) && (b.AtMost == nil || v <= *b.AtMost)
+}
+
+func (b Bounds) String() string {
+	switch {
+	case b.AtLeast != nil && b.AtMost != nil && *b.AtLeast == *b.AtMost:
+		return fmt.Sprintf("= %d", *b.AtLeast)
+	case b.AtLeast != nil && b.AtMost != nil:
+		return fmt.Sprintf("in %d..%d", *b.AtLeast, *b.AtMost)
+	case b.AtLeast != nil:
+		return fmt.Sprintf("≥ %d", *b.AtLeast)
+	case b.AtMost != nil:
+		return fmt.Sprintf("≤ %d", *b.AtMost)
+	}
+	return "any"
+}
+
+// decodeBounds reads "N" or {at-least, at-most}.
+func decodeBounds(d strictyaml.Decoder, n *yaml.Node, durations bool) (Bounds, error) {
+	var b Bounds
+	parse := func(n *yaml.Node) (int64, error) {
+		if durations {
+			var v units.Duration
+			err := d.Decode(n, &v)
+			return int64(v), err
+		}
+		var v int64
+		err := d.Decode(n, &v)
+		return v, err
+	}
+	if n.Kind == yaml.ScalarNode {
+		v, err := parse(n)
+		b.AtLeast, b.AtMost = &v, &v
+		return b, err
+	}
+	if n.Kind != yaml.MappingNode {
+		return b, d.Errorf(n, "want a number or {at-least: …, at-most: …}")
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		x, err := parse(v)
+		if err != nil {
+			return b, err
+		}
+		switch k.Value {
+		case "at-least":
+			b.AtLeast = &x
+		case "at-most":
+			b.AtMost = &x
+		default:
+			return b, d.Errorf(k, "unknown field %q (want at-least or at-most)", k.Value)
+		}
+	}
+	return b, nil
+}
+
+// RegionExpect says what a region holds: a firmware image where the layout
+// puts one, all erased bytes, or a SHA-256 of the whole region.
+type RegionExpect struct {
+	Region   string `yaml:"region" jsonschema:"required"`
+	Firmware string `yaml:"firmware,omitempty" jsonschema:"description=The region holds this firmware's image (in a slot: after its header)."`
+	Erased   bool   `yaml:"erased,omitempty"`
+	SHA256   string `yaml:"sha256,omitempty"`
+}
+
+// UnmarshalStrictYAML implements strictyaml.StrictUnmarshaler.
+func (e *Expect) UnmarshalStrictYAML(d strictyaml.Decoder, n *yaml.Node) error {
+	e.Pos = d.At(n)
+	kind, v, err := oneOf(d, n, "expectation",
+		[]string{ExpNoBrick},
+		[]string{ExpRunning, ExpState, ExpEvent, ExpNoEvent, ExpBoots, ExpSerial, ExpNoSerial, ExpRegion, ExpWeakness, ExpTime})
+	if err != nil {
+		return err
+	}
+	e.Kind = kind
+	switch kind {
+	case ExpRunning, ExpState, ExpNoEvent, ExpSerial, ExpNoSerial, ExpWeakness:
+		if err := d.Decode(v, &e.Value); err != nil {
+			return err
+		}
+		if e.Value == "" {
+			return d.Errorf(v, "%s needs a value", kind)
+		}
+	case ExpEvent:
+		if v.Kind == yaml.ScalarNode {
+			one := int64(1)
+			e.Count.AtLeast = &one
+			return d.Decode(v, &e.Value)
+		}
+		var x struct {
+			Name    string `yaml:"name"`
+			Count   *int64 `yaml:"count"`
+			AtLeast *int64 `yaml:"at-least"`
+			AtMost  *int64 `yaml:"at-most"`
+		}
+		if err := d.Decode(v, &x); err != nil {
+			return err
+		}
+		if x.Name == "" {
+			return d.Errorf(v, "event needs a name")
+		}
+		e.Value = x.Name
+		e.Count = Bounds{AtLeast: x.AtLeast, AtMost: x.AtMost}
+		if x.Count != nil {
+			e.Count = Bounds{AtLeast: x.Count, AtMost: x.Count}
+		}
+		if e.Count.AtLeast == nil && e.Count.AtMost == nil {
+			one := int64(1)
+			e.Count.AtLeast = &one
+		}
+	case ExpBoots:
+		e.Count, err = decodeBounds(d, v, false)
+		return err
+	case ExpTime:
+		e.Count, err = decodeBounds(d, v, true)
+		return err
+	case ExpRegion:
+		e.Region = &RegionExpect{}
+		if err := d.Decode(v, e.Region); err != nil {
+			return err
+		}
+		set := 0
+		for _, b := range []bool{e.Region.Firmware != "", e.Region.Erased, e.Region.SHA256 != ""} {
+			if b {
+				set++
+			}
+		}
+		if set != 1 {
+			return d.Errorf(v, "a region expectation takes exactly one of firmware, erased or sha256")
+		}
+	}
+	return nil
+}
+
+// String renders the expectation as reports show it.
+func (e *Expect) String() string {
+	switch e.Kind {
+	case ExpNoBrick:
+		return "no-brick"
+	case ExpRunning:
+		return "running " + e.Value
+	case ExpState:
+		return "state " + e.Value
+	case ExpEvent:
+		return fmt.Sprintf("event %s count %s", e.Value, e.Count)
+	case ExpNoEvent:
+		return "no event " + e.Value
+	case ExpBoots:
+		return "boots " + e.Count.String()
+	case ExpSerial:
+		return fmt.Sprintf("serial shows %q", e.Value)
+	case ExpNoSerial:
+		return fmt.Sprintf("serial never shows %q", e.Value)
+	case ExpWeakness:
+		return "known weakness " + e.Value
+	case ExpTime:
+		var lo, hi string
+		if e.Count.AtLeast != nil {
+			lo = "≥ " + units.Duration(*e.Count.AtLeast).String()
+		}
+		if e.Count.AtMost != nil {
+			hi = "≤ " + units.Duration(*e.Count.AtMost).String()
+		}
+		return "virtual time " + lo + hi
+	case ExpRegion:
+		r := e.Region
+		switch {
+		case r.Firmware != "":
+			return fmt.Sprintf("region %s holds %s", r.Region, r.Firmware)
+		case r.Erased:
+			return fmt.Sprintf("region %s is erased", r.Region)
+		}
+		return fmt.Sprintf("region %s has sha256 %s", r.Region, r.SHA256)
+	}
+	return e.Kind
+}

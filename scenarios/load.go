@@ -1,0 +1,405 @@
+package scenarios
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/bootsim/bootsim/bootloader"
+	"github.com/bootsim/bootsim/sim"
+	"github.com/bootsim/bootsim/storage"
+	"github.com/bootsim/bootsim/strictyaml"
+	"github.com/bootsim/bootsim/units"
+	"github.com/bootsim/bootsim/updateclient"
+)
+
+// Profiles are the update designs a scenario can run.
+var Profiles = []string{"classic"}
+
+// Invariant names.
+const (
+	InvNoBrick     = "no-brick"
+	InvAuthentic   = "authentic"
+	InvNoDowngrade = "no-downgrade"
+	InvSOTPIntact  = "sotp-intact"
+)
+
+// Invariants lists the invariants checked after every run.
+var Invariants = []string{InvNoBrick, InvAuthentic, InvNoDowngrade, InvSOTPIntact}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
+
+// Loaded is a scenario that passed every check, with what the checks
+// resolved: the board, the layout and the bootloader configuration.
+type Loaded struct {
+	*Scenario
+	Board    *sim.Board
+	Layout   *sim.Layout
+	Boot     bootloader.Config
+	ROT      []byte // nil when none is provisioned
+	Profile  string
+	builtIn  bool
+	filesDir string
+}
+
+// ReadFile reads a file a scenario names (a firmware binary), relative to
+// the scenario file. The core does no I/O: the command line passes one in.
+type ReadFile func(name string) ([]byte, error)
+
+// Load parses and checks a scenario. Every error, syntax or meaning, is a
+// *strictyaml.Error at file:line:col. readFile reads the binaries the
+// scenario names; nil forbids them (built-in scenarios).
+func Load(file string, data []byte, readFile ReadFile) (*Loaded, error) {
+	sc := &Scenario{}
+	if err := strictyaml.Decode(file, data, sc); err != nil {
+		return nil, err
+	}
+	sc.File = file
+	sc.Source = data
+	return check(sc, readFile)
+}
+
+// top returns the position of the document's first key, for errors about
+// missing fields.
+func top(sc *Scenario) strictyaml.Pos { return strictyaml.Pos{File: sc.File, Line: 1, Col: 1} }
+
+func check(sc *Scenario, readFile ReadFile) (*Loaded, error) {
+	l := &Loaded{Scenario: sc}
+	switch {
+	case sc.Name == "":
+		return nil, top(sc).Errorf("scenario: a name is required")
+	case !nameRE.MatchString(sc.Name):
+		return nil, top(sc).Errorf("scenario: name %q: use lower-case words and digits joined by dashes", sc.Name)
+	case sc.Summary == "":
+		return nil, top(sc).Errorf("summary: a one-line summary is required")
+	case len(sc.Steps) == 0:
+		return nil, top(sc).Errorf("steps: at least one step is required")
+	}
+	if sc.Seed == 0 {
+		sc.Seed = 1
+	}
+	if err := l.checkDevice(); err != nil {
+		return nil, err
+	}
+	if err := l.checkFirmware(readFile); err != nil {
+		return nil, err
+	}
+	if err := l.checkFactory(); err != nil {
+		return nil, err
+	}
+	for _, st := range sc.Steps {
+		if err := l.checkStep(st); err != nil {
+			return nil, err
+		}
+	}
+	for _, e := range sc.Expect {
+		if err := l.checkExpect(e); err != nil {
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+func (l *Loaded) checkDevice() error {
+	d := &l.Device
+	pos := d.pos
+	if pos.File == "" {
+		pos = top(l.Scenario)
+	}
+	if d.Board == "" {
+		return pos.Errorf("device.board is required (one of %s)", strings.Join(sim.BoardNames(), ", "))
+	}
+	b, err := sim.LoadBoard(d.Board)
+	if err != nil {
+		return pos.Errorf("device.board: %v", err)
+	}
+	l.Board = b
+	l.Profile = d.Profile
+	if l.Profile == "" {
+		l.Profile = "classic"
+	}
+	if !slices.Contains(Profiles, l.Profile) {
+		return pos.Errorf("device.profile %q is not available in this version (available: %s)", d.Profile, strings.Join(Profiles, ", "))
+	}
+	kind := d.Storage
+	if kind == "" {
+		kind = b.Storage.Default
+	}
+	if !slices.Contains(b.Storages(), kind) {
+		return pos.Errorf("device.storage %q: board %s keeps candidates on %s", d.Storage, b.Name, strings.Join(b.Storages(), ", "))
+	}
+	layout, err := b.RawLayout(kind)
+	if err != nil {
+		return pos.Errorf("%v", err)
+	}
+	boot := bootloader.DefaultConfig(layout)
+	for _, e := range d.Config {
+		v, err := units.ParseSize(e.Value)
+		if err != nil {
+			return e.pos.Errorf("%s: %v", e.Key, err)
+		}
+		switch {
+		case layout.SetKey(e.Key, v):
+		case e.Key == "mbed-bootloader.max-copy-retries":
+			boot.MaxCopyRetries = int(v)
+		case e.Key == "mbed-bootloader.max-boot-retries":
+			boot.MaxBootRetries = int(v)
+		default:
+			return e.pos.Errorf("unknown configuration key %q (known: layout keys as 'bootsim layout' prints them, mbed-bootloader.max-copy-retries, mbed-bootloader.max-boot-retries)", e.Key)
+		}
+		if boot.MaxCopyRetries < 1 || boot.MaxCopyRetries > 100 || boot.MaxBootRetries < 1 || boot.MaxBootRetries > 255 {
+			return e.pos.Errorf("%s: out of range", e.Key)
+		}
+	}
+	if err := layout.Resolve(b); err != nil {
+		cfgPos := pos
+		if len(d.Config) > 0 {
+			cfgPos = d.Config[0].pos
+		}
+		return cfgPos.Errorf("layout: %v", err)
+	}
+	l.Layout = layout
+	l.Boot = boot
+	return nil
+}
+
+// descriptorRoom is how much of a generated image the descriptor may take.
+const descriptorRoom = 1024
+
+func (l *Loaded) checkFirmware(readFile ReadFile) error {
+	if len(l.Firmware) == 0 {
+		return top(l.Scenario).Errorf("firmware: at least one firmware image is required")
+	}
+	for _, f := range l.Firmware {
+		if !nameRE.MatchString(f.Name) {
+			return f.pos.Errorf("firmware name %q: use lower-case words and digits joined by dashes", f.Name)
+		}
+		if f.Version == 0 {
+			return f.pos.Errorf("firmware %s: a version greater than 0 is required (the manifest timestamp)", f.Name)
+		}
+		switch {
+		case f.File != "":
+			if f.Size != 0 {
+				return f.pos.Errorf("firmware %s: give a size or a file, not both", f.Name)
+			}
+			if readFile == nil {
+				return f.pos.Errorf("firmware %s: this scenario cannot name files", f.Name)
+			}
+			data, err := readFile(f.File)
+			if err != nil {
+				return f.pos.Errorf("firmware %s: %v", f.Name, err)
+			}
+			if len(data) == 0 || uint64(len(data)) > uint64(l.Layout.MaxApplicationSize) {
+				return f.pos.Errorf("firmware %s: %s is %d bytes; want 1 to %d (the maximum application size)", f.Name, f.File, len(data), uint64(l.Layout.MaxApplicationSize))
+			}
+			if f.Behaviour != "" && f.Behaviour != updateclient.Healthy {
+				return f.pos.Errorf("firmware %s: a user binary runs as a healthy application", f.Name)
+			}
+			f.data = data
+			f.Size = units.Size(len(data))
+		case f.Size == 0:
+			return f.pos.Errorf("firmware %s: a size is required (e.g. size: 200KiB)", f.Name)
+		case f.Size < descriptorRoom:
+			return f.pos.Errorf("firmware %s: size %s is below the 1 KiB minimum of a generated image", f.Name, f.Size)
+		case uint64(f.Size) > uint64(l.Layout.MaxApplicationSize):
+			return f.pos.Errorf("firmware %s: size %s is larger than the maximum application size %s", f.Name, f.Size, l.Layout.MaxApplicationSize)
+		}
+		if f.Behaviour == "" {
+			f.Behaviour = updateclient.Healthy
+		}
+		if !slices.Contains(updateclient.Behaviours(), f.Behaviour) {
+			return f.pos.Errorf("firmware %s: behaviour %q (want %s)", f.Name, f.Behaviour, strings.Join(updateclient.Behaviours(), ", "))
+		}
+		if f.After != 0 && f.Behaviour == updateclient.Healthy {
+			return f.pos.Errorf("firmware %s: after applies to crash and hang", f.Name)
+		}
+	}
+	return nil
+}
+
+func (l *Loaded) firmwareRef(name string, pos strictyaml.Pos, what string) error {
+	if l.Firmware.Get(name) == nil {
+		return pos.Errorf("%s: unknown firmware %q (the scenario defines %s)", what, name, strings.Join(l.Firmware.Names(), ", "))
+	}
+	return nil
+}
+
+func (l *Loaded) checkFactory() error {
+	f := &l.Factory
+	if f.Active != "" {
+		if err := l.firmwareRef(f.Active, f.at("active"), "factory.active"); err != nil {
+			return err
+		}
+	}
+	slots := l.Layout.Slots(l.Board)
+	if len(f.Slots) > len(slots) {
+		return f.at("slots").Errorf("factory.slots: %d images for %d slot(s) (update-client.storage-locations)", len(f.Slots), len(slots))
+	}
+	for i, s := range f.Slots {
+		if s == "" {
+			continue
+		}
+		if err := l.firmwareRef(s, f.at(fmt.Sprintf("slots[%d]", i)), fmt.Sprintf("factory.slots[%d]", i)); err != nil {
+			return err
+		}
+	}
+	switch f.ROT {
+	case "none":
+	case "":
+		l.ROT = seededROT(l.Seed)
+	default:
+		rot, err := hex.DecodeString(f.ROT)
+		if err != nil || len(rot) != 16 {
+			return f.at("rot").Errorf("factory.rot: want 32 hex digits (16 bytes) or none")
+		}
+		l.ROT = rot
+	}
+	return nil
+}
+
+// seededROT draws the ROT a device is provisioned with when the scenario
+// does not say.
+func seededROT(seed uint64) []byte {
+	out := make([]byte, 16)
+	x := seed*0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019
+	for i := range out {
+		x ^= x >> 31
+		x *= 0xBF58476D1CE4E5B9
+		out[i] = byte(x >> 56)
+	}
+	return out
+}
+
+func (l *Loaded) regionNames() []string {
+	var out []string
+	for _, r := range l.Layout.Regions(l.Board) {
+		out = append(out, r.Name)
+	}
+	return out
+}
+
+func (l *Loaded) region(name string, pos strictyaml.Pos) (storage.Region, error) {
+	for _, r := range l.Layout.Regions(l.Board) {
+		if r.Name == name {
+			return r, nil
+		}
+	}
+	return storage.Region{}, pos.Errorf("unknown region %q (this layout has %s)", name, strings.Join(l.regionNames(), ", "))
+}
+
+func (l *Loaded) checkMatch(m *OpMatch, pos strictyaml.Pos) error {
+	if m == nil {
+		return nil
+	}
+	if m.Region != "" {
+		if _, err := l.region(m.Region, pos); err != nil {
+			return err
+		}
+	}
+	if m.Device != "" && m.Device != sim.DeviceInternal && m.Device != l.Layout.Storage && m.Device != l.Board.External.Device() {
+		return pos.Errorf("unknown device %q (this board has %s and %s)", m.Device, sim.DeviceInternal, l.Board.External.Device())
+	}
+	return nil
+}
+
+func (l *Loaded) checkCondition(c *Condition) error {
+	switch c.Kind {
+	case CondRunning:
+		return l.firmwareRef(c.Value, c.Pos, "running")
+	case CondState:
+		if !slices.Contains(stateNames(), c.Value) {
+			return c.Pos.Errorf("state %q: want one of %s", c.Value, strings.Join(stateNames(), ", "))
+		}
+	case CondBoots:
+		if c.N < 1 {
+			return c.Pos.Errorf("boots: want at least 1")
+		}
+	}
+	return nil
+}
+
+func stateNames() []string {
+	var out []string
+	for s := sim.StateOff; s <= sim.StateLockedUp; s++ {
+		out = append(out, s.String())
+	}
+	return out
+}
+
+func (l *Loaded) checkStep(st Step) error {
+	switch st.Kind {
+	case StepPowerCut:
+		if p := st.PowerCut; p != nil {
+			for _, m := range []*OpMatch{p.Before, p.After, p.Torn} {
+				if err := l.checkMatch(m, st.Pos); err != nil {
+					return err
+				}
+			}
+		}
+	case StepWait:
+		if st.Wait.Until != nil {
+			return l.checkCondition(st.Wait.Until)
+		}
+	case StepCorrupt:
+		c := st.Corrupt
+		r, err := l.region(c.Region, c.pos)
+		if err != nil {
+			return err
+		}
+		if c.Bits < 0 || c.Bits > 1<<20 {
+			return c.pos.Errorf("bits: want 0..%d", 1<<20)
+		}
+		if c.Bits == 0 && uint64(c.Offset) >= r.Size {
+			return c.pos.Errorf("offset %s is outside region %s (%s)", c.Offset, c.Region, units.Size(r.Size))
+		}
+		if c.Bit > 7 {
+			return c.pos.Errorf("bit %d: want 0..7", c.Bit)
+		}
+	case StepRemoveSD, StepInsertSD:
+		if l.Board.External.Kind != "sd" {
+			return st.Pos.Errorf("%s: board %s has no SD card", st.Kind, l.Board.Name)
+		}
+	}
+	return nil
+}
+
+func (l *Loaded) checkExpect(e Expect) error {
+	switch e.Kind {
+	case ExpRunning:
+		if e.Value == "none" {
+			return nil
+		}
+		return l.firmwareRef(e.Value, e.Pos, "running")
+	case ExpState:
+		if !slices.Contains(stateNames(), e.Value) {
+			return e.Pos.Errorf("state %q: want one of %s", e.Value, strings.Join(stateNames(), ", "))
+		}
+	case ExpWeakness:
+		if !slices.Contains(Invariants, e.Value) {
+			return e.Pos.Errorf("weakness %q: want an invariant: %s", e.Value, strings.Join(Invariants, ", "))
+		}
+	case ExpRegion:
+		if _, err := l.region(e.Region.Region, e.Pos); err != nil {
+			return err
+		}
+		if e.Region.Firmware != "" {
+			return l.firmwareRef(e.Region.Firmware, e.Pos, "region")
+		}
+		if e.Region.SHA256 != "" {
+			if b, err := hex.DecodeString(e.Region.SHA256); err != nil || len(b) != 32 {
+				return e.Pos.Errorf("sha256: want 64 hex digits")
+			}
+		}
+	}
+	return nil
+}
+
+// ErrNotFound is returned for a scenario name the library does not have.
+var ErrNotFound = errors.New("no such scenario")
+
+// defaultTimeout bounds a wait or an armed power cut that gives no timeout.
+const defaultTimeout = 60 * time.Second

@@ -1,0 +1,130 @@
+package scenarios
+
+import (
+	"encoding/json"
+	"reflect"
+
+	"github.com/bootsim/bootsim/units"
+	"github.com/invopop/jsonschema"
+	orderedmap "github.com/pb33f/ordered-map/v2"
+)
+
+// SchemaID is the $id of the scenario schema.
+const SchemaID = "https://bootsim.dev/schema/scenario/v1.json"
+
+// Schema returns the JSON Schema of a scenario file, generated from the Go
+// types (invopop/jsonschema) with hand-written schemas for the values that
+// are a word or a one-key mapping (steps, conditions, expectations).
+func Schema() []byte {
+	r := &jsonschema.Reflector{
+		FieldNameTag:               "yaml",
+		RequiredFromJSONSchemaTags: true,
+		DoNotReference:             true,
+	}
+	r.Mapper = func(t reflect.Type) *jsonschema.Schema { return mapType(r, t) }
+	s := r.Reflect(&Scenario{})
+	s.ID = SchemaID
+	s.Title = "bootsim scenario"
+	s.Description = "A scenario: a device, its firmware and factory state, the steps to play and what must hold afterwards."
+	out, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		panic(err)
+	}
+	return append(out, '\n')
+}
+
+func props(kv ...any) *orderedmap.OrderedMap[string, *jsonschema.Schema] {
+	m := orderedmap.New[string, *jsonschema.Schema]()
+	for i := 0; i < len(kv); i += 2 {
+		m.Set(kv[i].(string), kv[i+1].(*jsonschema.Schema))
+	}
+	return m
+}
+
+// oneKey is the schema of a one-key mapping.
+func oneKey(key string, value *jsonschema.Schema) *jsonschema.Schema {
+	return &jsonschema.Schema{Type: "object", Properties: props(key, value), Required: []string{key}, AdditionalProperties: jsonschema.FalseSchema}
+}
+
+func words(desc string, ws ...string) *jsonschema.Schema {
+	var e []any
+	for _, w := range ws {
+		e = append(e, w)
+	}
+	return &jsonschema.Schema{Type: "string", Enum: e, Description: desc}
+}
+
+// The building blocks are functions, not shared values: the reflector
+// writes field descriptions into the schemas it is given.
+func str() *jsonschema.Schema     { return &jsonschema.Schema{Type: "string"} }
+func integer() *jsonschema.Schema { return &jsonschema.Schema{Type: "integer", Minimum: "0"} }
+func duration() *jsonschema.Schema {
+	return &jsonschema.Schema{Type: "string", Pattern: `^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`}
+}
+func size() *jsonschema.Schema {
+	return &jsonschema.Schema{AnyOf: []*jsonschema.Schema{{Type: "integer", Minimum: "0"}, {Type: "string"}}}
+}
+func bounds() *jsonschema.Schema {
+	return &jsonschema.Schema{AnyOf: []*jsonschema.Schema{
+		{Type: "integer"},
+		{Type: "object", Properties: props("at-least", &jsonschema.Schema{Type: "integer"}, "at-most", &jsonschema.Schema{Type: "integer"}), AdditionalProperties: jsonschema.FalseSchema},
+	}}
+}
+
+func mapType(r *jsonschema.Reflector, t reflect.Type) *jsonschema.Schema {
+	inline := func(v any) *jsonschema.Schema {
+		s := r.Reflect(v)
+		s.Version, s.ID = "", ""
+		return s
+	}
+	switch t {
+	case reflect.TypeFor[units.Size]():
+		return size()
+	case reflect.TypeFor[units.Duration]():
+		return duration()
+	case reflect.TypeFor[FirmwareSet]():
+		return &jsonschema.Schema{Type: "object", Description: "Firmware images by name.",
+			PropertyNames:        &jsonschema.Schema{Pattern: `^[a-z0-9]+(-[a-z0-9]+)*$`},
+			AdditionalProperties: inline(&Firmware{})}
+	case reflect.TypeFor[ConfigMap]():
+		return &jsonschema.Schema{Type: "object", Description: "Configuration keys and their values.",
+			AdditionalProperties: size()}
+	case reflect.TypeFor[Condition]():
+		return &jsonschema.Schema{OneOf: []*jsonschema.Schema{
+			words("A state to wait for.", CondAppRunning, CondHalted, CondOff, CondLockedUp),
+			oneKey(CondEvent, str()), oneKey(CondRunning, str()), oneKey(CondBoots, integer()),
+			oneKey(CondSerial, str()), oneKey(CondState, str()),
+		}}
+	case reflect.TypeFor[Step]():
+		wait := &jsonschema.Schema{OneOf: []*jsonschema.Schema{duration(), {
+			Type:                 "object",
+			Properties:           props("until", mapType(r, reflect.TypeFor[Condition]()), "timeout", duration()),
+			Required:             []string{"until"},
+			AdditionalProperties: jsonschema.FalseSchema,
+		}}}
+		return &jsonschema.Schema{OneOf: []*jsonschema.Schema{
+			words("A step without arguments.", StepPowerOn, StepPowerCut, StepRemoveSD, StepInsertSD),
+			oneKey(StepPowerCut, inline(&PowerCut{})),
+			oneKey(StepReset, words("", "pin", "brown-out")),
+			oneKey(StepWait, wait),
+			oneKey(StepCorrupt, inline(&Corrupt{})),
+			oneKey(StepFault, &jsonschema.Schema{Type: "string", Description: "A fault rule: kind=program,region=slot-0,nth=3,mode=bit-flip,seed=1."}),
+		}}
+	case reflect.TypeFor[Expect]():
+		event := &jsonschema.Schema{AnyOf: []*jsonschema.Schema{str(), {
+			Type:                 "object",
+			Properties:           props("name", str(), "count", integer(), "at-least", integer(), "at-most", integer()),
+			Required:             []string{"name"},
+			AdditionalProperties: jsonschema.FalseSchema,
+		}}}
+		return &jsonschema.Schema{OneOf: []*jsonschema.Schema{
+			words("An invariant that must hold.", ExpNoBrick),
+			oneKey(ExpRunning, str()), oneKey(ExpState, str()), oneKey(ExpEvent, event), oneKey(ExpNoEvent, str()),
+			oneKey(ExpBoots, bounds()), oneKey(ExpSerial, str()), oneKey(ExpNoSerial, str()),
+			oneKey(ExpRegion, inline(&RegionExpect{})), oneKey(ExpWeakness, words("", Invariants...)),
+			oneKey(ExpTime, &jsonschema.Schema{AnyOf: []*jsonschema.Schema{duration(), {Type: "object",
+				Properties: props("at-least", duration(), "at-most", duration()), AdditionalProperties: jsonschema.FalseSchema}}}),
+		}}
+	}
+	return nil
+}

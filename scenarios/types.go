@@ -1,0 +1,211 @@
+// Package scenarios holds the scenario format, its loader, the runner that
+// plays a scenario on a simulated device, the expectations and invariants
+// it checks, and the built-in library of scenarios.
+package scenarios
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/bootsim/bootsim/strictyaml"
+	"github.com/bootsim/bootsim/units"
+	"go.yaml.in/yaml/v3"
+)
+
+// Scenario is one scenario file: a device, its firmware and factory state,
+// the steps to play and what must hold afterwards.
+type Scenario struct {
+	Name     string      `yaml:"scenario" jsonschema:"required,description=Unique name; lower-case words joined by dashes."`
+	Summary  string      `yaml:"summary" jsonschema:"required,description=One line: the story the scenario tells."`
+	Tags     []string    `yaml:"tags,omitempty" jsonschema:"description=Labels to select scenarios by."`
+	Seed     uint64      `yaml:"seed,omitempty" jsonschema:"description=Seed of every random choice in the run (default 1)."`
+	Device   Device      `yaml:"device" jsonschema:"required"`
+	Firmware FirmwareSet `yaml:"firmware" jsonschema:"required,description=The firmware images the scenario builds\\, by name."`
+	Factory  Factory     `yaml:"factory,omitempty"`
+	Steps    []Step      `yaml:"steps" jsonschema:"required,description=What happens\\, in order."`
+	Expect   []Expect    `yaml:"expect,omitempty" jsonschema:"description=What must hold at the end."`
+
+	// File is where the scenario was read from ("library/x.yaml" for a
+	// built-in one).
+	File string `yaml:"-" json:"-"`
+	// Source is the scenario's YAML text.
+	Source []byte `yaml:"-" json:"-"`
+}
+
+// Device is the simulated device.
+type Device struct {
+	Board   string `yaml:"board" jsonschema:"required,enum=k64f,enum=nucleo-f429zi,enum=disco-l475vg"`
+	Profile string `yaml:"profile,omitempty" jsonschema:"enum=classic,description=Update design (default classic)."`
+	Storage string `yaml:"storage,omitempty" jsonschema:"enum=sd,enum=spi,enum=internal,description=Where candidates live (default: the board's)."`
+	// Config overrides configuration keys: layout keys of mbed_app.json and
+	// mbed-bootloader.* keys.
+	Config ConfigMap `yaml:"config,omitempty" jsonschema:"description=Configuration keys as in mbed_app.json\\, e.g. mbed-bootloader.max-boot-retries: 5."`
+	pos    strictyaml.Pos
+}
+
+// UnmarshalStrictYAML records the device's position.
+func (d *Device) UnmarshalStrictYAML(dec strictyaml.Decoder, n *yaml.Node) error {
+	type plain Device
+	var p plain
+	if err := dec.Decode(n, &p); err != nil {
+		return err
+	}
+	*d = Device(p)
+	d.pos = dec.At(n)
+	return nil
+}
+
+// ConfigMap is an ordered set of configuration keys.
+type ConfigMap []ConfigEntry
+
+// ConfigEntry is one configuration key and its value as written.
+type ConfigEntry struct {
+	Key, Value string
+	pos        strictyaml.Pos
+}
+
+// UnmarshalStrictYAML decodes a mapping of keys to scalars, in order.
+func (c *ConfigMap) UnmarshalStrictYAML(d strictyaml.Decoder, n *yaml.Node) error {
+	if n.Kind != yaml.MappingNode {
+		return d.Errorf(n, "want a mapping of configuration keys")
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if v.Kind != yaml.ScalarNode {
+			return d.Errorf(v, "the value of %s must be a number or an expression", k.Value)
+		}
+		if slices.ContainsFunc(*c, func(e ConfigEntry) bool { return e.Key == k.Value }) {
+			return d.Errorf(k, "%q is given twice", k.Value)
+		}
+		*c = append(*c, ConfigEntry{Key: k.Value, Value: v.Value, pos: d.At(v)})
+	}
+	return nil
+}
+
+// Firmware is a firmware image the scenario builds: generated filler of a
+// size, or a user's binary file.
+type Firmware struct {
+	Name    string     `yaml:"-"`
+	Version uint64     `yaml:"version" jsonschema:"required,description=Firmware version: the manifest timestamp."`
+	Size    units.Size `yaml:"size,omitempty" jsonschema:"description=Image size\\, e.g. 200KiB (generated images)."`
+	File    string     `yaml:"file,omitempty" jsonschema:"description=A binary to use instead of a generated image; relative to the scenario file."`
+	// Behaviour is how the application behaves: healthy, crash or hang.
+	Behaviour string         `yaml:"behaviour,omitempty" jsonschema:"enum=healthy,enum=crash,enum=hang,description=How the image behaves when run (default healthy)."`
+	After     units.Duration `yaml:"after,omitempty" jsonschema:"description=crash/hang: how long after start (0: in start-up code\\, before RAM is initialised)."`
+	Watchdog  units.Duration `yaml:"watchdog,omitempty" jsonschema:"description=Start the watchdog with this timeout (hang: default 1s)."`
+	pos       strictyaml.Pos
+	data      []byte // a user binary's bytes
+}
+
+// FirmwareSet is the scenario's firmware, in the order written.
+type FirmwareSet []*Firmware
+
+// UnmarshalStrictYAML decodes a mapping of names to firmware, in order.
+func (fs *FirmwareSet) UnmarshalStrictYAML(d strictyaml.Decoder, n *yaml.Node) error {
+	if n.Kind != yaml.MappingNode {
+		return d.Errorf(n, "want a mapping of firmware names to their description")
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if fs.Get(k.Value) != nil {
+			return d.Errorf(k, "firmware %q is given twice", k.Value)
+		}
+		f := &Firmware{Name: k.Value, pos: d.At(k)}
+		if err := d.Decode(v, f); err != nil {
+			return err
+		}
+		*fs = append(*fs, f)
+	}
+	return nil
+}
+
+// Get returns the firmware with a name, or nil.
+func (fs FirmwareSet) Get(name string) *Firmware {
+	for _, f := range fs {
+		if f.Name == name {
+			return f
+		}
+	}
+	return nil
+}
+
+// Names returns the firmware names in order.
+func (fs FirmwareSet) Names() []string {
+	var out []string
+	for _, f := range fs {
+		out = append(out, f.Name)
+	}
+	return out
+}
+
+// Factory is the device as it leaves the factory.
+type Factory struct {
+	// Active is the firmware installed as the active image ("" for none:
+	// an erased active region).
+	Active string `yaml:"active,omitempty" jsonschema:"description=Firmware installed as the active image (default: none)."`
+	// Slots lists the firmware in each candidate slot ("" for an empty slot).
+	Slots []string `yaml:"slots,omitempty" jsonschema:"description=Firmware in each candidate slot\\, by slot index; an empty string leaves a slot empty."`
+	// ROT is the 128-bit root of trust provisioned in SOTP, 32 hex digits;
+	// "none" provisions none. The default is drawn from the seed.
+	ROT string `yaml:"rot,omitempty" jsonschema:"description=Root of trust in SOTP\\, 32 hex digits\\, or none (default: drawn from the seed)."`
+	pos map[string]strictyaml.Pos
+}
+
+// UnmarshalStrictYAML records the positions of the factory's fields.
+func (f *Factory) UnmarshalStrictYAML(d strictyaml.Decoder, n *yaml.Node) error {
+	type plain Factory
+	var p plain
+	if err := d.Decode(n, &p); err != nil {
+		return err
+	}
+	*f = Factory(p)
+	f.pos = map[string]strictyaml.Pos{"": d.At(n)}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		f.pos[n.Content[i].Value] = d.At(n.Content[i+1])
+		if n.Content[i].Value == "slots" {
+			for j, s := range n.Content[i+1].Content {
+				f.pos[fmt.Sprintf("slots[%d]", j)] = d.At(s)
+			}
+		}
+	}
+	return nil
+}
+
+func (f *Factory) at(field string) strictyaml.Pos {
+	if p, ok := f.pos[field]; ok {
+		return p
+	}
+	return f.pos[""]
+}
+
+// oneOf decodes a node that is either a bare word (one of words) or a
+// one-key mapping whose key is one of keys; it returns the word or key, and
+// the value node (nil for a bare word).
+func oneOf(d strictyaml.Decoder, n *yaml.Node, what string, words, keys []string) (string, *yaml.Node, error) {
+	all := append(slices.Clone(words), keys...)
+	slices.Sort(all)
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if slices.Contains(words, n.Value) {
+			return n.Value, nil, nil
+		}
+		if slices.Contains(keys, n.Value) {
+			return "", nil, d.Errorf(n, "%s %q needs a value (write %s: …)", what, n.Value, n.Value)
+		}
+		return "", nil, d.Errorf(n, "unknown %s %q (want one of: %s)", what, n.Value, strings.Join(all, ", "))
+	case yaml.MappingNode:
+		if len(n.Content) != 2 {
+			return "", nil, d.Errorf(n, "a %s is one key, got %d", what, len(n.Content)/2)
+		}
+		k := n.Content[0]
+		if slices.Contains(keys, k.Value) {
+			return k.Value, n.Content[1], nil
+		}
+		if slices.Contains(words, k.Value) {
+			return "", nil, d.Errorf(k, "%s %q takes no value", what, k.Value)
+		}
+		return "", nil, d.Errorf(k, "unknown %s %q (want one of: %s)", what, k.Value, strings.Join(all, ", "))
+	}
+	return "", nil, d.Errorf(n, "want a %s: a word or a one-key mapping", what)
+}
