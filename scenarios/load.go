@@ -91,6 +91,9 @@ func check(sc *Scenario, readFile ReadFile) (*Loaded, error) {
 	if err := l.checkFactory(); err != nil {
 		return nil, err
 	}
+	if a := l.Factory.Active; a != "" && uint64(l.Firmware.Get(a).Size) > uint64(l.Layout.MaxApplicationSize) {
+		return nil, l.Factory.at("active").Errorf("factory.active: %s (%s) is larger than the maximum application size %s", a, l.Firmware.Get(a).Size, l.Layout.MaxApplicationSize)
+	}
 	for _, st := range sc.Steps {
 		if err := l.checkStep(st); err != nil {
 			return nil, err
@@ -205,8 +208,8 @@ func (l *Loaded) checkFirmware(readFile ReadFile) error {
 			return f.pos.Errorf("firmware %s: a size is required (e.g. size: 200KiB)", f.Name)
 		case f.Size < descriptorRoom:
 			return f.pos.Errorf("firmware %s: size %s is below the 1 KiB minimum of a generated image", f.Name, f.Size)
-		case uint64(f.Size) > uint64(l.Layout.MaxApplicationSize):
-			return f.pos.Errorf("firmware %s: size %s is larger than the maximum application size %s", f.Name, f.Size, l.Layout.MaxApplicationSize)
+		case uint64(f.Size) > l.largestPlace():
+			return f.pos.Errorf("firmware %s: size %s fits neither the active region (%s) nor a slot", f.Name, f.Size, l.Layout.MaxApplicationSize)
 		}
 		if f.Behaviour == "" {
 			f.Behaviour = updateclient.Healthy
@@ -220,6 +223,21 @@ func (l *Loaded) checkFirmware(readFile ReadFile) error {
 	}
 	return nil
 }
+
+// largestPlace is the size of the largest image the layout can hold: in the
+// active region or, after its header, in a slot. A candidate larger than
+// the active region is allowed: the bootloader refuses it ("Update image
+// too large").
+func (l *Loaded) largestPlace() uint64 {
+	n := uint64(l.Layout.MaxApplicationSize)
+	for _, s := range l.Layout.Slots(l.Board) {
+		n = max(n, s.Size-firmwareHeaderRoom)
+	}
+	return n
+}
+
+// firmwareHeaderRoom is the most a slot's header takes before the body.
+const firmwareHeaderRoom = 512
 
 func (l *Loaded) firmwareRef(name string, pos strictyaml.Pos, what string) error {
 	if l.Firmware.Get(name) == nil {

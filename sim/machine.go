@@ -170,7 +170,7 @@ func (c machineClock) Advance(d time.Duration) {
 	}
 	if m.cutAt >= 0 && m.now >= m.cutAt {
 		m.cutAt = -1
-		panic(&unwind{kind: unwindPower, detail: "power cut (armed at " + FormatTime(m.now) + ")"})
+		panic(&unwind{kind: unwindPower, detail: "power cut (armed at " + strings.TrimSpace(FormatTime(m.now)) + ")"})
 	}
 	if m.wdEnabled && m.now >= m.wdDeadline {
 		m.emit(Event{Kind: EvWatchdog, Detail: fmt.Sprintf("not kicked for %s", m.wdTimeout)})
@@ -420,7 +420,7 @@ func (m *Machine) Run(deadline time.Duration, stop func() bool) bool {
 			m.reset(ResetWatchdog, "")
 		case nextCut:
 			m.cutAt = -1
-			m.powerDown("power cut (armed at " + FormatTime(m.now) + ")")
+			m.powerDown("power cut (armed at " + strings.TrimSpace(FormatTime(m.now)) + ")")
 		}
 	}
 }

@@ -1,0 +1,243 @@
+package scenarios
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/bootsim/bootsim/strictyaml"
+	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/require"
+)
+
+// TestLibrary: every built-in scenario passes, and tells its story in one
+// line with at least one expectation.
+func TestLibrary(t *testing.T) {
+	lib := Library()
+	require.GreaterOrEqual(t, len(lib), 12)
+	for _, l := range lib {
+		t.Run(l.Name, func(t *testing.T) {
+			require.NotContains(t, l.Summary, "\n")
+			require.NotEmpty(t, l.Expect)
+			res, err := Run(l, Options{})
+			require.NoError(t, err)
+			require.True(t, res.Passed, "%s", strings.Join(res.Failures(), "\n"))
+		})
+	}
+}
+
+// traceText renders what must be byte-identical between two runs.
+func traceText(r *Result) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %v %d %s %s %s\n", r.Name, r.Passed, r.Boots, r.VirtualTime, r.Running, r.State)
+	for _, e := range r.Trace {
+		fmt.Fprintln(&b, e)
+	}
+	for _, op := range r.Journal {
+		fmt.Fprintf(&b, "%s %s %x\n", op, op.Dur, op.Data)
+	}
+	for _, c := range r.Expectations {
+		fmt.Fprintln(&b, c)
+	}
+	for _, inv := range r.Invariants {
+		fmt.Fprintln(&b, inv)
+	}
+	return b.String()
+}
+
+// TestSameSeedSameRun: a scenario and a seed give the same run, byte for
+// byte; another seed gives other images (and so other bytes on flash).
+func TestSameSeedSameRun(t *testing.T) {
+	for _, l := range Library() {
+		a, err := Run(l, Options{})
+		require.NoError(t, err)
+		b, err := Run(l, Options{})
+		require.NoError(t, err)
+		require.Empty(t, cmp.Diff(traceText(a), traceText(b)), l.Name)
+	}
+	l, err := Find("install-from-sd")
+	require.NoError(t, err)
+	seed := uint64(99)
+	a, _ := Run(l, Options{})
+	b, _ := Run(l, Options{Seed: &seed})
+	require.True(t, b.Passed)
+	require.NotEqual(t, traceText(a), traceText(b))
+}
+
+const base = `scenario: test
+summary: A test scenario.
+device:
+  board: k64f
+firmware:
+  app-v1: {version: 1561517193, size: 200KiB}
+  app-v2: {version: 1561520000, size: 210KiB}
+factory:
+  active: app-v1
+  slots: [app-v2]
+steps:
+  - power-on
+  - wait: {until: app-running, timeout: 60s}
+`
+
+// TestLoadErrors: misspelt keys, wrong types and meaningless references are
+// rejected at file:line:col.
+func TestLoadErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml, want string
+	}{
+		{"misspelt key", strings.Replace(base, "summary:", "sumary:", 1), `t.yaml:2:1: unknown field "sumary" (did you mean "summary"?)`},
+		{"misspelt nested key", strings.Replace(base, "board: k64f", "bord: k64f", 1), `t.yaml:4:3: unknown field "bord" (did you mean "board"?)`},
+		{"wrong type", strings.Replace(base, "version: 1561517193", "version: soon", 1), `t.yaml:6:21: want a non-negative integer, got "soon"`},
+		{"bad size", strings.Replace(base, "size: 200KiB", "size: big", 1), `t.yaml:6:39: size "big": want a number of bytes`},
+		{"unknown firmware", strings.Replace(base, "active: app-v1", "active: app-v9", 1), `t.yaml:9:11: factory.active: unknown firmware "app-v9" (the scenario defines app-v1, app-v2)`},
+		{"unknown slot firmware", strings.Replace(base, "slots: [app-v2]", "slots: [app-v3]", 1), `t.yaml:10:11: factory.slots[0]: unknown firmware "app-v3"`},
+		{"too many slots", strings.Replace(base, "slots: [app-v2]", "slots: [app-v2, app-v1]", 1), `t.yaml:10:10: factory.slots: 2 images for 1 slot(s)`},
+		{"unknown step", base + "  - reboot\n", `t.yaml:14:5: unknown step "reboot" (want one of: corrupt, fault, insert-sd, power-cut, power-cut, power-on, remove-sd, reset, wait)`},
+		{"step needs value", base + "  - wait\n", `t.yaml:14:5: step "wait" needs a value (write wait: …)`},
+		{"unknown region", base + "  - corrupt: {region: slot-7, offset: 0, bit: 1}\n", `t.yaml:14:14: unknown region "slot-7" (this layout has bootloader, sotp-1, sotp-2, active-header, active-app, slot-0)`},
+		{"unknown region in cut", base + "  - power-cut: {after: {op: program, region: nowhere}}\n", `t.yaml:14:5: unknown region "nowhere"`},
+		{"two cut triggers", base + "  - power-cut: {after: {op: program}, in: 5ms}\n", `t.yaml:14:16: a power-cut takes exactly one of before, after, torn, rule, event or in (got 2)`},
+		{"bad fault rule", base + "  - fault: \"kind=read\"\n", `t.yaml:14:12: fault rule "kind=read": kind=read: unknown op kind "read"`},
+		{"unknown condition", base + "  - wait: {until: running-app}\n", `t.yaml:14:19: unknown condition "running-app"`},
+		{"unknown running firmware", base + "expect:\n  - running: app-v7\n", `t.yaml:15:5: running: unknown firmware "app-v7"`},
+		{"unknown expectation", base + "expect:\n  - runing: app-v2\n", `t.yaml:15:5: unknown expectation "runing"`},
+		{"unknown weakness", base + "expect:\n  - weakness: bricks\n", `t.yaml:15:5: weakness "bricks": want an invariant`},
+		{"unknown board", strings.Replace(base, "board: k64f", "board: pico", 1), `t.yaml:4:3: device.board: unknown board "pico"`},
+		{"storage the board lacks", strings.Replace(base, "board: k64f", "board: k64f\n  storage: spi", 1), `device.storage "spi": board k64f keeps candidates on sd, internal`},
+		{"profile not available", strings.Replace(base, "board: k64f", "board: k64f\n  profile: chain", 1), `device.profile "chain" is not available in this version`},
+		{"overlapping regions", strings.Replace(base, "board: k64f", "board: k64f\n  config:\n    sotp-section-2-address: 0x8000", 1), `t.yaml:6:29: layout: sotp-2 (0x8000..0x9000) overlaps sotp-1 (0x8000..0x9000)`},
+		{"unknown config key", strings.Replace(base, "board: k64f", "board: k64f\n  config:\n    mbed-bootloader.max-retries: 3", 1), `t.yaml:6:34: unknown configuration key "mbed-bootloader.max-retries"`},
+		{"firmware too large", strings.Replace(base, "app-v1: {version: 1561517193, size: 200KiB}", "app-v1: {version: 1561517193, size: 990KiB}", 1), `t.yaml:6:3: firmware app-v1: size 990KiB fits neither the active region (983KiB) nor a slot`},
+		{"active too large", strings.Replace(base, "board: k64f", "board: k64f\n  config:\n    mbed-bootloader.max-application-size: 150KiB\n    update-client.storage-size: 1MiB", 1), `t.yaml:12:11: factory.active: app-v1 (200KiB) is larger than the maximum application size 150KiB`},
+		{"no name", strings.Replace(base, "scenario: test", "scenario: ''", 1), `t.yaml:1:1: scenario: a name is required`},
+		{"bad name", strings.Replace(base, "scenario: test", "scenario: My Test", 1), `name "My Test": use lower-case words`},
+		{"file in built-in", strings.Replace(base, "size: 210KiB", "file: app.bin", 1), `t.yaml:7:3: firmware app-v2: this scenario cannot name files`},
+		{"yaml syntax", base + "  - wait: {until: [\n", `t.yaml:14: did not find expected node content`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Load("t.yaml", []byte(tc.yaml), nil)
+			require.Error(t, err)
+			var se *strictyaml.Error
+			require.True(t, errors.As(err, &se), "%T: %v", err, err)
+			require.Contains(t, err.Error(), tc.want)
+			require.Regexp(t, `^t\.yaml:\d+(:\d+)?: `, err.Error())
+		})
+	}
+}
+
+// TestUserBinary: a firmware from a file runs as a healthy application of
+// its true size; the file is read through the given reader.
+func TestUserBinary(t *testing.T) {
+	bin := make([]byte, 5000)
+	for i := range bin {
+		bin[i] = byte(i * 13)
+	}
+	y := strings.Replace(base, "app-v2: {version: 1561520000, size: 210KiB}", "app-v2: {version: 1561520000, file: app.bin}", 1)
+	y = strings.Replace(y, "{until: app-running,", "{until: {running: app-v2},", 1)
+	var asked string
+	l, err := Load("t.yaml", []byte(y), func(name string) ([]byte, error) { asked = name; return bin, nil })
+	require.NoError(t, err)
+	require.Equal(t, "app.bin", asked)
+	res, err := Run(l, Options{})
+	require.NoError(t, err)
+	require.True(t, res.Passed, "%v", res.Failures())
+	require.Equal(t, "app-v2", res.Running)
+
+	_, err = Load("t.yaml", []byte(y), func(string) ([]byte, error) { return nil, errors.New("no such file") })
+	require.ErrorContains(t, err, "t.yaml:7:3: firmware app-v2: no such file")
+}
+
+func mustRun(t *testing.T, y string) *Result {
+	t.Helper()
+	l, err := Load("t.yaml", []byte(y), nil)
+	require.NoError(t, err)
+	res, err := Run(l, Options{})
+	require.NoError(t, err)
+	return res
+}
+
+func serialHas(r *Result, s string) bool {
+	for _, l := range r.Serial {
+		if strings.Contains(l.Text, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestSelectionRules checks the classic selection rules (mbed-stack.md
+// §2.2) on scenarios built for each.
+func TestSelectionRules(t *testing.T) {
+	t.Run("first slot wins ties", func(t *testing.T) {
+		y := strings.Replace(base, "board: k64f", "board: k64f\n  storage: internal\n  config:\n    update-client.storage-locations: 2", 1)
+		y = strings.Replace(y, "app-v2: {version: 1561520000, size: 210KiB}", "app-v2: {version: 1561520000, size: 150KiB}\n  app-v2b: {version: 1561520000, size: 160KiB}", 1)
+		y = strings.Replace(y, "slots: [app-v2]", "slots: [app-v2, app-v2b]", 1)
+		r := mustRun(t, y+"expect:\n  - running: app-v2\n")
+		require.True(t, r.Passed, "%v", r.Failures())
+		require.Equal(t, 1, countEvents(r.Trace, "copy-begin"))
+	})
+	t.Run("newest slot wins", func(t *testing.T) {
+		y := strings.Replace(base, "board: k64f", "board: k64f\n  storage: internal\n  config:\n    update-client.storage-locations: 2", 1)
+		y = strings.Replace(y, "app-v2: {version: 1561520000, size: 210KiB}", "app-v2: {version: 1561520000, size: 150KiB}\n  app-v3: {version: 1561530000, size: 160KiB}", 1)
+		y = strings.Replace(y, "slots: [app-v2]", "slots: [app-v2, app-v3]", 1)
+		r := mustRun(t, y+"expect:\n  - running: app-v3\n")
+		require.True(t, r.Passed, "%v", r.Failures())
+	})
+	t.Run("too large", func(t *testing.T) {
+		y := strings.Replace(base, "board: k64f", "board: k64f\n  config:\n    mbed-bootloader.max-application-size: 205KiB\n    update-client.storage-size: 1MiB", 1)
+		r := mustRun(t, y+"expect:\n  - running: app-v1\n")
+		require.True(t, r.Passed, "%v", r.Failures())
+		require.True(t, serialHas(r, "Update image too large"))
+	})
+	t.Run("invalid active accepts older", func(t *testing.T) {
+		y := strings.Replace(base, "slots: [app-v2]", "slots: [app-v1]", 1)
+		y = strings.Replace(y, "active: app-v1", "active: app-v2", 1)
+		y = strings.Replace(y, "  - power-on\n", "  - corrupt: {region: active-app, offset: 100, bit: 2}\n  - power-on\n", 1)
+		r := mustRun(t, y+"expect:\n  - running: app-v1\n")
+		require.True(t, r.Passed, "%v", r.Failures())
+	})
+	t.Run("max-boot-retries from config", func(t *testing.T) {
+		y := strings.Replace(base, "board: k64f", "board: k64f\n  config:\n    mbed-bootloader.max-boot-retries: 5", 1)
+		y = strings.Replace(y, "size: 210KiB}", "size: 210KiB, behaviour: crash}", 1)
+		y = strings.Replace(y, "{until: app-running, timeout: 60s}", "{until: {event: boot-retries-exceeded}, timeout: 5m}", 1)
+		r := mustRun(t, y+"expect:\n  - weakness: no-brick\n")
+		require.True(t, r.Passed, "%v", r.Failures())
+		// 1 boot installs, then boot counts 0..5 on 6 lockup resets.
+		require.Equal(t, 7, r.Boots)
+	})
+}
+
+// TestFailureIsReported: a scenario whose expectation does not hold fails
+// and says which and why; a wait that times out says where the device is.
+func TestFailureIsReported(t *testing.T) {
+	r := mustRun(t, base+"expect:\n  - running: app-v1\n  - boots: {at-least: 2}\n")
+	require.False(t, r.Passed)
+	require.Equal(t, []string{"expected running app-v1: running app-v2", "expected boots ≥ 2: 1 boots"}, r.Failures())
+
+	y := strings.Replace(base, "{until: app-running, timeout: 60s}", "{until: halted, timeout: 30s}", 1)
+	r = mustRun(t, y)
+	require.False(t, r.Passed)
+	require.Equal(t, 2, r.Step)
+	require.Contains(t, r.Error, "wait until halted: timed out after 30s; the device is running (application app-v2) after 1 boots")
+
+	r = mustRun(t, base+"  - power-cut: {after: {op: erase, region: sotp-1}, timeout: 1s}\n")
+	require.False(t, r.Passed)
+	require.Contains(t, r.Error, "the armed power cut never happened within 1s")
+}
+
+// TestInvariantFailsWhenNotDeclared: a brick the scenario does not declare
+// as a known weakness fails the run; declaring one that does not show fails
+// too.
+func TestInvariantFailsWhenNotDeclared(t *testing.T) {
+	y := strings.Replace(base, "slots: [app-v2]", "slots: []", 1)
+	y = strings.Replace(y, "  - power-on\n", "  - corrupt: {region: active-app, offset: 100, bit: 2}\n  - power-on\n", 1)
+	y = strings.Replace(y, "{until: app-running, timeout: 60s}", "{until: halted}", 1)
+	r := mustRun(t, y)
+	require.False(t, r.Passed)
+	require.Contains(t, r.Failures()[0], "invariant no-brick: after a power cycle no application runs")
+
+	r = mustRun(t, base+"expect:\n  - weakness: no-brick\n")
+	require.False(t, r.Passed)
+	require.Contains(t, r.Failures()[0], "expected known weakness no-brick: pass")
+}
