@@ -98,6 +98,15 @@ type runner struct {
 // invariants. It returns an error only if the scenario cannot be built; a
 // scenario that fails is a Result with Passed false.
 func Run(l *Loaded, opts Options) (*Result, error) {
+	r, err := start(l, opts)
+	if err != nil {
+		return nil, err
+	}
+	return r.play(), nil
+}
+
+// start builds the device of a scenario in its factory state.
+func start(l *Loaded, opts Options) (*runner, error) {
 	seed := l.Seed
 	if opts.Seed != nil {
 		seed = *opts.Seed
@@ -125,7 +134,13 @@ func Run(l *Loaded, opts Options) (*Result, error) {
 		r.rules = append(r.rules, opts.Cut)
 		r.m.Storage().SetInjector(r.rules)
 	}
-	res := &Result{Name: l.Name, File: l.File, Profile: l.Profile, Seed: seed}
+	return r, nil
+}
+
+// play runs the steps and checks the outcome.
+func (r *runner) play() *Result {
+	l := r.l
+	res := &Result{Name: l.Name, File: l.File, Profile: l.Profile, Seed: r.seed}
 	for i, st := range l.Steps {
 		if err := r.step(st); err != nil {
 			res.Error, res.Step = fmt.Sprintf("%s: %v", st, err), i+1
@@ -143,7 +158,7 @@ func Run(l *Loaded, opts Options) (*Result, error) {
 	res.Invariants = r.invariants(res)
 	res.Expectations = r.expectations(res)
 	res.Passed = len(res.Failures()) == 0
-	return res, nil
+	return res
 }
 
 func (r *runner) step(st Step) error {

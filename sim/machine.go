@@ -583,10 +583,13 @@ func (m *Machine) verify(dev storage.Device, addr uint64, img *Image) bool {
 	if v, ok := m.verified[addr]; ok && v.image == img && v.stamp.Equal(st) {
 		return true
 	}
-	buf := make([]byte, n)
-	dev.Peek(addr, buf)
-	if !bytes.Equal(buf, img.Bytes) {
-		return false
+	buf := make([]byte, min(n, 64<<10))
+	for off := uint64(0); off < n; off += uint64(len(buf)) {
+		k := min(n-off, uint64(len(buf)))
+		dev.Peek(addr+off, buf[:k])
+		if !bytes.Equal(buf[:k], img.Bytes[off:off+k]) {
+			return false
+		}
 	}
 	m.verified[addr] = verification{image: img, stamp: st}
 	return true
