@@ -77,4 +77,3 @@ func BenchmarkRunLibrary(b *testing.B) {
 		}
 	}
 }
-
