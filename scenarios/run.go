@@ -20,7 +20,13 @@ type Options struct {
 	// Cut is an extra fault rule armed for the whole run, as a sweep's
 	// replay command (--cut op=N,mode=M,seed=S) gives one.
 	Cut *storage.Rule
+	// MaxBoots stops a run that boots more often than this (a reset loop
+	// under a long wait); 0 means DefaultMaxBoots.
+	MaxBoots int
 }
+
+// DefaultMaxBoots is the boot limit of a run unless Options say otherwise.
+const DefaultMaxBoots = 10000
 
 // Check is the outcome of one expectation.
 type Check struct {
@@ -87,11 +93,12 @@ func (r *Result) Failures() []string {
 
 // runner plays one scenario.
 type runner struct {
-	l     *Loaded
-	m     *sim.Machine
-	imgs  *images
-	rules storage.Rules
-	seed  uint64
+	l        *Loaded
+	m        *sim.Machine
+	imgs     *images
+	rules    storage.Rules
+	seed     uint64
+	maxBoots int
 }
 
 // Run plays a loaded scenario and evaluates its expectations and the
@@ -118,7 +125,10 @@ func start(l *Loaded, opts Options) (*runner, error) {
 	if l.Factory.ROT == "" {
 		ll.ROT = seededROT(seed)
 	}
-	r := &runner{l: &ll, seed: seed}
+	r := &runner{l: &ll, seed: seed, maxBoots: opts.MaxBoots}
+	if r.maxBoots == 0 {
+		r.maxBoots = DefaultMaxBoots
+	}
 	imgs, err := r.l.buildImages()
 	if err != nil {
 		return nil, err
@@ -190,16 +200,19 @@ func (r *runner) step(st Step) error {
 	case StepWait:
 		w := st.Wait
 		if w.Until == nil {
-			m.Run(m.Now()+w.For.D(), nil)
-			return nil
+			m.Run(m.Now()+w.For.D(), r.bootLoop)
+			return r.bootLoopErr()
 		}
 		timeout := w.Timeout.D()
 		if timeout == 0 {
 			timeout = defaultTimeout
 		}
 		start := len(m.Trace())
-		if !m.Run(m.Now()+timeout, func() bool { return r.holds(w.Until, start) }) {
+		if !m.Run(m.Now()+timeout, func() bool { return r.holds(w.Until, start) || r.bootLoop() }) {
 			return fmt.Errorf("timed out after %s; the device is %s", timeout, r.describe())
+		}
+		if err := r.bootLoopErr(); err != nil && !r.holds(w.Until, start) {
+			return err
 		}
 	case StepCorrupt:
 		r.corrupt(st.Corrupt)
@@ -244,8 +257,22 @@ func (r *runner) armedCut(p *PowerCut) error {
 		m.CutPowerAt(m.Now() + p.In.D())
 		defer m.Disarm()
 	}
-	if !m.Run(m.Now()+timeout, func() bool { return m.State() == sim.StateOff }) {
+	if !m.Run(m.Now()+timeout, func() bool { return m.State() == sim.StateOff || r.bootLoop() }) {
 		return fmt.Errorf("the armed power cut never happened within %s; the device is %s", timeout, r.describe())
+	}
+	if m.State() != sim.StateOff {
+		return r.bootLoopErr()
+	}
+	return nil
+}
+
+// bootLoop reports whether the run passed its boot limit: a device stuck in
+// a fast reset loop would otherwise turn a long wait into an endless run.
+func (r *runner) bootLoop() bool { return r.m.Boots() > r.maxBoots }
+
+func (r *runner) bootLoopErr() error {
+	if r.bootLoop() {
+		return fmt.Errorf("stopped after more than %d boots (a reset loop); the device is %s", r.maxBoots, r.describe())
 	}
 	return nil
 }

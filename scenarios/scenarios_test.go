@@ -241,3 +241,17 @@ func TestInvariantFailsWhenNotDeclared(t *testing.T) {
 	require.False(t, r.Passed)
 	require.Contains(t, r.Failures()[0], "expected known weakness no-brick: pass")
 }
+
+// TestBootLoopStops: a long wait on a device in a reset loop stops after
+// the boot limit with an error instead of running for ever.
+func TestBootLoopStops(t *testing.T) {
+	y := strings.Replace(base, "size: 210KiB}", "size: 210KiB, behaviour: crash}", 1)
+	y = strings.Replace(y, "{until: app-running, timeout: 60s}", "1000h", 1)
+	l, err := Load("t.yaml", []byte(y), nil)
+	require.NoError(t, err)
+	r, err := Run(l, Options{MaxBoots: 50})
+	require.NoError(t, err)
+	require.False(t, r.Passed)
+	require.Contains(t, r.Error, "stopped after more than 50 boots (a reset loop)")
+	require.Equal(t, 51, r.Boots)
+}
