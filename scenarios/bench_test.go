@@ -25,7 +25,7 @@ steps: [power-on]
 	if err != nil {
 		b.Fatal(err)
 	}
-	m, err := l.newMachine(imgs, 1, nil)
+	m, err := l.newMachine(imgs, 1, nil, nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -44,7 +44,7 @@ func BenchmarkCleanBoot1MiB(b *testing.B) {
 	snap := m.Storage().Snapshot()
 	b.SetBytes(1 << 20)
 	for b.Loop() {
-		m, err := l.newMachine(imgs, 1, snap)
+		m, err := l.newMachine(imgs, 1, snap, nil, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/bootsim/bootsim/bootloader"
 	"github.com/bootsim/bootsim/firmware"
 	"github.com/bootsim/bootsim/sim"
+	"github.com/bootsim/bootsim/sim/cloud"
 	"github.com/bootsim/bootsim/storage"
 	"github.com/bootsim/bootsim/storage/sotp"
 	"github.com/bootsim/bootsim/updateclient"
@@ -64,14 +65,14 @@ func (l *Loaded) buildImages() (*images, error) {
 
 // newMachine builds a powered-off machine for the scenario, with the
 // programs registered and the images known; storage is blank, or restored
-// from a snapshot.
-func (l *Loaded) newMachine(imgs *images, seed uint64, from *storage.Snapshot) (*sim.Machine, error) {
+// from a snapshot. The application runs the update client against svc.
+func (l *Loaded) newMachine(imgs *images, seed uint64, from *storage.Snapshot, client *updateclient.Config, svc *cloud.Service) (*sim.Machine, error) {
 	m, err := sim.New(sim.Config{Board: l.Board, Layout: l.Layout, Seed: seed, Storage: from})
 	if err != nil {
 		return nil, err
 	}
 	m.Register(implClassic, bootloader.NewClassic(l.Boot))
-	m.Register(implApp, updateclient.App{})
+	m.Register(implApp, updateclient.App{Client: client, Service: svc})
 	m.AddImage(imgs.bootloader)
 	for _, f := range l.Firmware {
 		img := imgs.app[f.Name]
@@ -194,3 +195,35 @@ const (
 	recoveryBoots = 10
 	recoveryTime  = 10 * time.Minute
 )
+
+// newService returns the update service the device talks to.
+func (l *Loaded) newService() *cloud.Service {
+	link := cloud.Link{Bandwidth: l.Device.Network.Bandwidth, Latency: l.Device.Network.Latency.D()}
+	if link.Bandwidth == 0 {
+		link.Bandwidth = defaultBandwidth
+	}
+	if link.Latency == 0 {
+		link.Latency = defaultLatency
+	}
+	svc := cloud.New(link)
+	svc.SetSources(cloudSources(nil))
+	return svc
+}
+
+// deviceID is the device's endpoint name.
+const deviceID = "bootsim-device-1"
+
+// clientConfig is what the device's update client is provisioned with.
+func (l *Loaded) clientConfig(v *vendor) *updateclient.Config {
+	vid := firmware.VendorID(l.vendorDomain())
+	return &updateclient.Config{
+		DeviceID:              deviceID,
+		Generation:            l.generation(),
+		VendorID:              vid,
+		ClassID:               firmware.ClassID(vid, l.modelName()),
+		Certificate:           v.cert,
+		PublicKey:             &v.key.PublicKey,
+		Layout:                l.Layout,
+		BackwardCompatibleKey: l.Boot.BackwardCompatibleKey,
+	}
+}

@@ -71,6 +71,24 @@ func (r *runner) expect(e *Expect, res *Result) (bool, string) {
 		return inv.Status == StatusWeakness, fmt.Sprintf("%s: %s", inv.Status, inv.Detail)
 	case ExpRegion:
 		return r.regionHolds(e.Region, m)
+	case ExpResult:
+		v := r.svc.Device(deviceID)
+		return int64(v.Result) == *e.Count.AtLeast, fmt.Sprintf("the device reported %d %s", v.Result, resultName(v.Result))
+	case ExpDownloaded:
+		v := r.svc.Device(deviceID)
+		return e.Count.holds(v.BytesServed), fmt.Sprintf("%d bytes served", v.BytesServed)
+	case ExpService:
+		v := r.svc.Device(deviceID)
+		sv := e.Service
+		ok := (sv.Updated == nil || *sv.Updated == v.Updated) && (sv.Result == nil || *sv.Result == v.Result) &&
+			(sv.State == nil || *sv.State == v.State) && (sv.Notifications == nil || *sv.Notifications == v.Notifications)
+		return ok, fmt.Sprintf("updated=%v result=%d state=%d notifications=%d", v.Updated, v.Result, v.State, v.Notifications)
+	case ExpUpdateTime:
+		d, ok := r.updateTime(res)
+		if !ok {
+			return false, "the campaign's firmware never ran"
+		}
+		return e.Count.holds(int64(d)), "took " + d.String()
 	}
 	panic("scenarios: unknown expectation " + e.Kind)
 }
@@ -195,7 +213,7 @@ func (r *runner) noBrick(res *Result) (bool, bool, string) {
 	if !had {
 		return false, true, "the device never held an application"
 	}
-	m, err := l.newMachine(r.imgs, r.seed+1, r.m.Storage().Snapshot())
+	m, err := l.newMachine(r.imgs, r.seed+1, r.m.Storage().Snapshot(), r.client, l.newService())
 	if err != nil {
 		panic(err)
 	}
@@ -221,8 +239,8 @@ func (r *runner) authentic(res *Result) (bool, bool, string) {
 			continue
 		}
 		name := strings.Fields(e.Detail)[0]
-		if r.l.Firmware.Get(name) == nil {
-			return true, false, "ran " + e.Detail
+		if f := r.l.Firmware.Get(name); f == nil || f.Attacker {
+			return true, false, "ran " + e.Detail + ", which the vendor did not build"
 		}
 	}
 	return false, false, "only the vendor's firmware ran"
@@ -268,4 +286,26 @@ func (r *runner) sotpIntact(*Result) (bool, bool, string) {
 		return true, false, fmt.Sprintf("ROT reads %x, provisioned %x", v, r.l.ROT)
 	}
 	return false, false, "the ROT reads back"
+}
+
+func resultName(code int) string {
+	if n := updateclient.ResultName(code); n != "" {
+		return "(" + n + ")"
+	}
+	return ""
+}
+
+// updateTime is the virtual time from the start of the last campaign to
+// its firmware running.
+func (r *runner) updateTime(res *Result) (time.Duration, bool) {
+	if r.campaign == nil {
+		return 0, false
+	}
+	for _, e := range res.Trace {
+		if e.Time >= r.campaignAt && e.Kind == sim.EvMark && e.Name == updateclient.MarkRunning &&
+			strings.HasPrefix(e.Detail, r.campaign.Firmware+" ") {
+			return e.Time - r.campaignAt, true
+		}
+	}
+	return 0, false
 }

@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/bootsim/bootsim/strictyaml"
 	"github.com/bootsim/bootsim/units"
@@ -21,6 +22,11 @@ const (
 	ExpNoBrick  = "no-brick"
 	ExpWeakness = "weakness"
 	ExpTime     = "time"
+	// The update flow, as the service sees it.
+	ExpResult     = "result"
+	ExpService    = "service"
+	ExpDownloaded = "downloaded"
+	ExpUpdateTime = "update-time"
 )
 
 // Expect is one expectation, checked when the steps are done. It is
@@ -30,9 +36,18 @@ type Expect struct {
 	// Value is the firmware, state, event name, serial text or invariant.
 	Value string
 	// Count bounds an event count, a boot count or a time.
-	Count  Bounds
-	Region *RegionExpect
-	Pos    strictyaml.Pos
+	Count   Bounds
+	Region  *RegionExpect
+	Service *ServiceExpect
+	Pos     strictyaml.Pos
+}
+
+// ServiceExpect is what the service must know of the device.
+type ServiceExpect struct {
+	Updated       *bool `yaml:"updated,omitempty" jsonschema:"description=The device reported the campaign's target version."`
+	Result        *int  `yaml:"result,omitempty" jsonschema:"description=The last LwM2M update result reported."`
+	State         *int  `yaml:"state,omitempty" jsonschema:"description=The last LwM2M update state reported."`
+	Notifications *int  `yaml:"notifications,omitempty" jsonschema:"description=Manifests pushed to the device."`
 }
 
 // Bounds is an exact value or a range: "3", or {at-least: 1, at-most: 3}.
@@ -112,7 +127,8 @@ func (e *Expect) UnmarshalStrictYAML(d strictyaml.Decoder, n *yaml.Node) error {
 	e.Pos = d.At(n)
 	kind, v, err := oneOf(d, n, "expectation",
 		[]string{ExpNoBrick},
-		[]string{ExpRunning, ExpState, ExpEvent, ExpNoEvent, ExpBoots, ExpSerial, ExpNoSerial, ExpRegion, ExpWeakness, ExpTime})
+		[]string{ExpRunning, ExpState, ExpEvent, ExpNoEvent, ExpBoots, ExpSerial, ExpNoSerial, ExpRegion, ExpWeakness, ExpTime,
+			ExpResult, ExpService, ExpDownloaded, ExpUpdateTime})
 	if err != nil {
 		return err
 	}
@@ -152,10 +168,24 @@ func (e *Expect) UnmarshalStrictYAML(d strictyaml.Decoder, n *yaml.Node) error {
 			one := int64(1)
 			e.Count.AtLeast = &one
 		}
-	case ExpBoots:
+	case ExpBoots, ExpDownloaded:
 		e.Count, err = decodeBounds(d, v, false)
 		return err
-	case ExpTime:
+	case ExpResult:
+		var n int64
+		if err := d.Decode(v, &n); err != nil {
+			return err
+		}
+		e.Count = Bounds{AtLeast: &n, AtMost: &n}
+	case ExpService:
+		e.Service = &ServiceExpect{}
+		if err := d.Decode(v, e.Service); err != nil {
+			return err
+		}
+		if *e.Service == (ServiceExpect{}) {
+			return d.Errorf(v, "service needs at least one of updated, result, state, notifications")
+		}
+	case ExpTime, ExpUpdateTime:
 		e.Count, err = decodeBounds(d, v, true)
 		return err
 	case ExpRegion:
@@ -197,7 +227,27 @@ func (e *Expect) String() string {
 		return fmt.Sprintf("serial never shows %q", e.Value)
 	case ExpWeakness:
 		return "known weakness " + e.Value
-	case ExpTime:
+	case ExpResult:
+		return fmt.Sprintf("update result %d", *e.Count.AtLeast)
+	case ExpDownloaded:
+		return "payload bytes served " + e.Count.String()
+	case ExpService:
+		var parts []string
+		sv := e.Service
+		if sv.Updated != nil {
+			parts = append(parts, fmt.Sprintf("updated=%v", *sv.Updated))
+		}
+		if sv.Result != nil {
+			parts = append(parts, fmt.Sprintf("result=%d", *sv.Result))
+		}
+		if sv.State != nil {
+			parts = append(parts, fmt.Sprintf("state=%d", *sv.State))
+		}
+		if sv.Notifications != nil {
+			parts = append(parts, fmt.Sprintf("notifications=%d", *sv.Notifications))
+		}
+		return "service sees " + strings.Join(parts, " ")
+	case ExpTime, ExpUpdateTime:
 		var lo, hi string
 		if e.Count.AtLeast != nil {
 			lo = "≥ " + units.Duration(*e.Count.AtLeast).String()
@@ -205,7 +255,11 @@ func (e *Expect) String() string {
 		if e.Count.AtMost != nil {
 			hi = "≤ " + units.Duration(*e.Count.AtMost).String()
 		}
-		return "virtual time " + lo + hi
+		what := "virtual time "
+		if e.Kind == ExpUpdateTime {
+			what = "time to update "
+		}
+		return what + lo + hi
 	case ExpRegion:
 		r := e.Region
 		switch {

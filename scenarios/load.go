@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bootsim/bootsim/bootloader"
+	"github.com/bootsim/bootsim/firmware"
 	"github.com/bootsim/bootsim/sim"
 	"github.com/bootsim/bootsim/storage"
 	"github.com/bootsim/bootsim/strictyaml"
@@ -93,6 +94,9 @@ func check(sc *Scenario, readFile ReadFile) (*Loaded, error) {
 	}
 	if a := l.Factory.Active; a != "" && uint64(l.Firmware.Get(a).Size) > uint64(l.Layout.MaxApplicationSize) {
 		return nil, l.Factory.at("active").Errorf("factory.active: %s (%s) is larger than the maximum application size %s", a, l.Firmware.Get(a).Size, l.Layout.MaxApplicationSize)
+	}
+	if err := l.checkClient(); err != nil {
+		return nil, err
 	}
 	for _, st := range sc.Steps {
 		if err := l.checkStep(st); err != nil {
@@ -381,6 +385,99 @@ func (l *Loaded) checkStep(st Step) error {
 		if l.Board.External.Kind != "sd" {
 			return st.Pos.Errorf("%s: board %s has no SD card", st.Kind, l.Board.Name)
 		}
+	case StepCampaign:
+		return l.checkCampaign(st.Campaign)
+	case StepApp:
+		if st.App.Plant != "" {
+			return l.firmwareRef(st.App.Plant, st.App.pos, "app.plant")
+		}
+	}
+	return nil
+}
+
+// Defaults of the device's provisioning and link.
+const (
+	defaultVendorDomain = "example.com"
+	defaultModelName    = "sim-device"
+	defaultBandwidth    = 100000
+	defaultLatency      = 50 * time.Millisecond
+)
+
+func (l *Loaded) vendorDomain() string {
+	if l.Device.VendorDomain != "" {
+		return l.Device.VendorDomain
+	}
+	return defaultVendorDomain
+}
+
+func (l *Loaded) modelName() string {
+	if l.Device.ModelName != "" {
+		return l.Device.ModelName
+	}
+	return defaultModelName
+}
+
+func (l *Loaded) generation() updateclient.Generation {
+	if l.Device.Client == "3.3" {
+		return updateclient.Gen33
+	}
+	return updateclient.Gen34
+}
+
+func (l *Loaded) checkClient() error {
+	pos := l.Device.pos
+	if pos.File == "" {
+		pos = top(l.Scenario)
+	}
+	switch l.Device.Client {
+	case "", "3.3", "3.4":
+	default:
+		return pos.Errorf("device.client %q: want 3.3 or 3.4", l.Device.Client)
+	}
+	for _, f := range l.Firmware {
+		if f.Semver != "" {
+			if _, err := firmware.PackSemver(f.Semver); err != nil {
+				return f.pos.Errorf("firmware %s: semver %q: want MAJOR.MINOR.PATCH, each 0..999", f.Name, f.Semver)
+			}
+		}
+	}
+	return nil
+}
+
+func (l *Loaded) checkCampaign(c *Campaign) error {
+	if err := l.firmwareRef(c.Firmware, c.pos, "campaign"); err != nil {
+		return err
+	}
+	names := []string{c.Firmware}
+	if c.Replay != "" {
+		if err := l.firmwareRef(c.Replay, c.pos, "campaign.replay"); err != nil {
+			return err
+		}
+		names = append(names, c.Replay)
+	}
+	if c.Manifest == "v3" {
+		for _, n := range names {
+			if l.Firmware.Get(n).Semver == "" {
+				return c.pos.Errorf("campaign: a v3 manifest needs a semver for firmware %s", n)
+			}
+		}
+	}
+	switch c.Attack {
+	case "", AttackForged, AttackUnsigned, AttackWrongClass, AttackWrongVendor, AttackReplay:
+	default:
+		return c.pos.Errorf("campaign.attack %q: want forged, unsigned, wrong-class, wrong-vendor or replay", c.Attack)
+	}
+	switch c.Payload {
+	case "", "match", "mismatch":
+	default:
+		return c.pos.Errorf("campaign.payload %q: want match or mismatch", c.Payload)
+	}
+	seen := map[string]bool{}
+	for _, s := range c.Sources {
+		if seen[s.Name] {
+			return c.pos.Errorf("campaign.sources: %q is given twice", s.Name)
+		}
+		seen[s.Name] = true
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/bootsim/bootsim/bootloader"
 	"github.com/bootsim/bootsim/sim"
+	"github.com/bootsim/bootsim/sim/cloud"
 	"github.com/bootsim/bootsim/storage"
 	"github.com/bootsim/bootsim/updateclient"
 )
@@ -99,6 +100,12 @@ type runner struct {
 	rules    storage.Rules
 	seed     uint64
 	maxBoots int
+	vendor   *vendor
+	svc      *cloud.Service
+	client   *updateclient.Config
+	// campaign is the last campaign started and when.
+	campaign   *Campaign
+	campaignAt time.Duration
 }
 
 // Run plays a loaded scenario and evaluates its expectations and the
@@ -134,7 +141,12 @@ func start(l *Loaded, opts Options) (*runner, error) {
 		return nil, err
 	}
 	r.imgs = imgs
-	if r.m, err = r.l.newMachine(imgs, seed, nil); err != nil {
+	if r.vendor, err = newVendor(seed); err != nil {
+		return nil, err
+	}
+	r.svc = r.l.newService()
+	r.client = r.l.clientConfig(r.vendor)
+	if r.m, err = r.l.newMachine(imgs, seed, nil, r.client, r.svc); err != nil {
 		return nil, err
 	}
 	if err := r.l.programFactory(r.m, imgs); err != nil {
@@ -226,6 +238,27 @@ func (r *runner) step(st Step) error {
 	case StepFault:
 		r.rules = append(r.rules, st.Fault)
 		m.Storage().SetInjector(r.rules)
+	case StepCampaign:
+		return r.startCampaign(st.Campaign)
+	case StepNetwork:
+		nw := st.Network
+		switch {
+		case nw.Down:
+			r.svc.SetLinkUp(false)
+		case nw.Up:
+			r.svc.SetLinkUp(true)
+		}
+		if nw.Corrupt != nil {
+			r.svc.CorruptAt(cloud.Corruption{Offset: *nw.Corrupt, Mask: 0x10})
+		}
+		if nw.Bandwidth != 0 {
+			r.svc.SetBandwidth(nw.Bandwidth)
+		}
+		if nw.Latency != nil {
+			r.svc.SetLatency(nw.Latency.D())
+		}
+	case StepApp:
+		return r.appAction(st.App)
 	}
 	return nil
 }

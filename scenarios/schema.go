@@ -64,6 +64,11 @@ func duration() *jsonschema.Schema {
 func size() *jsonschema.Schema {
 	return &jsonschema.Schema{AnyOf: []*jsonschema.Schema{{Type: "integer", Minimum: "0"}, {Type: "string"}}}
 }
+func timeBounds() *jsonschema.Schema {
+	return &jsonschema.Schema{AnyOf: []*jsonschema.Schema{duration(), {Type: "object",
+		Properties: props("at-least", duration(), "at-most", duration()), AdditionalProperties: jsonschema.FalseSchema}}}
+}
+
 func bounds() *jsonschema.Schema {
 	return &jsonschema.Schema{AnyOf: []*jsonschema.Schema{
 		{Type: "integer"},
@@ -109,7 +114,23 @@ func mapType(r *jsonschema.Reflector, t reflect.Type) *jsonschema.Schema {
 			oneKey(StepWait, wait),
 			oneKey(StepCorrupt, inline(&Corrupt{})),
 			oneKey(StepFault, &jsonschema.Schema{Type: "string", Description: "A fault rule: kind=program,region=slot-0,nth=3,mode=bit-flip,seed=1."}),
+			oneKey(StepCampaign, inline(&Campaign{})),
+			oneKey(StepNetwork, &jsonschema.Schema{OneOf: []*jsonschema.Schema{
+				words("", "down", "up"),
+				{Type: "object", Properties: props("corrupt", size(), "bandwidth", integer(), "latency", duration()), AdditionalProperties: jsonschema.FalseSchema},
+			}}),
+			oneKey(StepApp, &jsonschema.Schema{OneOf: []*jsonschema.Schema{words("", "crash"), oneKey("plant", str())}}),
 		}}
+	case reflect.TypeFor[Authorization]():
+		return &jsonschema.Schema{OneOf: []*jsonschema.Schema{words("", "grant", "deny"), oneKey("delay", duration())}}
+	case reflect.TypeFor[SourceSpec]():
+		return &jsonschema.Schema{OneOf: []*jsonschema.Schema{words("A source kind.", "lwm2m", "http"), {
+			Type: "object",
+			Properties: props("name", str(), "kind", words("", "lwm2m", "http"), "cost", integer(),
+				"fails", &jsonschema.Schema{Type: "boolean"}, "busy", integer()),
+			Required:             []string{"kind"},
+			AdditionalProperties: jsonschema.FalseSchema,
+		}}}
 	case reflect.TypeFor[Expect]():
 		event := &jsonschema.Schema{AnyOf: []*jsonschema.Schema{str(), {
 			Type:                 "object",
@@ -122,8 +143,9 @@ func mapType(r *jsonschema.Reflector, t reflect.Type) *jsonschema.Schema {
 			oneKey(ExpRunning, str()), oneKey(ExpState, str()), oneKey(ExpEvent, event), oneKey(ExpNoEvent, str()),
 			oneKey(ExpBoots, bounds()), oneKey(ExpSerial, str()), oneKey(ExpNoSerial, str()),
 			oneKey(ExpRegion, inline(&RegionExpect{})), oneKey(ExpWeakness, words("", Invariants...)),
-			oneKey(ExpTime, &jsonschema.Schema{AnyOf: []*jsonschema.Schema{duration(), {Type: "object",
-				Properties: props("at-least", duration(), "at-most", duration()), AdditionalProperties: jsonschema.FalseSchema}}}),
+			oneKey(ExpTime, timeBounds()), oneKey(ExpUpdateTime, timeBounds()),
+			oneKey(ExpResult, integer()), oneKey(ExpDownloaded, bounds()),
+			oneKey(ExpService, inline(&ServiceExpect{})),
 		}}
 	}
 	return nil

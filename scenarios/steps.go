@@ -31,6 +31,9 @@ type Step struct {
 	Corrupt  *Corrupt
 	Fault    *storage.Rule // fault: a fault rule, armed for the rest of the run
 	FaultSrc string
+	Campaign *Campaign
+	Network  *Network
+	App      *AppAction
 	Pos      strictyaml.Pos
 }
 
@@ -39,7 +42,7 @@ func (s *Step) UnmarshalStrictYAML(d strictyaml.Decoder, n *yaml.Node) error {
 	s.Pos = d.At(n)
 	kind, v, err := oneOf(d, n, "step",
 		[]string{StepPowerOn, StepPowerCut, StepRemoveSD, StepInsertSD},
-		[]string{StepPowerCut, StepReset, StepWait, StepCorrupt, StepFault})
+		[]string{StepPowerCut, StepReset, StepWait, StepCorrupt, StepFault, StepCampaign, StepNetwork, StepApp})
 	if err != nil {
 		return err
 	}
@@ -66,6 +69,15 @@ func (s *Step) UnmarshalStrictYAML(d strictyaml.Decoder, n *yaml.Node) error {
 			return err
 		}
 		s.Corrupt.pos = d.At(v)
+	case StepCampaign:
+		s.Campaign = &Campaign{}
+		return d.Decode(v, s.Campaign)
+	case StepNetwork:
+		s.Network = &Network{}
+		return d.Decode(v, s.Network)
+	case StepApp:
+		s.App = &AppAction{}
+		return d.Decode(v, s.App)
 	case StepFault:
 		if err := d.Decode(v, &s.FaultSrc); err != nil {
 			return err
@@ -91,6 +103,15 @@ func (s Step) String() string {
 		return fmt.Sprintf("corrupt %s", s.Corrupt.Region)
 	case s.Kind == StepFault:
 		return "fault " + s.FaultSrc
+	case s.Kind == StepCampaign:
+		return "campaign " + s.Campaign.Firmware
+	case s.Kind == StepNetwork:
+		return "network"
+	case s.Kind == StepApp:
+		if s.App.Crash {
+			return "app crash"
+		}
+		return "app plant " + s.App.Plant
 	}
 	return s.Kind
 }

@@ -41,7 +41,19 @@ type Device struct {
 	// Config overrides configuration keys: layout keys of mbed_app.json and
 	// mbed-bootloader.* keys.
 	Config ConfigMap `yaml:"config,omitempty" jsonschema:"description=Configuration keys as in mbed_app.json\\, e.g. mbed-bootloader.max-boot-retries: 5."`
-	pos    strictyaml.Pos
+	// Client is the update client's generation: 3.3 writes the candidate
+	// header at prepare, 3.4 (the default) at activate.
+	Client string `yaml:"client,omitempty" jsonschema:"enum=3.3,enum=3.4,description=Update client generation: 3.3 writes the candidate header before the payload; 3.4 (default) after the hash check."`
+	// VendorDomain and ModelName give the vendor and class ids the device
+	// was provisioned with.
+	VendorDomain string `yaml:"vendor-domain,omitempty" jsonschema:"description=Vendor domain: vendor id = uuid5(DNS\\, domain) (default example.com)."`
+	ModelName    string `yaml:"model-name,omitempty" jsonschema:"description=Device model: class id = uuid5(vendor id\\, model) (default sim-device)."`
+	// Network is the device's link to the update service.
+	Network struct {
+		Bandwidth uint64         `yaml:"bandwidth,omitempty" jsonschema:"description=Bytes per second (default 100000)."`
+		Latency   units.Duration `yaml:"latency,omitempty" jsonschema:"description=Per request (default 50ms)."`
+	} `yaml:"network,omitempty"`
+	pos strictyaml.Pos
 }
 
 // UnmarshalStrictYAML records the device's position.
@@ -94,6 +106,10 @@ type Firmware struct {
 	Behaviour string         `yaml:"behaviour,omitempty" jsonschema:"enum=healthy,enum=crash,enum=hang,description=How the image behaves when run (default healthy)."`
 	After     units.Duration `yaml:"after,omitempty" jsonschema:"description=crash/hang: how long after start (0: in start-up code\\, before RAM is initialised)."`
 	Watchdog  units.Duration `yaml:"watchdog,omitempty" jsonschema:"description=Start the watchdog with this timeout (hang: default 1s)."`
+	// Semver is the semantic version v3 manifests give the firmware.
+	Semver string `yaml:"semver,omitempty" jsonschema:"description=Semantic version for v3 manifests\\, e.g. 1.2.3."`
+	// Attacker marks an image the vendor did not build.
+	Attacker bool `yaml:"attacker,omitempty" jsonschema:"description=Not built by the vendor: running it violates the authentic invariant."`
 	pos       strictyaml.Pos
 	data      []byte // a user binary's bytes
 }
@@ -185,6 +201,7 @@ func (f *Factory) at(field string) strictyaml.Pos {
 func oneOf(d strictyaml.Decoder, n *yaml.Node, what string, words, keys []string) (string, *yaml.Node, error) {
 	all := append(slices.Clone(words), keys...)
 	slices.Sort(all)
+	all = slices.Compact(all)
 	switch n.Kind {
 	case yaml.ScalarNode:
 		if slices.Contains(words, n.Value) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bootsim/bootsim/sim"
+	"github.com/bootsim/bootsim/sim/cloud"
 )
 
 // Behaviours an application image can have (its descriptor's behaviour).
@@ -35,8 +36,12 @@ func Behaviours() []string { return []string{Healthy, Crash, Hang} }
 // MarkRunning is reported once the application is up.
 const MarkRunning = "app-running"
 
-// App is the application program (implementation "app").
-type App struct{}
+// App is the application program (implementation "app"). With a Client
+// configuration it runs the update client against Service.
+type App struct {
+	Client  *Config
+	Service *cloud.Service
+}
 
 // Param reads a duration parameter of an image's descriptor.
 func Param(d *sim.Descriptor, key string, def time.Duration) time.Duration {
@@ -53,7 +58,7 @@ func Param(d *sim.Descriptor, key string, def time.Duration) time.Duration {
 }
 
 // Run implements sim.Program.
-func (App) Run(m *sim.Machine, img *sim.Image) {
+func (a App) Run(m *sim.Machine, img *sim.Image) {
 	d := img.Desc
 	after := Param(d, "after", 0)
 	watchdog := Param(d, "watchdog", 0)
@@ -97,5 +102,8 @@ func (App) Run(m *sim.Machine, img *sim.Image) {
 	}
 	if d.Behaviour == Crash {
 		m.After(after, func() { m.Fault("HardFault in " + d.Name) })
+	}
+	if a.Client != nil && a.Service != nil {
+		(&hub{m: m, cfg: a.Client, svc: a.Service}).start()
 	}
 }

@@ -1,0 +1,101 @@
+package scenarios
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/bootsim/bootsim/firmware"
+	"github.com/bootsim/bootsim/sim"
+	"github.com/bootsim/bootsim/sim/cloud"
+	"github.com/bootsim/bootsim/storage/sotp"
+)
+
+// startCampaign builds the campaign's manifest and starts it on the service.
+func (r *runner) startCampaign(c *Campaign) error {
+	raw, err := r.manifest(c)
+	if err != nil {
+		return err
+	}
+	f := r.l.Firmware.Get(c.Firmware)
+	target := f.Version
+	if c.Manifest == "v3" {
+		target, _ = firmware.PackSemver(f.Semver)
+	}
+	if c.Attack != "" {
+		target = math.MaxUint64 // pushed to every device, never "updated"
+	}
+	img := r.imgs.app[c.Firmware]
+	r.svc.SetSources(cloudSources(c.Sources))
+	r.client.Download = c.Authorize.Download.policy()
+	r.client.Install = c.Authorize.Install.policy()
+	if c.Payload == "mismatch" {
+		other := make([]byte, len(img.Bytes))
+		rng := rand.New(rand.NewPCG(r.seed, 0x6d69736d61746368))
+		for i := range other {
+			other[i] = byte(rng.Uint32())
+		}
+		r.svc.ServeMismatch(other)
+	}
+	r.campaign, r.campaignAt = c, r.m.Now()
+	r.svc.StartCampaign(&cloud.Campaign{Name: c.Firmware, Manifest: raw, PayloadURI: payloadURI(c.Firmware), Payload: img.Bytes, Target: target})
+	return nil
+}
+
+// appAction makes the running application do something.
+func (r *runner) appAction(a *AppAction) error {
+	m := r.m
+	if m.State() != sim.StateRunning || m.Stage() != "application" {
+		return fmt.Errorf("no application is running; the device is %s", r.describe())
+	}
+	if a.Crash {
+		m.After(0, func() { m.Fault("HardFault requested by the scenario") })
+		return nil
+	}
+	// A compromised application writes a candidate with a header it can
+	// forge: a CRC on internal flash, or an HMAC keyed with the device key
+	// it derives from the ROT it reads from SOTP - and reboots.
+	img := r.imgs.app[a.Plant]
+	f := r.l.Firmware.Get(a.Plant)
+	l := r.l
+	m.After(0, func() {
+		dev := m.CandidateStorage()
+		slot := l.Layout.Slots(l.Board)[0]
+		body := l.slotBody(dev, 0)
+		sum := sha256.Sum256(img.Bytes)
+		var hdr []byte
+		if l.Layout.Storage == sim.DeviceInternal {
+			hdr = internalHeader(f, img).Encode()
+		} else {
+			a1, a2 := l.sotpAreas()
+			st := sotp.New(m.Internal(), a1, a2)
+			rot, err := st.Get(sotp.TypeROT)
+			if err != nil {
+				m.Printf("plant: no ROT: %v\r\n", err)
+				return
+			}
+			key, _ := firmware.DeviceKey(rot, l.Boot.BackwardCompatibleKey)
+			eh := firmware.ExternalHeader{FirmwareVersion: f.Version, FirmwareSize: uint64(len(img.Bytes)), FirmwareHash: sum,
+				PayloadSize: uint64(len(img.Bytes)), PayloadHash: sum}
+			hdr, _ = eh.Encode(key)
+		}
+		end := body + uint64(len(img.Bytes))
+		for at := slot.Start; at < end; {
+			n := dev.EraseSize(at)
+			_ = dev.Erase(at, n)
+			at += n
+		}
+		u := dev.ProgramSize()
+		head := bytes.Repeat([]byte{0xFF}, int(body-slot.Start))
+		copy(head, hdr)
+		_ = dev.Program(slot.Start, head)
+		padded := bytes.Repeat([]byte{0xFF}, int((uint64(len(img.Bytes))+u-1)/u*u))
+		copy(padded, img.Bytes)
+		_ = dev.Program(body, padded)
+		m.Mark("planted", a.Plant)
+		m.SystemReset()
+	})
+	return nil
+}

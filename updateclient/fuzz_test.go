@@ -1,0 +1,184 @@
+package updateclient
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/elliptic"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
+	"testing"
+	"time"
+
+	"github.com/bootsim/bootsim/firmware"
+	"github.com/bootsim/bootsim/sim"
+	"github.com/bootsim/bootsim/sim/cloud"
+	"github.com/bootsim/bootsim/storage"
+	"github.com/bootsim/bootsim/storage/sotp"
+)
+
+// harness is a k64f with a provisioned ROT, the vendor's certificate, and a
+// program that hands the hub whatever the test pushes.
+type harness struct {
+	m       *sim.Machine
+	svc     *cloud.Service
+	cfg     *Config
+	key     *ecdsa.PrivateKey
+	payload []byte
+}
+
+func newHarness(t testing.TB) *harness {
+	b, err := sim.LoadBoard("k64f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := b.Layout("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := sim.New(sim.Config{Board: b, Layout: l, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := sha256.Sum256([]byte("fuzz vendor"))
+	key, err := ecdsa.ParseRawPrivateKey(elliptic.P256(), d[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "fuzz"},
+		NotBefore: time.Unix(0, 0), NotAfter: time.Unix(1<<31, 0)}
+	cert, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vid := firmware.VendorID("example.com")
+	h := &harness{m: m, key: key, payload: bytes.Repeat([]byte("firmware"), 1000)}
+	h.cfg = &Config{DeviceID: "d", Generation: Gen34, VendorID: vid, ClassID: firmware.ClassID(vid, "m"),
+		Certificate: cert, PublicKey: &key.PublicKey, Layout: l}
+	h.svc = cloud.New(cloud.Link{Bandwidth: 1 << 20, Latency: time.Millisecond})
+	h.svc.SetSources([]cloud.Source{{Name: "lwm2m", Kind: "lwm2m"}, {Name: "http", Kind: "http"}})
+	m.Factory(func() {
+		st := sotp.New(m.Internal(), sotp.Area{Addr: uint64(l.SOTP1Address), Size: uint64(l.SOTP1Size)},
+			sotp.Area{Addr: uint64(l.SOTP2Address), Size: uint64(l.SOTP2Size)})
+		if err := st.Set(sotp.TypeROT, bytes.Repeat([]byte{7}, 16)); err != nil {
+			t.Fatal(err)
+		}
+	})
+	return h
+}
+
+// signed returns a genuine v1 manifest for the harness's payload.
+func (h *harness) signed() []byte {
+	sum := sha256.Sum256(h.payload)
+	m := firmware.NewManifestV1(firmware.V1Params{Timestamp: 2000, VendorID: h.cfg.VendorID[:], ClassID: h.cfg.ClassID[:],
+		PayloadURI: "https://x/fw.bin", PayloadDigest: sum[:], PayloadSize: uint64(len(h.payload))})
+	if err := m.Sign(h.key, h.cfg.Certificate); err != nil {
+		panic(err)
+	}
+	der, err := m.Encode()
+	if err != nil {
+		panic(err)
+	}
+	return der
+}
+
+// push runs a hub that receives manifest and, for its payload URI, is
+// served served; it returns the marks the hub reported.
+func (h *harness) push(manifest, served []byte) []string {
+	h.svc.StartCampaign(&cloud.Campaign{Manifest: manifest, PayloadURI: "https://x/fw.bin", Payload: served, Target: 1 << 62})
+	h.m.Register("fuzz", sim.ProgramFunc(func(m *sim.Machine, _ *sim.Image) {
+		hb := &hub{m: m, cfg: h.cfg, svc: h.svc}
+		hb.start()
+		hb.notified(manifest)
+	}))
+	desc := &sim.Descriptor{Stage: "application", Impl: "fuzz", Name: "f", Version: 1, Behaviour: "healthy", Size: 2048}
+	img, _ := sim.BuildImage(desc, 1)
+	h.m.AddImage(&sim.Image{Desc: desc, Bytes: img})
+	h.m.Internal().Load(0, img) // the fuzz program runs at the reset vector
+	h.m.PowerOn()
+	h.m.Run(10*time.Minute, func() bool {
+		st := h.m.State()
+		return h.m.Boots() > 1 || h.m.Boots() == 1 && st != sim.StateRunning && st != sim.StateBooting
+	})
+	var marks []string
+	for _, e := range h.m.Trace() {
+		if e.Kind == sim.EvMark {
+			marks = append(marks, e.Name)
+		}
+	}
+	return marks
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+// FuzzClientInputs feeds the client manifests and payloads from the network.
+// Whatever they hold: no crash, nothing written to the slot unless the
+// manifest verifies with the vendor's certificate, and no activation unless
+// the stored payload matches the manifest's digest.
+func FuzzClientInputs(f *testing.F) {
+	h := newHarness(f)
+	good := h.signed()
+	f.Add(good, h.payload, false)
+	f.Add(good, h.payload[:100], true)
+	f.Add([]byte{0x30, 0x03, 0x02, 0x01, 0x01}, []byte{}, false)
+	f.Fuzz(func(t *testing.T, manifest, payload []byte, useGood bool) {
+		h := newHarness(t)
+		if useGood {
+			manifest = h.signed()
+		}
+		marks := h.push(manifest, payload)
+		verified := false
+		if m, err := firmware.DecodeManifestV1(manifest); err == nil && m.Verify(h.cfg.Certificate) == nil {
+			verified = true
+		}
+		for _, op := range h.m.Storage().Journal() {
+			if op.Region == "slot-0" && op.Kind == storage.OpProgram && !verified {
+				t.Fatalf("wrote the slot for a manifest that does not verify: %s", op)
+			}
+		}
+		if contains(marks, MarkActivated) {
+			// The client fetches exactly the manifest's size: bytes the
+			// service serves past it are never read.
+			m, _ := firmware.DecodeManifestV1(manifest)
+			size := m.Payload.Reference.Size
+			if !verified || uint64(len(payload)) < size {
+				t.Fatal("activated a payload that does not match a verified manifest")
+			}
+			sum := sha256.Sum256(payload[:size])
+			if !bytes.Equal(sum[:], m.Payload.Reference.Hash) {
+				t.Fatal("activated a payload that does not match a verified manifest")
+			}
+		}
+	})
+}
+
+// TestClientActivatesOnlyWhatVerifies is the fuzz target's seed corpus as a
+// plain test: the genuine manifest and payload activate; a truncated payload
+// and a tampered manifest do not.
+func TestClientActivatesOnlyWhatVerifies(t *testing.T) {
+	h := newHarness(t)
+	if marks := h.push(h.signed(), h.payload); !contains(marks, MarkActivated) {
+		t.Fatalf("genuine update not activated: %v", marks)
+	}
+	h = newHarness(t)
+	bad := append([]byte(nil), h.payload...)
+	bad[10] ^= 1
+	if marks := h.push(h.signed(), bad); contains(marks, MarkActivated) || !contains(marks, MarkUpdateFailed) {
+		t.Fatalf("corrupted payload activated: %v", marks)
+	}
+	h = newHarness(t)
+	m := h.signed()
+	m[40] ^= 1
+	if marks := h.push(m, h.payload); contains(marks, MarkDownloadBegin) {
+		t.Fatalf("tampered manifest downloaded: %v", marks)
+	}
+}

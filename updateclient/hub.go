@@ -1,0 +1,608 @@
+package updateclient
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/bootsim/bootsim/firmware"
+	"github.com/bootsim/bootsim/sim"
+	"github.com/bootsim/bootsim/sim/cloud"
+	"github.com/bootsim/bootsim/storage"
+	"github.com/bootsim/bootsim/storage/sotp"
+)
+
+// Generation selects when the client writes the candidate's header: at
+// Prepare, before any payload (clients up to 3.3.0), or at Activate, after
+// the hash check and install authorization (3.4.0 on). They fail
+// differently after a power cut (reference/mbed-stack.md §4.2).
+type Generation int
+
+// The two client generations.
+const (
+	Gen33 Generation = 33
+	Gen34 Generation = 34
+)
+
+// Policy is how the application answers an authorization request.
+type Policy struct {
+	// Deny refuses; otherwise the request is granted after Delay.
+	Deny  bool
+	Delay time.Duration
+}
+
+// Config is the update client's configuration: what the device was
+// provisioned with and how the application behaves.
+type Config struct {
+	DeviceID   string
+	Generation Generation
+	VendorID   [16]byte
+	ClassID    [16]byte
+	// Certificate is the vendor's certificate (v1 manifests name it by its
+	// fingerprint); PublicKey its key (v3 manifests).
+	Certificate []byte
+	PublicKey   *ecdsa.PublicKey
+	Layout      *sim.Layout
+	// BackwardCompatibleKey derives the device key the old way.
+	BackwardCompatibleKey bool
+	Download, Install     Policy
+	// Sources the source manager can use, in registration order.
+	Sources []cloud.Source
+}
+
+// Hub timing, from update-client's mbed_lib.json where it says (resume) and
+// estimates of an Mbed Cloud Client example application otherwise.
+const (
+	connectTime    = 2 * time.Second // network up and LwM2M registration
+	resumeFirst    = 5 * time.Second // update-client.http-resume-initial-delay
+	resumeFactor   = 2               // update-client.http-resume-exponentiation-factor
+	resumeMax      = time.Hour       // update-client.http-resume-maximum-delay
+	busyRetry      = time.Second     // a BUSY source is asked again after this
+	rebootDelay    = time.Second     // INITIALIZE_REBOOT_TIMER
+	fragmentSize   = 512             // half of the 1 KiB double buffer (ARM_UC_BUFFER_SIZE/2)
+	burstFragments = 64              // update-client.http-resume-fragments-per-burst
+	readBackBuffer = 1024            // the firmware manager's read-back buffer
+	manifestMax    = 2048            // the manifest manager's buffer
+)
+
+// Milestones the update client reports.
+const (
+	MarkRegistered        = "registered"
+	MarkNotified          = "notified"
+	MarkManifestFetched   = "manifest-fetched"
+	MarkManifestVerified  = "manifest-verified"
+	MarkDownloadAuthorize = "download-authorized"
+	MarkDownloadBegin     = "download-begin"
+	MarkDownloadResume    = "download-resume"
+	MarkDownloadDone      = "download-done"
+	MarkFinalized         = "finalized"
+	MarkInstallAuthorize  = "install-authorized"
+	MarkActivated         = "activated"
+	MarkRebooting         = "rebooting"
+	MarkUpdateFailed      = "update-failed"
+)
+
+// fwInfo is what a verified manifest says of the firmware to fetch.
+type fwInfo struct {
+	version uint64 // the header version: v1 timestamp, or v3 packed semver
+	uri     string
+	hash    [32]byte
+	size    uint64
+	label   string // how the version prints
+}
+
+// hub is the update client of one boot (in RAM: a reset loses it).
+type hub struct {
+	m      *sim.Machine
+	cfg    *Config
+	svc    *cloud.Service
+	state  string
+	active struct {
+		version uint64
+		hash    [32]byte
+		valid   bool
+	}
+	cached   []byte // a manifest pushed over LwM2M
+	fw       fwInfo
+	excluded map[string]bool
+	source   string // the source the download uses
+	offset   uint64
+	delay    time.Duration
+	busy     bool // an update is in progress
+	reported int  // percent of the download last printed
+}
+
+func (h *hub) dev() storage.Device { return h.m.CandidateStorage() }
+
+func (h *hub) slot() sim.Slot { return h.cfg.Layout.Slots(h.m.Board())[0] }
+
+// body returns where the firmware goes in the slot: after the header,
+// rounded up to the device's program unit.
+func (h *hub) body() uint64 {
+	hdr := uint64(firmware.ExternalHeaderSize)
+	if h.cfg.Layout.Storage == sim.DeviceInternal {
+		hdr = firmware.InternalHeaderSize
+	}
+	u := h.dev().ProgramSize()
+	return h.slot().Start + (hdr+u-1)/u*u
+}
+
+// to moves the hub to a state and traces it.
+func (h *hub) to(state string) {
+	h.m.Transition("update-client", h.state, state)
+	h.state = state
+}
+
+func (h *hub) info(group, format string, args ...any) {
+	h.m.Printf("[INFO][%s]: %s\r\n", group, fmt.Sprintf(format, args...))
+}
+
+func (h *hub) report(state, result int) {
+	h.svc.Report(h.cfg.DeviceID, state, result)
+}
+
+// start runs the client's start-up: read and report the active firmware,
+// then register with the service once the network is up.
+func (h *hub) start() {
+	h.state = "UNINITIALIZED"
+	h.to("INITIALIZED")
+	h.to("GET_ACTIVE_FIRMWARE_DETAILS")
+	hdr := make([]byte, firmware.InternalHeaderSize)
+	if err := h.m.Internal().Read(uint64(h.cfg.Layout.ApplicationDetails), hdr); err == nil {
+		if ih, err := firmware.DecodeInternalHeader(hdr); err == nil {
+			h.active.version, h.active.hash, h.active.valid = ih.FirmwareVersion, ih.FirmwareHash, true
+		}
+	}
+	h.to("REPORT_ACTIVE_HASH")
+	h.to("REPORT_ACTIVE_VERSION")
+	h.to("GET_INSTALLER_DETAILS")
+	h.to("REPORT_INSTALLER_DETAILS")
+	h.to("IDLE")
+	h.delay = resumeFirst
+	h.m.After(connectTime, h.register)
+}
+
+// register registers with the service, retrying with the resume backoff
+// while the link is down.
+func (h *hub) register() {
+	boot := h.m.Boots()
+	if err := h.svc.Register(h.cfg.DeviceID, h.active.version); err != nil {
+		h.retry("registration", h.register)
+		return
+	}
+	h.delay = resumeFirst
+	h.m.Print("Client registered\r\n")
+	h.m.Printf("Endpoint Name: %s\r\n", h.cfg.DeviceID)
+	h.m.Mark(MarkRegistered, fmt.Sprintf("version %d", h.active.version))
+	h.report(StateIdle, resultNone)
+	// The service pushes manifests over the LwM2M connection; a push that
+	// arrives after a reset belongs to a connection that no longer exists.
+	push := func(manifest []byte) {
+		h.m.After(h.svc.TransferTime(len(manifest)), func() { h.notified(manifest) })
+	}
+	h.svc.Subscribe(h.cfg.DeviceID, func(manifest []byte) bool {
+		if h.m.Boots() != boot || h.m.Stage() != "application" || h.m.State() != sim.StateRunning {
+			return false
+		}
+		push(manifest)
+		return true
+	})
+	// A device that registers again still below a campaign's target is
+	// notified again.
+	if manifest, ok := h.svc.Pending(h.cfg.DeviceID); ok {
+		push(manifest)
+	}
+}
+
+// retry schedules fn after the current backoff and doubles it, up to the
+// maximum (update-client's HTTP resume policy).
+func (h *hub) retry(what string, fn func()) {
+	h.m.Printf("[WARN][UCHB]: %s failed, retrying in %s\r\n", what, h.delay)
+	d := h.delay
+	h.delay = min(h.delay*resumeFactor, resumeMax)
+	h.m.After(d, fn)
+}
+
+// fail ends an update with a result: report it and go back to IDLE.
+func (h *hub) fail(result int, why string) {
+	h.m.Printf("[ERR ][UCHB]: update failed: %s (%d %s)\r\n", why, result, ResultName(result))
+	h.m.Mark(MarkUpdateFailed, fmt.Sprintf("%d %s", result, ResultName(result)))
+	h.report(StateIdle, result)
+	h.busy = false
+	h.to("IDLE")
+}
+
+// notified handles a manifest pushed by the service (LwM2M source).
+func (h *hub) notified(manifest []byte) {
+	if h.busy {
+		return // MANIFEST_ALREADY_PROCESSING: the push is ignored
+	}
+	h.busy = true
+	h.cached = manifest
+	h.to("NOTIFIED")
+	h.info("UCHB", "notification: the service pushed a %d-byte manifest", len(manifest))
+	h.m.Mark(MarkNotified, fmt.Sprintf("%d-byte manifest", len(manifest)))
+	h.report(StateProcessingManifest, resultNone)
+	src, ok := h.cheapest("manifest")
+	if !ok {
+		h.fail(ResultFetcherNoRoute, "no source can provide the manifest")
+		return
+	}
+	h.info("UCSM", "manifest from source %s (cost %d)", src.Name, cloud.Cost(src, "manifest", h.cached != nil))
+	h.manifestFetched(h.cached)
+}
+
+// cheapest returns the lowest-cost source for a request that is not
+// excluded; the first registered wins a tie.
+func (h *hub) cheapest(request string) (cloud.Source, bool) {
+	var best cloud.Source
+	var bestCost uint32 = cloud.Unavailable
+	for _, s := range h.svc.Sources() {
+		if h.excluded[s.Name] {
+			continue
+		}
+		if c := cloud.Cost(s, request, h.cached != nil); c < bestCost {
+			best, bestCost = s, c
+		}
+	}
+	return best, bestCost != cloud.Unavailable
+}
+
+// manifestFetched inserts a manifest: basic checks, hash, signature,
+// applicability, then the version check.
+func (h *hub) manifestFetched(raw []byte) {
+	h.to("MANIFEST_FETCHED")
+	h.m.Mark(MarkManifestFetched, fmt.Sprintf("%d bytes", len(raw)))
+	h.to("MANIFEST_AWAIT_INSERT")
+	h.m.SpendHashing(uint64(len(raw)))
+	if len(raw) > manifestMax {
+		h.fail(ResultInvalidManifestSize, fmt.Sprintf("%d-byte manifest", len(raw)))
+		return
+	}
+	info, result, why := h.verify(raw)
+	if result != resultNone {
+		h.fail(result, why)
+		return
+	}
+	h.fw = info
+	h.to("MANIFEST_INSERT_DONE")
+	h.to("MANIFEST_COMPLETE")
+	h.m.Mark(MarkManifestVerified, fmt.Sprintf("version %s, %d bytes from %s", info.label, info.size, info.uri))
+	h.info("UCMM", "manifest ok: version %s, %d bytes, %s", info.label, info.size, info.uri)
+	h.to("CHECK_VERSION")
+	if !(info.version > h.active.version) {
+		h.fail(ResultRollbackProtection, fmt.Sprintf("version %s is not newer than the active %d", info.label, h.active.version))
+		return
+	}
+	h.to("PREPARE_FIRMWARE_SETUP")
+	h.to("REQUEST_DOWNLOAD_AUTHORIZATION")
+	h.report(StateAwaitingDownloadApproval, resultNone)
+	h.m.Print("Firmware download requested\r\n")
+	h.to("WAIT_FOR_DOWNLOAD_AUTHORIZATION")
+	h.authorize(h.cfg.Download, func() {
+		h.m.Mark(MarkDownloadAuthorize, "")
+		h.setupFirmware()
+	})
+}
+
+// authorize asks the application; a refusal leaves the update (state IDLE,
+// no result).
+func (h *hub) authorize(p Policy, then func()) {
+	if p.Deny {
+		h.m.Print("Authorization rejected\r\n")
+		h.report(StateIdle, resultNone)
+		h.busy = false
+		h.to("IDLE")
+		return
+	}
+	grant := func() {
+		h.m.Print("Authorization granted\r\n")
+		then()
+	}
+	if p.Delay > 0 {
+		h.m.After(p.Delay, grant)
+		return
+	}
+	grant()
+}
+
+// verify checks a manifest as the manifest manager does and returns what it
+// describes, or a result code and why.
+func (h *hub) verify(raw []byte) (fwInfo, int, string) {
+	if m, err := firmware.DecodeManifestV1(raw); err == nil {
+		switch {
+		case m.ManifestVersion < 1 || m.ManifestVersion > 2:
+			return fwInfo{}, ResultUnsupportedManifest, fmt.Sprintf("manifest version %d", m.ManifestVersion)
+		case m.EncryptionMode.OID != nil || m.EncryptionMode.Enum < 1 || m.EncryptionMode.Enum > 5:
+			return fwInfo{}, ResultInvalidCryptoMode, "unsupported encryption mode"
+		case m.Payload == nil || len(m.Payload.Reference.Hash) != 32:
+			return fwInfo{}, ResultInvalidManifestFormat, "no payload description"
+		}
+		err := m.Verify(h.cfg.Certificate)
+		switch {
+		case errors.Is(err, firmware.ErrManifestHash):
+			return fwInfo{}, ResultManifestIntegrityFailed, err.Error()
+		case errors.Is(err, firmware.ErrUnknownSigner):
+			return fwInfo{}, ResultCertificateNotFound, err.Error()
+		case err != nil:
+			return fwInfo{}, ResultInvalidSignature, err.Error()
+		}
+		if r, why := h.applicable(m.VendorID, m.ClassID); r != resultNone {
+			return fwInfo{}, r, why
+		}
+		info := fwInfo{version: m.Timestamp, size: m.Payload.Reference.Size, label: fmt.Sprint(m.Timestamp)}
+		if m.Payload.Reference.URI != nil {
+			info.uri = *m.Payload.Reference.URI
+		}
+		copy(info.hash[:], m.Payload.Reference.Hash)
+		return info, resultNone, ""
+	}
+	m, err := firmware.DecodeManifestV3(raw)
+	if err != nil {
+		return fwInfo{}, ResultInvalidManifestFormat, "neither a v1 nor a v3 manifest"
+	}
+	if h.cfg.PublicKey == nil || m.Verify(h.cfg.PublicKey) != nil {
+		return fwInfo{}, ResultInvalidSignature, "the v3 signature does not verify with the vendor key"
+	}
+	if r, why := h.applicable(m.VendorID, m.ClassID); r != resultNone {
+		return fwInfo{}, r, why
+	}
+	v, err := firmware.PackSemver(m.PayloadVersion)
+	if err != nil || len(m.PayloadDigest) != 32 {
+		return fwInfo{}, ResultInvalidManifestFormat, fmt.Sprintf("payload-version %q", m.PayloadVersion)
+	}
+	info := fwInfo{version: v, uri: m.PayloadURI, size: m.PayloadSize, label: m.PayloadVersion}
+	copy(info.hash[:], m.PayloadDigest)
+	return info, resultNone, ""
+}
+
+func (h *hub) applicable(vendor, class []byte) (int, string) {
+	switch {
+	case !bytes.Equal(vendor, h.cfg.VendorID[:]):
+		return ResultWrongVendorID, fmt.Sprintf("vendor id %x is not this device's", vendor)
+	case !bytes.Equal(class, h.cfg.ClassID[:]):
+		return ResultWrongClassID, fmt.Sprintf("class id %x is not this device's", class)
+	}
+	return resultNone, ""
+}
+
+// header returns the candidate's header for the slot's storage: internal
+// (CRC) on internal flash, external (HMAC with the device key) elsewhere,
+// padded with 0xFF to where the body starts.
+func (h *hub) header() ([]byte, error) {
+	var hdr []byte
+	if h.cfg.Layout.Storage == sim.DeviceInternal {
+		ih := firmware.InternalHeader{FirmwareVersion: h.fw.version, FirmwareSize: h.fw.size, FirmwareHash: h.fw.hash}
+		hdr = ih.Encode()
+	} else {
+		key, err := h.deviceKey()
+		if err != nil {
+			return nil, err
+		}
+		eh := firmware.ExternalHeader{FirmwareVersion: h.fw.version, FirmwareSize: h.fw.size, FirmwareHash: h.fw.hash,
+			PayloadSize: h.fw.size, PayloadHash: h.fw.hash}
+		if hdr, err = eh.Encode(key); err != nil {
+			return nil, err
+		}
+	}
+	out := bytes.Repeat([]byte{0xFF}, int(h.body()-h.slot().Start))
+	copy(out, hdr)
+	return out, nil
+}
+
+// deviceKey reads the ROT from SOTP (the client initialises the store) and
+// derives the device key.
+func (h *hub) deviceKey() ([]byte, error) {
+	l := h.cfg.Layout
+	st := sotp.New(h.m.Internal(), sotp.Area{Addr: uint64(l.SOTP1Address), Size: uint64(l.SOTP1Size)},
+		sotp.Area{Addr: uint64(l.SOTP2Address), Size: uint64(l.SOTP2Size)})
+	if err := st.Init(); err != nil {
+		return nil, err
+	}
+	rot, err := st.Get(sotp.TypeROT)
+	if err != nil {
+		return nil, err
+	}
+	return firmware.DeviceKey(rot, h.cfg.BackwardCompatibleKey)
+}
+
+// setupFirmware prepares the slot: erase it, and (3.3) write the header.
+func (h *hub) setupFirmware() {
+	h.to("SETUP_FIRMWARE")
+	h.report(StateDownloadingUpdate, resultNone)
+	if h.body()+h.fw.size > h.slot().Start+h.slot().Size {
+		h.fail(ResultInsufficientStorage, fmt.Sprintf("%d bytes do not fit slot 0", h.fw.size))
+		return
+	}
+	h.m.SetPhase("prepare")
+	if err := h.eraseSlot(); err != nil {
+		h.fail(ResultWriterWriteFailure, err.Error())
+		return
+	}
+	if h.cfg.Generation == Gen33 {
+		if err := h.writeHeader(); err != nil {
+			h.fail(ResultWriterWriteFailure, err.Error())
+			return
+		}
+	}
+	h.to("AWAIT_FIRMWARE_SETUP")
+	h.to("FIRMWARE_SETUP_DONE")
+	h.offset, h.reported = 0, 0
+	h.excluded = map[string]bool{}
+	h.delay = resumeFirst
+	h.m.Mark(MarkDownloadBegin, fmt.Sprintf("%d bytes", h.fw.size))
+	h.source = ""
+	h.info("UCFM", "writing the candidate to slot 0 on %s at 0x%x (header %s)", h.cfg.Layout.Storage, h.slot().Start, map[Generation]string{Gen33: "written now", Gen34: "written at activate"}[h.cfg.Generation])
+	h.to("FETCH_FIRST_FRAGMENT")
+	h.fetch()
+}
+
+func (h *hub) writeHeader() error {
+	hdr, err := h.header()
+	if err != nil {
+		return err
+	}
+	return h.dev().Program(h.slot().Start, hdr)
+}
+
+// eraseSlot erases what the candidate will occupy: whole sectors on NOR
+// flash, a trim on an SD card.
+func (h *hub) eraseSlot() error {
+	dev := h.dev()
+	start, end := h.slot().Start, h.body()+h.fw.size
+	for at := start; at < end; {
+		n := dev.EraseSize(at)
+		if dev.EraseValue() < 0 {
+			n = (end - at + n - 1) / n * n
+		}
+		if err := dev.Erase(at, n); err != nil {
+			return err
+		}
+		at += n
+	}
+	return nil
+}
+
+// fetch requests the next burst of fragments from the cheapest source.
+func (h *hub) fetch() {
+	src, ok := h.cheapest("firmware")
+	if !ok {
+		h.fail(ResultFetcherNoRoute, "no source can provide the firmware")
+		return
+	}
+	if src.Name != h.source {
+		h.source = src.Name
+		h.info("UCSM", "firmware from source %s (cost %d): %s", src.Name, cloud.Cost(src, "firmware", h.cached != nil), h.fw.uri)
+	}
+	n := int(min(h.fw.size-h.offset, burstFragments*fragmentSize))
+	h.to("STORE_AND_DOWNLOAD")
+	h.m.After(h.svc.TransferTime(n), func() {
+		data, err := h.svc.Fetch(h.cfg.DeviceID, src.Name, h.fw.uri, int64(h.offset), n)
+		switch {
+		case errors.Is(err, cloud.ErrLinkDown):
+			h.to("WAIT_FOR_NETWORK")
+			h.retry("fragment fetch", func() {
+				h.m.Mark(MarkDownloadResume, fmt.Sprintf("at %d", h.offset))
+				h.info("UCSM", "resuming from byte %d (Range: bytes=%d-)", h.offset, h.offset)
+				h.fetch()
+			})
+		case errors.Is(err, cloud.ErrBusy):
+			h.m.After(busyRetry, h.fetch)
+		case err != nil:
+			h.info("UCSM", "source %s failed (%v); excluded", src.Name, err)
+			h.excluded[src.Name] = true
+			h.fetch()
+		case len(data) == 0:
+			h.fail(ResultFetcherConnectionLoss, fmt.Sprintf("the payload ends at %d of %d bytes", h.offset, h.fw.size))
+		default:
+			h.delay = resumeFirst
+			h.store(data)
+		}
+	})
+}
+
+// store writes a burst in fragments, then fetches the next or finalizes.
+func (h *hub) store(data []byte) {
+	h.to("WAIT_FOR_STORAGE")
+	h.m.SetPhase("download")
+	dev := h.dev()
+	u := dev.ProgramSize()
+	for len(data) > 0 {
+		frag := data[:min(len(data), fragmentSize)]
+		data = data[len(frag):]
+		if n := uint64(len(frag)); n%u != 0 {
+			padded := bytes.Repeat([]byte{0xFF}, int((n+u-1)/u*u))
+			copy(padded, frag)
+			frag = padded
+		}
+		if err := dev.Program(h.body()+h.offset, frag); err != nil {
+			h.fail(ResultWriterWriteFailure, err.Error())
+			return
+		}
+		h.offset += uint64(min(fragmentSize, len(frag)))
+	}
+	h.offset = min(h.offset, h.fw.size)
+	h.progress()
+	if h.offset < h.fw.size {
+		h.fetch()
+		return
+	}
+	h.to("LAST_FRAGMENT_STORE_DONE")
+	h.m.Print("Download completed\r\n")
+	h.m.Mark(MarkDownloadDone, fmt.Sprintf("%d bytes", h.fw.size))
+	h.finalize()
+}
+
+// progress prints the example application's progress bar in quarters.
+func (h *hub) progress() {
+	pct := int(h.offset * 100 / max(h.fw.size, 1))
+	if pct/25 <= h.reported/25 {
+		return
+	}
+	h.reported = pct
+	bar := strings.Repeat("+", pct/2) + strings.Repeat(" ", 50-pct/2)
+	h.m.Printf("Downloading: [%s] %d %%\r\n", bar, pct)
+}
+
+// finalize reads the slot back and checks its SHA-256 against the manifest.
+func (h *hub) finalize() {
+	h.to("FINALIZE_STORAGE")
+	h.m.SetPhase("finalize")
+	dev := h.dev()
+	sum := sha256.New()
+	buf := make([]byte, readBackBuffer)
+	u := dev.ReadSize()
+	for off := uint64(0); off < h.fw.size; off += readBackBuffer {
+		n := min(uint64(readBackBuffer), h.fw.size-off)
+		rd := (n + u - 1) / u * u
+		if err := dev.Read(h.body()+off, buf[:rd]); err != nil {
+			h.fail(ResultWriterWriteFailure, err.Error())
+			return
+		}
+		sum.Write(buf[:n])
+		h.m.SpendHashing(n)
+	}
+	if !bytes.Equal(sum.Sum(nil), h.fw.hash[:]) {
+		h.fail(ResultWriterHashError, "the stored payload does not match the manifest's SHA-256")
+		return
+	}
+	h.to("STORAGE_FINALIZED")
+	h.info("UCFM", "SHA-256 of slot 0 matches the manifest")
+	h.m.Mark(MarkFinalized, "")
+	h.report(StateDownloadedUpdate, resultNone)
+	h.to("WAIT_FOR_INSTALL_AUTHORIZATION")
+	h.report(StateAwaitingInstallApproval, resultNone)
+	h.m.Print("Firmware install requested\r\n")
+	h.authorize(h.cfg.Install, func() {
+		h.m.Mark(MarkInstallAuthorize, "")
+		h.activate()
+	})
+}
+
+// activate commits the candidate (3.4: writes its header) and reboots.
+func (h *hub) activate() {
+	h.to("INSTALL_AUTHORIZED")
+	h.report(StateInstallingUpdate, resultNone)
+	h.to("ACTIVATE_FIRMWARE")
+	h.m.SetPhase("activate")
+	if h.cfg.Generation == Gen34 {
+		if err := h.writeHeader(); err != nil {
+			h.fail(ResultWriterActivationFailure, err.Error())
+			return
+		}
+	}
+	h.m.Mark(MarkActivated, "")
+	h.to("PREP_REBOOT")
+	h.report(StateRebooting, resultNone)
+	h.to("INITIALIZE_REBOOT_TIMER")
+	h.m.Mark(MarkRebooting, "")
+	h.info("UCHB", "rebooting into the bootloader in %s", rebootDelay)
+	h.m.After(rebootDelay, func() {
+		h.to("REBOOT")
+		h.m.SystemReset()
+	})
+}
