@@ -110,8 +110,8 @@ type Firmware struct {
 	Semver string `yaml:"semver,omitempty" jsonschema:"description=Semantic version for v3 manifests\\, e.g. 1.2.3."`
 	// Attacker marks an image the vendor did not build.
 	Attacker bool `yaml:"attacker,omitempty" jsonschema:"description=Not built by the vendor: running it violates the authentic invariant."`
-	pos       strictyaml.Pos
-	data      []byte // a user binary's bytes
+	pos      strictyaml.Pos
+	data     []byte // a user binary's bytes
 }
 
 // FirmwareSet is the scenario's firmware, in the order written.
