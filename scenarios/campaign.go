@@ -141,6 +141,7 @@ type Network struct {
 	Corrupt   *int64 // offset of a payload byte flipped in transit
 	Bandwidth uint64
 	Latency   *units.Duration
+	Stall     units.Duration // requests sent in the next Stall hang until it ends
 }
 
 // UnmarshalStrictYAML implements strictyaml.StrictUnmarshaler.
@@ -154,12 +155,13 @@ func (nw *Network) UnmarshalStrictYAML(d strictyaml.Decoder, n *yaml.Node) error
 			nw.Up = true
 			return nil
 		}
-		return d.Errorf(n, "network %q: want down, up or a mapping (corrupt, bandwidth, latency)", n.Value)
+		return d.Errorf(n, "network %q: want down, up or a mapping (corrupt, bandwidth, latency, stall)", n.Value)
 	}
 	var x struct {
 		Corrupt   *units.Size     `yaml:"corrupt"`
 		Bandwidth uint64          `yaml:"bandwidth"`
 		Latency   *units.Duration `yaml:"latency"`
+		Stall     units.Duration  `yaml:"stall"`
 	}
 	if err := d.Decode(n, &x); err != nil {
 		return err
@@ -168,7 +170,7 @@ func (nw *Network) UnmarshalStrictYAML(d strictyaml.Decoder, n *yaml.Node) error
 		v := int64(*x.Corrupt)
 		nw.Corrupt = &v
 	}
-	nw.Bandwidth, nw.Latency = x.Bandwidth, x.Latency
+	nw.Bandwidth, nw.Latency, nw.Stall = x.Bandwidth, x.Latency, x.Stall
 	return nil
 }
 

@@ -257,6 +257,9 @@ func (r *runner) step(st Step) error {
 		if nw.Latency != nil {
 			r.svc.SetLatency(nw.Latency.D())
 		}
+		if nw.Stall != 0 {
+			r.svc.StallUntil(m.Now() + nw.Stall.D())
+		}
 	case StepApp:
 		return r.appAction(st.App)
 	}

@@ -117,7 +117,7 @@ func mapType(r *jsonschema.Reflector, t reflect.Type) *jsonschema.Schema {
 			oneKey(StepCampaign, inline(&Campaign{})),
 			oneKey(StepNetwork, &jsonschema.Schema{OneOf: []*jsonschema.Schema{
 				words("", "down", "up"),
-				{Type: "object", Properties: props("corrupt", size(), "bandwidth", integer(), "latency", duration()), AdditionalProperties: jsonschema.FalseSchema},
+				{Type: "object", Properties: props("corrupt", size(), "bandwidth", integer(), "latency", duration(), "stall", duration()), AdditionalProperties: jsonschema.FalseSchema},
 			}}),
 			oneKey(StepApp, &jsonschema.Schema{OneOf: []*jsonschema.Schema{words("", "crash"), oneKey("plant", str())}}),
 		}}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
@@ -33,7 +34,9 @@ func TestSchemaInSync(t *testing.T) {
 	}
 	want, err := os.ReadFile(schemaFile)
 	require.NoError(t, err)
-	require.Equal(t, string(want), string(got))
+	if diff := cmp.Diff(string(want), string(got)); diff != "" {
+		t.Fatalf("the schema changed (-committed +generated); if intended, run with -rewrite:\n%s", diff)
+	}
 }
 
 func compileSchema(t *testing.T) *jsonschema.Schema {

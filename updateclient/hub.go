@@ -182,7 +182,7 @@ func (h *hub) register() {
 	// The service pushes manifests over the LwM2M connection; a push that
 	// arrives after a reset belongs to a connection that no longer exists.
 	push := func(manifest []byte) {
-		h.m.After(h.svc.TransferTime(len(manifest)), func() { h.notified(manifest) })
+		h.m.After(h.svc.TransferTime(h.m.Now(), len(manifest)), func() { h.notified(manifest) })
 	}
 	h.svc.Subscribe(h.cfg.DeviceID, func(manifest []byte) bool {
 		if h.m.Boots() != boot || h.m.Stage() != "application" || h.m.State() != sim.StateRunning {
@@ -480,7 +480,7 @@ func (h *hub) fetch() {
 	}
 	n := int(min(h.fw.size-h.offset, burstFragments*fragmentSize))
 	h.to("STORE_AND_DOWNLOAD")
-	h.m.After(h.svc.TransferTime(n), func() {
+	h.m.After(h.svc.TransferTime(h.m.Now(), n), func() {
 		data, err := h.svc.Fetch(h.cfg.DeviceID, src.Name, h.fw.uri, int64(h.offset), n)
 		switch {
 		case errors.Is(err, cloud.ErrLinkDown):
@@ -491,6 +491,7 @@ func (h *hub) fetch() {
 				h.fetch()
 			})
 		case errors.Is(err, cloud.ErrBusy):
+			h.info("UCSM", "source %s is busy; asking again in %s", src.Name, busyRetry)
 			h.m.After(busyRetry, h.fetch)
 		case err != nil:
 			h.info("UCSM", "source %s failed (%v); excluded", src.Name, err)

@@ -105,6 +105,7 @@ type Service struct {
 	requests  int
 	available map[string][]byte // extra resources by URI (old manifests)
 	notify    map[string]func([]byte) bool
+	stall     time.Duration // requests sent before this virtual time hang until it
 }
 
 // New returns a service with the link up.
@@ -237,9 +238,16 @@ func (s *Service) Report(id string, state, result int) {
 	}
 }
 
-// TransferTime is how long a request carrying n bytes takes on the link.
-func (s *Service) TransferTime(n int) time.Duration {
+// StallUntil makes requests sent before a virtual time hang until then.
+func (s *Service) StallUntil(t time.Duration) { s.stall = t }
+
+// TransferTime is how long a request carrying n bytes, sent at virtual time
+// now, takes on the link.
+func (s *Service) TransferTime(now time.Duration, n int) time.Duration {
 	t := s.link.Latency
+	if now < s.stall {
+		t += s.stall - now
+	}
 	if s.link.Bandwidth > 0 {
 		t += time.Duration(uint64(n) * uint64(time.Second) / s.link.Bandwidth)
 	}
