@@ -153,8 +153,6 @@ type V3Params struct {
 	PayloadDigest  []byte
 	PayloadSize    uint64
 	PayloadURI     string
-	// SignInstalled adds an installed-signature over the payload digest.
-	SignInstalled bool
 }
 
 // NewManifestV3 returns an unsigned raw-binary v3 manifest.

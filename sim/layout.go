@@ -2,7 +2,6 @@ package sim
 
 import (
 	"fmt"
-	"slices"
 
 	"github.com/bootsim/bootsim/storage"
 	"github.com/bootsim/bootsim/strictyaml"
@@ -92,38 +91,47 @@ func (b *Board) RawLayout(storageKind string) (*Layout, error) {
 	return l, nil
 }
 
+// layoutKey is one configuration key of a layout and the field it sets.
+type layoutKey struct {
+	name  string
+	size  *units.Size
+	count *int
+}
+
+// keys lists the layout's configuration keys in the order mbed_app.json
+// files write them.
+func (l *Layout) keys() []layoutKey {
+	return []layoutKey{
+		{name: "mbed-bootloader.bootloader-size", size: &l.BootloaderSize},
+		{name: "sotp-section-1-address", size: &l.SOTP1Address},
+		{name: "sotp-section-1-size", size: &l.SOTP1Size},
+		{name: "sotp-section-2-address", size: &l.SOTP2Address},
+		{name: "sotp-section-2-size", size: &l.SOTP2Size},
+		{name: "update-client.application-details", size: &l.ApplicationDetails},
+		{name: "mbed-bootloader.application-start-address", size: &l.ApplicationStart},
+		{name: "mbed-bootloader.max-application-size", size: &l.MaxApplicationSize},
+		{name: "update-client.storage-address", size: &l.StorageAddress},
+		{name: "update-client.storage-size", size: &l.StorageSize},
+		{name: "update-client.storage-locations", count: &l.StorageLocations},
+		{name: "update-client.storage-page", size: &l.StoragePage},
+	}
+}
+
 // SetKey sets a layout key by its configuration name. It reports false for a
 // key that is not a layout key.
 func (l *Layout) SetKey(key string, v units.Size) bool {
-	switch key {
-	case "mbed-bootloader.bootloader-size":
-		l.BootloaderSize = v
-	case "sotp-section-1-address":
-		l.SOTP1Address = v
-	case "sotp-section-1-size":
-		l.SOTP1Size = v
-	case "sotp-section-2-address":
-		l.SOTP2Address = v
-	case "sotp-section-2-size":
-		l.SOTP2Size = v
-	case "update-client.application-details":
-		l.ApplicationDetails = v
-	case "mbed-bootloader.application-start-address":
-		l.ApplicationStart = v
-	case "mbed-bootloader.max-application-size":
-		l.MaxApplicationSize = v
-	case "update-client.storage-address":
-		l.StorageAddress = v
-	case "update-client.storage-size":
-		l.StorageSize = v
-	case "update-client.storage-locations":
-		l.StorageLocations = int(v)
-	case "update-client.storage-page":
-		l.StoragePage = v
-	default:
-		return false
+	for _, k := range l.keys() {
+		if k.name != key {
+			continue
+		}
+		if k.count != nil {
+			*k.count = int(v)
+		} else {
+			*k.size = v
+		}
+		return true
 	}
-	return true
+	return false
 }
 
 // Resolve fills the keys that have defaults and checks the layout against the
@@ -311,22 +319,20 @@ func alignUp(a, unit uint64) uint64 {
 }
 
 // Keys returns the layout as (config key, value) pairs in a stable order, as
-// mbed_app.json would set them.
+// mbed_app.json would set them: addresses and sizes in hex, counts in decimal.
 func (l *Layout) Keys() [][2]string {
-	hex := func(v units.Size) string { return fmt.Sprintf("0x%x", uint64(v)) }
-	keys := [][2]string{
-		{"mbed-bootloader.bootloader-size", hex(l.BootloaderSize)},
-		{"sotp-section-1-address", hex(l.SOTP1Address)},
-		{"sotp-section-1-size", hex(l.SOTP1Size)},
-		{"sotp-section-2-address", hex(l.SOTP2Address)},
-		{"sotp-section-2-size", hex(l.SOTP2Size)},
-		{"update-client.application-details", hex(l.ApplicationDetails)},
-		{"mbed-bootloader.application-start-address", hex(l.ApplicationStart)},
-		{"mbed-bootloader.max-application-size", hex(l.MaxApplicationSize)},
-		{"update-client.storage-address", hex(l.StorageAddress)},
-		{"update-client.storage-size", hex(l.StorageSize)},
-		{"update-client.storage-locations", fmt.Sprint(l.StorageLocations)},
-		{"update-client.storage-page", fmt.Sprint(uint64(l.StoragePage))},
+	var out [][2]string
+	for _, k := range l.keys() {
+		v := ""
+		switch {
+		case k.count != nil:
+			v = fmt.Sprint(*k.count)
+		case k.name == "update-client.storage-page":
+			v = fmt.Sprint(uint64(*k.size))
+		default:
+			v = fmt.Sprintf("0x%x", uint64(*k.size))
+		}
+		out = append(out, [2]string{k.name, v})
 	}
-	return slices.Clip(keys)
+	return out
 }
