@@ -287,18 +287,6 @@ func (r *run) readAligned(dev storage.Device, addr uint64, buf []byte) error {
 	return nil
 }
 
-// slotBody returns where slot i's firmware starts: after the header,
-// rounded up to the storage's program unit.
-func (r *run) slotBody(i int) uint64 {
-	s := r.l.Slots(r.m.Board())[i]
-	hdr := uint64(firmware.ExternalHeaderSize)
-	if r.l.Storage == sim.DeviceInternal {
-		hdr = firmware.InternalHeaderSize
-	}
-	u := r.store.ProgramSize()
-	return s.Start + (hdr+u-1)/u*u
-}
-
 // deviceKey derives the device key from the ROT in SOTP, read as the v3.3
 // bootloader does (sotp_probe, no writes). It is derived once per boot.
 func (r *run) deviceKey() ([]byte, error) {
@@ -358,7 +346,7 @@ func (r *run) firmwareDetails(i int) (details, bool) {
 
 // checkStoredApplication hashes slot i's body against its header.
 func (r *run) checkStoredApplication(i int, d *details) bool {
-	sum, ok := r.hash(r.store, r.slotBody(i), d.size)
+	sum, ok := r.hash(r.store, r.l.SlotBody(r.m.Board(), i, r.store.ProgramSize()), d.size)
 	ok = ok && sum == d.hash
 	r.m.Check(fmt.Sprintf("slot-%d-hash", i), ok, fmt.Sprintf("version %d, %d bytes", d.version, d.size))
 	return ok
@@ -457,7 +445,7 @@ func (r *run) writeActiveFirmwareHeader(d *details) bool {
 func (r *run) writeActiveFirmware(i int, d *details) bool {
 	page := r.active.ProgramSize()
 	readSize := BufferSize / page * page
-	src, dst := r.slotBody(i), uint64(r.l.ApplicationStart)
+	src, dst := r.l.SlotBody(r.m.Board(), i, r.store.ProgramSize()), uint64(r.l.ApplicationStart)
 	for off := uint64(0); off < d.size; {
 		n := min(d.size-off, readSize)
 		if err := r.readAligned(r.store, src+off, r.buffer[:n]); err != nil {

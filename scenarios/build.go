@@ -141,18 +141,6 @@ func internalHeader(f *Firmware, img *sim.Image) *firmware.InternalHeader {
 	return &firmware.InternalHeader{FirmwareVersion: f.Version, FirmwareSize: uint64(len(img.Bytes)), FirmwareHash: sha256.Sum256(img.Bytes)}
 }
 
-// slotBody returns where a slot's firmware starts: after its header,
-// rounded up to the storage's program unit.
-func (l *Loaded) slotBody(dev storage.Device, i int) uint64 {
-	s := l.Layout.Slots(l.Board)[i]
-	hdr := uint64(firmware.ExternalHeaderSize)
-	if l.Layout.Storage == sim.DeviceInternal {
-		hdr = firmware.InternalHeaderSize
-	}
-	u := dev.ProgramSize()
-	return s.Start + (hdr+u-1)/u*u
-}
-
 // loadCandidate writes a candidate into slot i as the update client leaves
 // it: the header (internal with a CRC on internal flash, external with the
 // device HMAC elsewhere), then the firmware.
@@ -177,7 +165,7 @@ func (l *Loaded) loadCandidate(m *sim.Machine, imgs *images, i int, name string)
 		}
 	}
 	// Pad to the device's units, as written through its block-device API.
-	body := l.slotBody(dev, i)
+	body := l.Layout.SlotBody(l.Board, i, dev.ProgramSize())
 	u := dev.ProgramSize()
 	buf := bytes.Repeat([]byte{0xFF}, int(body-slot.Start))
 	copy(buf, hdr)

@@ -127,7 +127,7 @@ func (r *runner) regionHolds(x *RegionExpect, m *sim.Machine) (bool, string) {
 	if strings.HasPrefix(x.Region, "slot-") {
 		var i int
 		fmt.Sscanf(x.Region, "slot-%d", &i)
-		at = r.l.slotBody(dev, i)
+		at = r.l.Layout.SlotBody(r.l.Board, i, dev.ProgramSize())
 	}
 	b := make([]byte, len(img.Bytes))
 	dev.Peek(at, b)

@@ -63,7 +63,7 @@ func (r *runner) appAction(a *AppAction) error {
 	m.After(0, func() {
 		dev := m.CandidateStorage()
 		slot := l.Layout.Slots(l.Board)[0]
-		body := l.slotBody(dev, 0)
+		body := l.Layout.SlotBody(l.Board, 0, dev.ProgramSize())
 		sum := sha256.Sum256(img.Bytes)
 		var hdr []byte
 		if l.Layout.Storage == sim.DeviceInternal {

@@ -221,3 +221,17 @@ func FuzzParseDescriptor(f *testing.F) {
 		}
 	})
 }
+
+// TestSlotBody: a slot's firmware follows its header rounded up to the
+// program unit: 0x70 on internal flash with 8-byte pages (the smoke test's
+// storage-address + 0x70), 0x200 on an SD card, 296 on SPI NOR.
+func TestSlotBody(t *testing.T) {
+	k, _ := LoadBoard("k64f")
+	li, _ := k.Layout("internal")
+	require.Equal(t, uint64(436<<10+0x70), li.SlotBody(k, 0, 8))
+	ls, _ := k.Layout("sd")
+	require.Equal(t, uint64(0x200), ls.SlotBody(k, 0, 512))
+	d, _ := LoadBoard("disco-l475vg")
+	lq, _ := d.Layout("spi")
+	require.Equal(t, uint64(296), lq.SlotBody(d, 0, 1))
+}

@@ -261,6 +261,18 @@ func (l *Layout) Slots(b *Board) []Slot {
 	return out
 }
 
+// SlotBody returns where the firmware of candidate slot i starts: after the
+// slot's header (the 112-byte internal header on internal flash, the
+// 296-byte external one elsewhere), rounded up to the storage device's
+// program unit, as the PALs lay a slot out.
+func (l *Layout) SlotBody(b *Board, i int, programUnit uint64) uint64 {
+	hdr := uint64(ExternalHeaderSize)
+	if l.Storage == DeviceInternal {
+		hdr = InternalHeaderSize
+	}
+	return l.Slots(b)[i].Start + alignUp(hdr, programUnit)
+}
+
 // boundaries returns functions that round an address on the storage device
 // down and up to an erase boundary.
 func (l *Layout) boundaries(b *Board) (down, up func(uint64) uint64) {

@@ -120,16 +120,8 @@ func (h *hub) dev() storage.Device { return h.m.CandidateStorage() }
 
 func (h *hub) slot() sim.Slot { return h.cfg.Layout.Slots(h.m.Board())[0] }
 
-// body returns where the firmware goes in the slot: after the header,
-// rounded up to the device's program unit.
-func (h *hub) body() uint64 {
-	hdr := uint64(firmware.ExternalHeaderSize)
-	if h.cfg.Layout.Storage == sim.DeviceInternal {
-		hdr = firmware.InternalHeaderSize
-	}
-	u := h.dev().ProgramSize()
-	return h.slot().Start + (hdr+u-1)/u*u
-}
+// body returns where the firmware goes in the slot.
+func (h *hub) body() uint64 { return h.cfg.Layout.SlotBody(h.m.Board(), 0, h.dev().ProgramSize()) }
 
 // to moves the hub to a state and traces it.
 func (h *hub) to(state string) {
