@@ -213,5 +213,6 @@ func (l *Loaded) clientConfig(v *vendor) *updateclient.Config {
 		PublicKey:             &v.key.PublicKey,
 		Layout:                l.Layout,
 		BackwardCompatibleKey: l.Boot.BackwardCompatibleKey,
+		Resume:                l.Device.Resume,
 	}
 }

@@ -44,6 +44,9 @@ type Device struct {
 	// Client is the update client's generation: 3.3 writes the candidate
 	// header at prepare, 3.4 (the default) at activate.
 	Client string `yaml:"client,omitempty" jsonschema:"enum=3.3,enum=3.4,description=Update client generation: 3.3 writes the candidate header before the payload; 3.4 (default) after the hash check."`
+	// Resume makes the client keep its download progress in SOTP and resume
+	// after a reset (FOTA-client style; the Pelion 4.x client starts over).
+	Resume bool `yaml:"resume,omitempty" jsonschema:"description=Keep the download's progress in SOTP and resume after a reset (the Pelion 4.x client starts over; default false)."`
 	// VendorDomain and ModelName give the vendor and class ids the device
 	// was provisioned with.
 	VendorDomain string `yaml:"vendor-domain,omitempty" jsonschema:"description=Vendor domain: vendor id = uuid5(DNS\\, domain) (default example.com)."`

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ecdsa"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -52,7 +53,17 @@ type Config struct {
 	Download, Install     Policy
 	// Sources the source manager can use, in registration order.
 	Sources []cloud.Source
+	// Resume keeps the download's progress in the key store (SOTP) after
+	// every burst, so that a download interrupted by a reset resumes with a
+	// Range request instead of starting again. The Pelion client 4.x does
+	// not (it starts again when re-notified); the later FOTA client does.
+	Resume bool
 }
+
+// TypeUpdateResume is the SOTP record type the client keeps its download
+// progress in when Resume is on: the payload's SHA-256 and the offset stored
+// so far. Types 0..8 are the Mbed client's; 9 is free.
+const TypeUpdateResume sotp.Type = 9
 
 // Hub timing, from update-client's mbed_lib.json where it says (resume) and
 // estimates of an Mbed Cloud Client example application otherwise.
@@ -389,13 +400,7 @@ func (h *hub) header() ([]byte, error) {
 // deviceKey reads the ROT from SOTP (the client initialises the store) and
 // derives the device key.
 func (h *hub) deviceKey() ([]byte, error) {
-	l := h.cfg.Layout
-	st := sotp.New(h.m.Internal(), sotp.Area{Addr: uint64(l.SOTP1Address), Size: uint64(l.SOTP1Size)},
-		sotp.Area{Addr: uint64(l.SOTP2Address), Size: uint64(l.SOTP2Size)})
-	if err := st.Init(); err != nil {
-		return nil, err
-	}
-	rot, err := st.Get(sotp.TypeROT)
+	rot, err := h.keyStore().Get(sotp.TypeROT)
 	if err != nil {
 		return nil, err
 	}
@@ -411,11 +416,12 @@ func (h *hub) setupFirmware() {
 		return
 	}
 	h.m.SetPhase("prepare")
-	if err := h.eraseSlot(); err != nil {
+	from := h.resumePoint()
+	if err := h.eraseSlot(from); err != nil {
 		h.fail(ResultWriterWriteFailure, err.Error())
 		return
 	}
-	if h.cfg.Generation == Gen33 {
+	if h.cfg.Generation == Gen33 && from == 0 {
 		if err := h.writeHeader(); err != nil {
 			h.fail(ResultWriterWriteFailure, err.Error())
 			return
@@ -423,7 +429,11 @@ func (h *hub) setupFirmware() {
 	}
 	h.to("AWAIT_FIRMWARE_SETUP")
 	h.to("FIRMWARE_SETUP_DONE")
-	h.offset, h.reported = 0, 0
+	h.offset, h.reported = from, 0
+	if from > 0 {
+		h.m.Mark(MarkDownloadResume, fmt.Sprintf("at %d after a reset", from))
+		h.info("UCSM", "resuming the download at byte %d (Range: bytes=%d-)", from, from)
+	}
 	h.excluded = map[string]bool{}
 	h.delay = resumeFirst
 	h.m.Mark(MarkDownloadBegin, fmt.Sprintf("%d bytes", h.fw.size))
@@ -441,11 +451,14 @@ func (h *hub) writeHeader() error {
 	return h.dev().Program(h.slot().Start, hdr)
 }
 
-// eraseSlot erases what the candidate will occupy: whole sectors on NOR
-// flash, a trim on an SD card.
-func (h *hub) eraseSlot() error {
+// eraseSlot erases what the candidate will occupy from a body offset on:
+// whole sectors on NOR flash, a trim on an SD card.
+func (h *hub) eraseSlot(from uint64) error {
 	dev := h.dev()
 	start, end := h.slot().Start, h.body()+h.fw.size
+	if from > 0 {
+		start = h.body() + from
+	}
 	for at := start; at < end; {
 		n := dev.EraseSize(at)
 		if dev.EraseValue() < 0 {
@@ -519,6 +532,7 @@ func (h *hub) store(data []byte) {
 		h.offset += uint64(min(fragmentSize, len(frag)))
 	}
 	h.offset = min(h.offset, h.fw.size)
+	h.saveProgress()
 	h.progress()
 	if h.offset < h.fw.size {
 		h.fetch()
@@ -559,6 +573,7 @@ func (h *hub) finalize() {
 		sum.Write(buf[:n])
 		h.m.SpendHashing(n)
 	}
+	h.forgetProgress()
 	if !bytes.Equal(sum.Sum(nil), h.fw.hash[:]) {
 		h.fail(ResultWriterHashError, "the stored payload does not match the manifest's SHA-256")
 		return
@@ -598,4 +613,62 @@ func (h *hub) activate() {
 		h.to("REBOOT")
 		h.m.SystemReset()
 	})
+}
+
+func (h *hub) keyStore() *sotp.Store {
+	l := h.cfg.Layout
+	return sotp.New(h.m.Internal(), sotp.Area{Addr: uint64(l.SOTP1Address), Size: uint64(l.SOTP1Size)},
+		sotp.Area{Addr: uint64(l.SOTP2Address), Size: uint64(l.SOTP2Size)})
+}
+
+// resumePoint returns the body offset an interrupted download of the same
+// payload can resume from: where the progress record says, moved back to
+// the start of its erase sector on NOR flash (a torn program there cannot be
+// programmed over) - 0 when there is nothing to resume.
+func (h *hub) resumePoint() uint64 {
+	if !h.cfg.Resume {
+		return 0
+	}
+	rec, err := h.keyStore().Get(TypeUpdateResume)
+	if err != nil || len(rec) != 40 || !bytes.Equal(rec[:32], h.fw.hash[:]) {
+		return 0
+	}
+	off := min(binary.LittleEndian.Uint64(rec[32:]), h.fw.size)
+	dev := h.dev()
+	if dev.EraseValue() >= 0 {
+		sector := h.body() + off
+		for at := uint64(0); at <= sector; {
+			n := dev.EraseSize(at)
+			if at+n > sector {
+				sector = at
+				break
+			}
+			at += n
+		}
+		if sector <= h.body() {
+			return 0
+		}
+		off = sector - h.body()
+	}
+	return off
+}
+
+// saveProgress records how far the download got, when resuming is on.
+func (h *hub) saveProgress() {
+	if !h.cfg.Resume {
+		return
+	}
+	rec := make([]byte, 40)
+	copy(rec, h.fw.hash[:])
+	binary.LittleEndian.PutUint64(rec[32:], h.offset)
+	if err := h.keyStore().Set(TypeUpdateResume, rec); err != nil {
+		h.info("UCFM", "could not record the download's progress: %v", err)
+	}
+}
+
+// forgetProgress deletes the progress record once the download is checked.
+func (h *hub) forgetProgress() {
+	if h.cfg.Resume {
+		_ = h.keyStore().Delete(TypeUpdateResume)
+	}
 }
