@@ -439,6 +439,13 @@ func (h *hub) setupFirmware() {
 	h.m.Mark(MarkDownloadBegin, fmt.Sprintf("%d bytes", h.fw.size))
 	h.source = ""
 	h.info("UCFM", "writing the candidate to slot 0 on %s at 0x%x (header %s)", h.cfg.Layout.Storage, h.slot().Start, map[Generation]string{Gen33: "written now", Gen34: "written at activate"}[h.cfg.Generation])
+	if h.fw.size == 0 {
+		// A manifest for an empty payload erases the slot: there is
+		// nothing to fetch, and finalize checks the empty payload.
+		h.to("LAST_FRAGMENT_STORE_DONE")
+		h.finalize()
+		return
+	}
 	h.to("FETCH_FIRST_FRAGMENT")
 	h.fetch()
 }
