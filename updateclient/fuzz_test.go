@@ -182,3 +182,20 @@ func TestClientActivatesOnlyWhatVerifies(t *testing.T) {
 		t.Fatalf("tampered manifest downloaded: %v", marks)
 	}
 }
+
+// TestEmptyPayloadManifest: a manifest for a 0-byte payload downloads
+// nothing and finalizes (the hub's way of erasing a slot).
+func TestEmptyPayloadManifest(t *testing.T) {
+	h := newHarness(t)
+	h.payload = []byte{}
+	marks := h.push(h.signed(), nil)
+	if contains(marks, MarkDownloadBegin) && !contains(marks, MarkFinalized) {
+		t.Fatalf("empty payload not finalized: %v", marks)
+	}
+	if !contains(marks, MarkActivated) {
+		t.Fatalf("empty payload not activated: %v", marks)
+	}
+	if h.svc.Requests() != 0 {
+		t.Fatalf("%d requests for an empty payload", h.svc.Requests())
+	}
+}
