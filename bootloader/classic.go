@@ -4,7 +4,6 @@
 package bootloader
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
@@ -90,6 +89,11 @@ type details struct {
 	size     uint64
 	hash     [32]byte
 	campaign [16]byte
+}
+
+// internalDetails is what an internal header says of its image.
+func internalDetails(h *firmware.InternalHeader) details {
+	return details{version: h.FirmwareVersion, size: h.FirmwareSize, hash: h.FirmwareHash, campaign: h.Campaign}
 }
 
 type activeStatus int
@@ -236,7 +240,7 @@ func (r *run) checkActiveApplication(d *details) activeStatus {
 		r.m.Check("active-header", false, err.Error())
 		return resultError
 	}
-	*d = details{version: h.FirmwareVersion, size: h.FirmwareSize, hash: h.FirmwareHash, campaign: h.Campaign}
+	*d = internalDetails(h)
 	if d.size == 0 {
 		return resultEmpty
 	}
@@ -293,8 +297,7 @@ func (r *run) deviceKey() ([]byte, error) {
 	if r.key != nil || r.keyErr != nil {
 		return r.key, r.keyErr
 	}
-	a1 := sotp.Area{Addr: uint64(r.l.SOTP1Address), Size: uint64(r.l.SOTP1Size)}
-	a2 := sotp.Area{Addr: uint64(r.l.SOTP2Address), Size: uint64(r.l.SOTP2Size)}
+	a1, a2 := r.l.SOTPAreas()
 	rot, _, err := sotp.Probe(r.active, a1, a2, sotp.TypeROT)
 	if err == nil && len(rot) != firmware.ROTSize {
 		err = fmt.Errorf("ROT of %d bytes", len(rot))
@@ -325,7 +328,7 @@ func (r *run) firmwareDetails(i int) (details, bool) {
 			r.m.Check(fmt.Sprintf("slot-%d-header", i), false, err.Error())
 			return details{}, false
 		}
-		return details{version: h.FirmwareVersion, size: h.FirmwareSize, hash: h.FirmwareHash, campaign: h.Campaign}, true
+		return internalDetails(h), true
 	}
 	b := make([]byte, firmware.ExternalHeaderSize)
 	if err := r.readAligned(r.store, s.Start, b); err != nil {
@@ -428,10 +431,7 @@ func (r *run) eraseSectors(addr, size uint64) bool {
 // 0xFF to the flash page.
 func (r *run) writeActiveFirmwareHeader(d *details) bool {
 	h := firmware.InternalHeader{FirmwareVersion: d.version, FirmwareSize: d.size, FirmwareHash: d.hash, Campaign: d.campaign}
-	page := r.active.ProgramSize()
-	n := (firmware.InternalHeaderSize + page - 1) / page * page
-	buf := bytes.Repeat([]byte{0xFF}, int(n))
-	copy(buf, h.Encode())
+	buf := storage.PadToUnit(h.Encode(), r.active.ProgramSize())
 	if err := r.active.Program(uint64(r.l.ApplicationDetails), buf); err != nil {
 		r.m.Check("write-header", false, err.Error())
 		return false

@@ -1,7 +1,6 @@
 package scenarios
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"fmt"
 	"time"
@@ -85,12 +84,6 @@ func (l *Loaded) newMachine(imgs *images, seed uint64, from *storage.Snapshot, c
 	return m, nil
 }
 
-// sotpAreas returns the two SOTP areas of the layout.
-func (l *Loaded) sotpAreas() (sotp.Area, sotp.Area) {
-	return sotp.Area{Addr: uint64(l.Layout.SOTP1Address), Size: uint64(l.Layout.SOTP1Size)},
-		sotp.Area{Addr: uint64(l.Layout.SOTP2Address), Size: uint64(l.Layout.SOTP2Size)}
-}
-
 // candidateKey is the key candidate headers are written with: the device
 // key of the provisioned ROT, or of the ROT the device would have had when
 // none is provisioned (a device whose ROT was lost after the download).
@@ -110,7 +103,7 @@ func (l *Loaded) programFactory(m *sim.Machine, imgs *images) error {
 		internal := m.Internal()
 		internal.Load(0, imgs.bootloader.Bytes)
 		if l.ROT != nil {
-			a1, a2 := l.sotpAreas()
+			a1, a2 := l.Layout.SOTPAreas()
 			st := sotp.New(internal, a1, a2)
 			if err = st.Init(); err != nil {
 				return
@@ -143,37 +136,18 @@ func internalHeader(f *Firmware, img *sim.Image) *firmware.InternalHeader {
 
 // loadCandidate writes a candidate into slot i as the update client leaves
 // it: the header (internal with a CRC on internal flash, external with the
-// device HMAC elsewhere), then the firmware.
+// device HMAC elsewhere), then the firmware, each padded to the program unit.
 func (l *Loaded) loadCandidate(m *sim.Machine, imgs *images, i int, name string) error {
 	dev := m.CandidateStorage()
 	img := imgs.app[name]
-	f := l.Firmware.Get(name)
-	slot := l.Layout.Slots(l.Board)[i]
-	var hdr []byte
-	if l.Layout.Storage == sim.DeviceInternal {
-		hdr = internalHeader(f, img).Encode()
-	} else {
-		key, err := l.candidateKey()
-		if err != nil {
-			return err
-		}
-		sum := sha256.Sum256(img.Bytes)
-		eh := firmware.ExternalHeader{FirmwareVersion: f.Version, FirmwareSize: uint64(len(img.Bytes)), FirmwareHash: sum,
-			PayloadSize: uint64(len(img.Bytes)), PayloadHash: sum}
-		if hdr, err = eh.Encode(key); err != nil {
-			return err
-		}
+	hdr, err := updateclient.CandidateHeader(l.Layout.Storage, l.Firmware.Get(name).Version, uint64(len(img.Bytes)),
+		sha256.Sum256(img.Bytes), l.candidateKey)
+	if err != nil {
+		return err
 	}
-	// Pad to the device's units, as written through its block-device API.
-	body := l.Layout.SlotBody(l.Board, i, dev.ProgramSize())
 	u := dev.ProgramSize()
-	buf := bytes.Repeat([]byte{0xFF}, int(body-slot.Start))
-	copy(buf, hdr)
-	dev.Load(slot.Start, buf)
-	tail := (uint64(len(img.Bytes)) + u - 1) / u * u
-	padded := bytes.Repeat([]byte{0xFF}, int(tail))
-	copy(padded, img.Bytes)
-	dev.Load(body, padded)
+	dev.Load(l.Layout.Slots(l.Board)[i].Start, storage.PadToUnit(hdr, u))
+	dev.Load(l.Layout.SlotBody(l.Board, i, u), storage.PadToUnit(img.Bytes, u))
 	return nil
 }
 

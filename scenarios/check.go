@@ -272,7 +272,7 @@ func (r *runner) sotpIntact(*Result) (bool, bool, string) {
 		return false, true, "no ROT was provisioned"
 	}
 	sys := r.m.Storage().Clone(nil)
-	a1, a2 := r.l.sotpAreas()
+	a1, a2 := r.l.Layout.SOTPAreas()
 	st := sotp.New(sys.Device(sim.DeviceInternal), a1, a2)
 	sys.PowerOn()
 	if err := st.Init(); err != nil {

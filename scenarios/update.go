@@ -1,7 +1,6 @@
 package scenarios
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"fmt"
 	"math"
@@ -10,7 +9,9 @@ import (
 	"github.com/bootsim/bootsim/firmware"
 	"github.com/bootsim/bootsim/sim"
 	"github.com/bootsim/bootsim/sim/cloud"
+	"github.com/bootsim/bootsim/storage"
 	"github.com/bootsim/bootsim/storage/sotp"
+	"github.com/bootsim/bootsim/updateclient"
 )
 
 // startCampaign builds the campaign's manifest and starts it on the service.
@@ -64,22 +65,18 @@ func (r *runner) appAction(a *AppAction) error {
 		dev := m.CandidateStorage()
 		slot := l.Layout.Slots(l.Board)[0]
 		body := l.Layout.SlotBody(l.Board, 0, dev.ProgramSize())
-		sum := sha256.Sum256(img.Bytes)
-		var hdr []byte
-		if l.Layout.Storage == sim.DeviceInternal {
-			hdr = internalHeader(f, img).Encode()
-		} else {
-			a1, a2 := l.sotpAreas()
-			st := sotp.New(m.Internal(), a1, a2)
-			rot, err := st.Get(sotp.TypeROT)
-			if err != nil {
-				m.Printf("plant: no ROT: %v\r\n", err)
-				return
-			}
-			key, _ := firmware.DeviceKey(rot, l.Boot.BackwardCompatibleKey)
-			eh := firmware.ExternalHeader{FirmwareVersion: f.Version, FirmwareSize: uint64(len(img.Bytes)), FirmwareHash: sum,
-				PayloadSize: uint64(len(img.Bytes)), PayloadHash: sum}
-			hdr, _ = eh.Encode(key)
+		hdr, err := updateclient.CandidateHeader(l.Layout.Storage, f.Version, uint64(len(img.Bytes)), sha256.Sum256(img.Bytes),
+			func() ([]byte, error) {
+				a1, a2 := l.Layout.SOTPAreas()
+				rot, err := sotp.New(m.Internal(), a1, a2).Get(sotp.TypeROT)
+				if err != nil {
+					return nil, fmt.Errorf("no ROT: %w", err)
+				}
+				return firmware.DeviceKey(rot, l.Boot.BackwardCompatibleKey)
+			})
+		if err != nil {
+			m.Printf("plant: %v\r\n", err)
+			return
 		}
 		end := body + uint64(len(img.Bytes))
 		for at := slot.Start; at < end; {
@@ -88,12 +85,8 @@ func (r *runner) appAction(a *AppAction) error {
 			at += n
 		}
 		u := dev.ProgramSize()
-		head := bytes.Repeat([]byte{0xFF}, int(body-slot.Start))
-		copy(head, hdr)
-		_ = dev.Program(slot.Start, head)
-		padded := bytes.Repeat([]byte{0xFF}, int((uint64(len(img.Bytes))+u-1)/u*u))
-		copy(padded, img.Bytes)
-		_ = dev.Program(body, padded)
+		_ = dev.Program(slot.Start, storage.PadToUnit(hdr, u))
+		_ = dev.Program(body, storage.PadToUnit(img.Bytes, u))
 		m.Mark("planted", a.Plant)
 		m.SystemReset()
 	})

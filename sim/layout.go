@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/bootsim/bootsim/storage"
+	"github.com/bootsim/bootsim/storage/sotp"
 	"github.com/bootsim/bootsim/strictyaml"
 	"github.com/bootsim/bootsim/units"
 	"go.yaml.in/yaml/v3"
@@ -52,6 +53,13 @@ const (
 	RegionActiveHeader = "active-header"
 	RegionActiveApp    = "active-app"
 )
+
+// SOTPAreas returns the two areas of the SOTP key store
+// (sotp-section-1 and sotp-section-2).
+func (l *Layout) SOTPAreas() (sotp.Area, sotp.Area) {
+	return sotp.Area{Addr: uint64(l.SOTP1Address), Size: uint64(l.SOTP1Size)},
+		sotp.Area{Addr: uint64(l.SOTP2Address), Size: uint64(l.SOTP2Size)}
+}
 
 // SlotRegion is the region name of candidate slot i.
 func SlotRegion(i int) string { return fmt.Sprintf("slot-%d", i) }
@@ -280,8 +288,8 @@ func (l *Layout) boundaries(b *Board) (down, up func(uint64) uint64) {
 	switch l.Storage {
 	case DeviceInternal:
 		return func(a uint64) uint64 { return sectorFloor(b, a) }, func(a uint64) uint64 {
-			if f := sectorFloor(b, a); f != a {
-				return f + sectorSizeAt(b, f)
+			if f, n := sectorAt(b, a); f != a {
+				return f + n
 			}
 			return a
 		}
@@ -293,32 +301,25 @@ func (l *Layout) boundaries(b *Board) (down, up func(uint64) uint64) {
 	return func(a uint64) uint64 { return a / unit * unit }, func(a uint64) uint64 { return alignUp(a, unit) }
 }
 
-// sectorFloor returns the start of the internal-flash sector holding addr (or
-// the end of flash for addresses past it).
-func sectorFloor(b *Board, addr uint64) uint64 {
+// sectorAt returns the start and size of the internal-flash sector holding
+// addr (for addresses past the end of flash: the end, and the last sector's
+// size).
+func sectorAt(b *Board, addr uint64) (start, size uint64) {
 	var at uint64
 	for _, s := range b.Flash.Sectors {
 		for range s.Count {
 			if addr < at+uint64(s.Size) {
-				return at
+				return at, uint64(s.Size)
 			}
 			at += uint64(s.Size)
 		}
 	}
-	return at
+	return at, uint64(b.Flash.Sectors[len(b.Flash.Sectors)-1].Size)
 }
 
-func sectorSizeAt(b *Board, addr uint64) uint64 {
-	var at uint64
-	for _, s := range b.Flash.Sectors {
-		for range s.Count {
-			if addr < at+uint64(s.Size) {
-				return uint64(s.Size)
-			}
-			at += uint64(s.Size)
-		}
-	}
-	return uint64(b.Flash.Sectors[len(b.Flash.Sectors)-1].Size)
+func sectorFloor(b *Board, addr uint64) uint64 {
+	start, _ := sectorAt(b, addr)
+	return start
 }
 
 func onSector(b *Board, addr uint64) bool { return sectorFloor(b, addr) == addr }

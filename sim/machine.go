@@ -35,16 +35,6 @@ func (r ResetReason) String() string {
 	return fmt.Sprintf("ResetReason(%d)", uint8(r))
 }
 
-// ParseResetReason parses a reset reason name.
-func ParseResetReason(s string) (ResetReason, error) {
-	for i, n := range resetNames {
-		if n == s {
-			return ResetReason(i), nil
-		}
-	}
-	return 0, fmt.Errorf("unknown reset reason %q (want one of %s)", s, strings.Join(resetNames[:], ", "))
-}
-
 // State is what the device is doing.
 type State uint8
 
@@ -169,12 +159,10 @@ func (c machineClock) Advance(d time.Duration) {
 		return
 	}
 	if m.cutAt >= 0 && m.now >= m.cutAt {
-		m.cutAt = -1
-		panic(&unwind{kind: unwindPower, detail: "power cut (armed at " + strings.TrimSpace(FormatTime(m.now)) + ")"})
+		m.armedCutFires()
 	}
 	if m.wdEnabled && m.now >= m.wdDeadline {
-		m.emit(Event{Kind: EvWatchdog, Detail: fmt.Sprintf("not kicked for %s", m.wdTimeout)})
-		panic(&unwind{kind: unwindReset, reason: ResetWatchdog})
+		m.watchdogBites()
 	}
 }
 
@@ -292,10 +280,31 @@ func (m *Machine) onOp(op storage.Op) {
 }
 
 func (m *Machine) onPowerLoss(op storage.Op) {
+	m.losePower(fmt.Sprintf("power cut at op #%d (%s)", op.Index, op.Fault.Mode))
+}
+
+// losePower removes power now: stage code stops where it is (unwinding to
+// exec, which powers down); outside stage code the machine powers down at once.
+func (m *Machine) losePower(why string) {
 	if m.inStage {
-		panic(&unwind{kind: unwindPower, detail: fmt.Sprintf("power cut at op #%d (%s)", op.Index, op.Fault.Mode)})
+		panic(&unwind{kind: unwindPower, detail: why})
 	}
-	m.powerDown(fmt.Sprintf("power cut at op #%d (%s)", op.Index, op.Fault.Mode))
+	m.powerDown(why)
+}
+
+// armedCutFires carries out the power cut armed by CutPowerAt.
+func (m *Machine) armedCutFires() {
+	m.cutAt = -1
+	m.losePower("power cut (armed at " + strings.TrimSpace(FormatTime(m.now)) + ")")
+}
+
+// watchdogBites resets the MCU when the watchdog was not kicked in time.
+func (m *Machine) watchdogBites() {
+	m.emit(Event{Kind: EvWatchdog, Detail: fmt.Sprintf("not kicked for %s", m.wdTimeout)})
+	if m.inStage {
+		panic(&unwind{kind: unwindReset, reason: ResetWatchdog})
+	}
+	m.reset(ResetWatchdog, "")
 }
 
 // PowerOn applies power: the no-init RAM fills with noise, the reset reason
@@ -333,8 +342,7 @@ func (m *Machine) powerDown(why string) {
 
 // stop ends everything the current boot started: timers, watchdog, stage.
 func (m *Machine) stop() {
-	m.epoch++
-	m.timers = m.timers[:0]
+	m.stopStage()
 	m.wdEnabled = false
 	m.image = nil
 }
@@ -416,11 +424,9 @@ func (m *Machine) Run(deadline time.Duration, stop func() bool) bool {
 			t := heap.Pop(&m.timers).(*timer)
 			m.exec(t.fn)
 		case nextWatchdog:
-			m.emit(Event{Kind: EvWatchdog, Detail: fmt.Sprintf("not kicked for %s", m.wdTimeout)})
-			m.reset(ResetWatchdog, "")
+			m.watchdogBites()
 		case nextCut:
-			m.cutAt = -1
-			m.powerDown("power cut (armed at " + strings.TrimSpace(FormatTime(m.now)) + ")")
+			m.armedCutFires()
 		}
 	}
 }
@@ -702,10 +708,7 @@ func (m *Machine) Mark(name, detail string) {
 			m.cutAt = m.now + m.cutDelay
 			return
 		}
-		if m.inStage {
-			panic(&unwind{kind: unwindPower, detail: "power cut at " + name})
-		}
-		m.powerDown("power cut at " + name)
+		m.losePower("power cut at " + name)
 	}
 }
 

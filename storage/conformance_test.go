@@ -414,3 +414,22 @@ func TestSnapshotRestoreConcurrently(t *testing.T) {
 	f.Peek(4096, got)
 	require.Equal(t, pattern(int(f.Size()), 1)[4096:4096+64], got, "the origin is untouched")
 }
+
+func TestPadToUnit(t *testing.T) {
+	for _, tc := range []struct {
+		in   []byte
+		unit uint64
+		want []byte
+	}{
+		{[]byte{1, 2, 3}, 4, []byte{1, 2, 3, 0xFF}},
+		{[]byte{1, 2, 3, 4}, 4, []byte{1, 2, 3, 4}},
+		{[]byte{1, 2, 3, 4, 5}, 4, []byte{1, 2, 3, 4, 5, 0xFF, 0xFF, 0xFF}},
+		{[]byte{1, 2, 3}, 1, []byte{1, 2, 3}},
+		{nil, 8, nil},
+	} {
+		require.Equal(t, tc.want, PadToUnit(tc.in, tc.unit), "%v to %d", tc.in, tc.unit)
+	}
+	in := []byte{1, 2, 3}
+	PadToUnit(in, 4)[0] = 9
+	require.Equal(t, byte(1), in[0], "a padded copy must not share the input")
+}

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"time"
@@ -43,6 +44,19 @@ type Device interface {
 	// Stamp identifies the current contents of [addr, addr+n): a later Stamp
 	// of the same range is Equal only if no byte in it may have changed.
 	Stamp(addr, n uint64) Stamp
+}
+
+// PadToUnit returns p padded with 0xFF to a whole number of units, as
+// firmware fills the tail of a program through a block device; it returns p
+// itself when p is already whole units.
+func PadToUnit(p []byte, unit uint64) []byte {
+	n := uint64(len(p))
+	if unit <= 1 || n%unit == 0 {
+		return p
+	}
+	out := bytes.Repeat([]byte{0xFF}, int((n+unit-1)/unit*unit))
+	copy(out, p)
+	return out
 }
 
 // stuckBit is a bit that no program or erase changes any more.

@@ -373,28 +373,24 @@ func (h *hub) applicable(vendor, class []byte) (int, string) {
 	return resultNone, ""
 }
 
-// header returns the candidate's header for the slot's storage: internal
-// (CRC) on internal flash, external (HMAC with the device key) elsewhere,
-// padded with 0xFF to where the body starts.
-func (h *hub) header() ([]byte, error) {
-	var hdr []byte
-	if h.cfg.Layout.Storage == sim.DeviceInternal {
-		ih := firmware.InternalHeader{FirmwareVersion: h.fw.version, FirmwareSize: h.fw.size, FirmwareHash: h.fw.hash}
-		hdr = ih.Encode()
-	} else {
-		key, err := h.deviceKey()
-		if err != nil {
-			return nil, err
-		}
-		eh := firmware.ExternalHeader{FirmwareVersion: h.fw.version, FirmwareSize: h.fw.size, FirmwareHash: h.fw.hash,
-			PayloadSize: h.fw.size, PayloadHash: h.fw.hash}
-		if hdr, err = eh.Encode(key); err != nil {
-			return nil, err
-		}
+// CandidateHeader returns the header the client writes at the start of a
+// candidate slot on the given storage device: the internal header (CRC) on
+// internal flash, the external one (HMAC-SHA256 with the device key)
+// elsewhere. deviceKey is called only for the external header. Written
+// through the block device, it is padded to the program unit
+// (storage.PadToUnit), which is where the body starts (sim.Layout.SlotBody).
+func CandidateHeader(device string, version, size uint64, hash [32]byte, deviceKey func() ([]byte, error)) ([]byte, error) {
+	if device == sim.DeviceInternal {
+		ih := firmware.InternalHeader{FirmwareVersion: version, FirmwareSize: size, FirmwareHash: hash}
+		return ih.Encode(), nil
 	}
-	out := bytes.Repeat([]byte{0xFF}, int(h.body()-h.slot().Start))
-	copy(out, hdr)
-	return out, nil
+	key, err := deviceKey()
+	if err != nil {
+		return nil, err
+	}
+	eh := firmware.ExternalHeader{FirmwareVersion: version, FirmwareSize: size, FirmwareHash: hash,
+		PayloadSize: size, PayloadHash: hash}
+	return eh.Encode(key)
 }
 
 // deviceKey reads the ROT from SOTP (the client initialises the store) and
@@ -451,11 +447,11 @@ func (h *hub) setupFirmware() {
 }
 
 func (h *hub) writeHeader() error {
-	hdr, err := h.header()
+	hdr, err := CandidateHeader(h.cfg.Layout.Storage, h.fw.version, h.fw.size, h.fw.hash, h.deviceKey)
 	if err != nil {
 		return err
 	}
-	return h.dev().Program(h.slot().Start, hdr)
+	return h.dev().Program(h.slot().Start, storage.PadToUnit(hdr, h.dev().ProgramSize()))
 }
 
 // eraseSlot erases what the candidate will occupy from a body offset on:
@@ -522,17 +518,12 @@ func (h *hub) fetch() {
 func (h *hub) store(data []byte) {
 	h.to("WAIT_FOR_STORAGE")
 	h.m.SetPhase("download")
-	dev := h.dev()
-	u := dev.ProgramSize()
+	dev, body := h.dev(), h.body()
 	for len(data) > 0 {
 		frag := data[:min(len(data), fragmentSize)]
 		data = data[len(frag):]
-		if n := uint64(len(frag)); n%u != 0 {
-			padded := bytes.Repeat([]byte{0xFF}, int((n+u-1)/u*u))
-			copy(padded, frag)
-			frag = padded
-		}
-		if err := dev.Program(h.body()+h.offset, frag); err != nil {
+		frag = storage.PadToUnit(frag, dev.ProgramSize())
+		if err := dev.Program(body+h.offset, frag); err != nil {
 			h.fail(ResultWriterWriteFailure, err.Error())
 			return
 		}
@@ -566,14 +557,14 @@ func (h *hub) progress() {
 func (h *hub) finalize() {
 	h.to("FINALIZE_STORAGE")
 	h.m.SetPhase("finalize")
-	dev := h.dev()
+	dev, body := h.dev(), h.body()
 	sum := sha256.New()
 	buf := make([]byte, readBackBuffer)
 	u := dev.ReadSize()
 	for off := uint64(0); off < h.fw.size; off += readBackBuffer {
 		n := min(uint64(readBackBuffer), h.fw.size-off)
 		rd := (n + u - 1) / u * u
-		if err := dev.Read(h.body()+off, buf[:rd]); err != nil {
+		if err := dev.Read(body+off, buf[:rd]); err != nil {
 			h.fail(ResultWriterWriteFailure, err.Error())
 			return
 		}
@@ -623,9 +614,8 @@ func (h *hub) activate() {
 }
 
 func (h *hub) keyStore() *sotp.Store {
-	l := h.cfg.Layout
-	return sotp.New(h.m.Internal(), sotp.Area{Addr: uint64(l.SOTP1Address), Size: uint64(l.SOTP1Size)},
-		sotp.Area{Addr: uint64(l.SOTP2Address), Size: uint64(l.SOTP2Size)})
+	a1, a2 := h.cfg.Layout.SOTPAreas()
+	return sotp.New(h.m.Internal(), a1, a2)
 }
 
 // resumePoint returns the body offset an interrupted download of the same
