@@ -73,7 +73,7 @@ func (r *runner) expect(e *Expect, res *Result) (bool, string) {
 		return r.regionHolds(e.Region, m)
 	case ExpResult:
 		v := r.svc.Device(deviceID)
-		return int64(v.Result) == *e.Count.AtLeast, fmt.Sprintf("the device reported %d %s", v.Result, resultName(v.Result))
+		return int64(v.Result) == *e.Count.AtLeast, "the device reported " + resultText(v.Result)
 	case ExpDownloaded:
 		v := r.svc.Device(deviceID)
 		return e.Count.holds(v.BytesServed), fmt.Sprintf("%d bytes served", v.BytesServed)
@@ -122,20 +122,25 @@ func (r *runner) regionHolds(x *RegionExpect, m *sim.Machine) (bool, string) {
 		got := hex.EncodeToString(sum[:])
 		return got == strings.ToLower(x.SHA256), "sha256 " + got
 	}
-	img := r.imgs.app[x.Firmware]
 	at := reg.Start
 	if strings.HasPrefix(x.Region, "slot-") {
 		var i int
 		fmt.Sscanf(x.Region, "slot-%d", &i)
 		at = r.l.Layout.SlotBody(r.l.Board, i, dev.ProgramSize())
 	}
-	b := make([]byte, len(img.Bytes))
-	dev.Peek(at, b)
-	if bytes.Equal(b, img.Bytes) {
+	holds := func(img *sim.Image) bool {
+		if at+uint64(len(img.Bytes)) > reg.End() {
+			return false
+		}
+		b := make([]byte, len(img.Bytes))
+		dev.Peek(at, b)
+		return bytes.Equal(b, img.Bytes)
+	}
+	if holds(r.imgs.app[x.Firmware]) {
 		return true, ""
 	}
 	for _, f := range r.l.Firmware {
-		if o := r.imgs.app[f.Name]; len(o.Bytes) <= len(b) && bytes.Equal(b[:len(o.Bytes)], o.Bytes) {
+		if holds(r.imgs.app[f.Name]) {
 			return false, "it holds " + f.Name
 		}
 	}
@@ -288,11 +293,12 @@ func (r *runner) sotpIntact(*Result) (bool, bool, string) {
 	return false, false, "the ROT reads back"
 }
 
-func resultName(code int) string {
+// resultText is a result code with its name, when it has one.
+func resultText(code int) string {
 	if n := updateclient.ResultName(code); n != "" {
-		return "(" + n + ")"
+		return fmt.Sprintf("%d (%s)", code, n)
 	}
-	return ""
+	return fmt.Sprint(code)
 }
 
 // updateTime is the virtual time from the start of the last campaign to

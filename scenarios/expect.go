@@ -61,15 +61,20 @@ func (b Bounds) holds(v int64) bool {
 }
 
 func (b Bounds) String() string {
+	return b.format(func(v int64) string { return fmt.Sprint(v) })
+}
+
+// format renders the bounds with each value rendered by f.
+func (b Bounds) format(f func(int64) string) string {
 	switch {
 	case b.AtLeast != nil && b.AtMost != nil && *b.AtLeast == *b.AtMost:
-		return fmt.Sprintf("= %d", *b.AtLeast)
+		return "= " + f(*b.AtLeast)
 	case b.AtLeast != nil && b.AtMost != nil:
-		return fmt.Sprintf("in %d..%d", *b.AtLeast, *b.AtMost)
+		return "in " + f(*b.AtLeast) + ".." + f(*b.AtMost)
 	case b.AtLeast != nil:
-		return fmt.Sprintf("≥ %d", *b.AtLeast)
+		return "≥ " + f(*b.AtLeast)
 	case b.AtMost != nil:
-		return fmt.Sprintf("≤ %d", *b.AtMost)
+		return "≤ " + f(*b.AtMost)
 	}
 	return "any"
 }
@@ -248,18 +253,11 @@ func (e *Expect) String() string {
 		}
 		return "service sees " + strings.Join(parts, " ")
 	case ExpTime, ExpUpdateTime:
-		var lo, hi string
-		if e.Count.AtLeast != nil {
-			lo = "≥ " + units.Duration(*e.Count.AtLeast).String()
-		}
-		if e.Count.AtMost != nil {
-			hi = "≤ " + units.Duration(*e.Count.AtMost).String()
-		}
 		what := "virtual time "
 		if e.Kind == ExpUpdateTime {
 			what = "time to update "
 		}
-		return what + lo + hi
+		return what + e.Count.format(func(v int64) string { return units.Duration(v).String() })
 	case ExpRegion:
 		r := e.Region
 		switch {

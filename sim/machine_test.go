@@ -262,10 +262,7 @@ func TestWatchdogResetKeepsNoInitRAM(t *testing.T) {
 		require.Equal(t, seen[i-1][0]+1, seen[i][0], "no-init RAM survives a watchdog reset")
 		require.Equal(t, seen[0][1:], seen[i][1:])
 	}
-	m.PowerOff("test")
-	m.PowerOn()
-	m.Run(m.Now()+10*time.Millisecond, nil)
-	require.NotEqual(t, seen[0], seen[len(seen)-1][:8], "power-on refills no-init RAM with noise")
+	// What power-on does to the RAM: TestPowerOnIsAColdStart.
 }
 
 func TestWatchdogInterruptsLongWork(t *testing.T) {
@@ -412,4 +409,68 @@ func TestFactoryLeavesNoTrace(t *testing.T) {
 	require.Zero(t, m.Now())
 	require.Equal(t, StateOff, m.State())
 	require.False(t, m.Storage().Powered())
+}
+
+// TestPowerOnIsAColdStart: power-on after any reset reports the power-on
+// reason, and refills every byte of the no-init RAM with fresh noise (what
+// the last boot left there does not survive, and the noise differs from
+// one power-on to the next).
+func TestPowerOnIsAColdStart(t *testing.T) {
+	m := testMachine(t, 1)
+	install(t, m, 0, bootDesc())
+	var reasons []ResetReason
+	var rams [][]byte
+	m.Register("test-boot", ProgramFunc(func(m *Machine, _ *Image) {
+		reasons = append(reasons, m.ResetReason())
+		rams = append(rams, bytes.Clone(m.NoInit()))
+		for i := range m.NoInit() {
+			m.NoInit()[i] = 0xA5
+		}
+		if m.ResetReason() == ResetPowerOn {
+			m.StartWatchdog(10 * time.Millisecond)
+		}
+	}))
+	m.PowerOn()
+	m.Run(15*time.Millisecond, nil) // boot 1, then a watchdog reset: boot 2
+	m.PowerOff("test")
+	m.PowerOn()
+	m.Run(m.Now()+5*time.Millisecond, nil)
+	require.Equal(t, []ResetReason{ResetPowerOn, ResetWatchdog, ResetPowerOn}, reasons)
+	require.Equal(t, bytes.Repeat([]byte{0xA5}, len(rams[1])), rams[1], "a watchdog reset keeps every byte")
+	kept := 0
+	for i, b := range rams[2] {
+		if b == 0xA5 {
+			kept++
+		}
+		if b == rams[0][i] {
+			kept++
+		}
+	}
+	require.Less(t, kept, len(rams[2])/20, "power-on noise neither keeps the old contents nor repeats the last noise")
+}
+
+// TestArmedCutFiresWhileIdle: a power cut armed for a time fires at that
+// time even when no stage code runs then (the device idles in its timers,
+// or has nothing scheduled at all).
+func TestArmedCutFiresWhileIdle(t *testing.T) {
+	for _, timers := range []bool{false, true} {
+		m := testMachine(t, 1)
+		install(t, m, 0, bootDesc())
+		m.Register("test-boot", ProgramFunc(func(m *Machine, _ *Image) {
+			if timers {
+				var tick func()
+				tick = func() { m.After(7*time.Millisecond, tick) }
+				tick()
+			}
+		}))
+		m.PowerOn()
+		m.Run(5*time.Millisecond, nil)
+		require.Equal(t, StateRunning, m.State())
+		m.CutPowerAt(40 * time.Millisecond)
+		m.Run(time.Second, nil)
+		require.Equal(t, StateOff, m.State(), "timers %v", timers)
+		last := m.Trace()[len(m.Trace())-1]
+		require.Equal(t, EvPowerOff, last.Kind)
+		require.Equal(t, 40*time.Millisecond, last.Time, "timers %v", timers)
+	}
 }

@@ -109,42 +109,6 @@ func TestFaultIsReproducible(t *testing.T) {
 		"the torn erase left sector 0 neither intact nor erased (seed 42)")
 }
 
-func TestTornSDWrite(t *testing.T) {
-	old := pattern(8*SDBlockSize, 1)
-	neu := pattern(8*SDBlockSize, 2)
-	seen := map[string]bool{}
-	for seed := range uint64(40) {
-		s := NewSystem(nil)
-		c := sdCard(s)
-		c.Load(0, old)
-		s.SetInjector(&Rule{Match: OnIndex(0), Fault: Fault{Mode: FaultTorn, Seed: seed}})
-		_ = c.Program(0, neu)
-		got := contents(c)[:8*SDBlockSize]
-		torn := -1
-		for b := range 8 {
-			blk := got[b*SDBlockSize : (b+1)*SDBlockSize]
-			isNew, isOld := bytes.Equal(blk, neu[b*SDBlockSize:(b+1)*SDBlockSize]), bytes.Equal(blk, old[b*SDBlockSize:(b+1)*SDBlockSize])
-			switch {
-			case torn < 0 && isNew:
-			case torn < 0:
-				torn = b
-				switch {
-				case isOld:
-					seen["old"] = true
-				default:
-					seen["garbage"] = true
-				}
-			default:
-				require.True(t, isOld, "seed %d: block %d after the torn block %d is not old", seed, b, torn)
-			}
-		}
-		if torn < 0 {
-			seen["new"] = true // the torn block got its new contents (or it was the last)
-		}
-	}
-	require.True(t, seen["old"] && seen["garbage"], "seeds produce every outcome: %v", seen)
-}
-
 func TestTornEraseOnlyRaisesBits(t *testing.T) {
 	for seed := range uint64(20) {
 		s := NewSystem(nil)
