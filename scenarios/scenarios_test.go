@@ -148,6 +148,17 @@ func TestUserBinary(t *testing.T) {
 	require.ErrorContains(t, err, "t.yaml:7:3: firmware app-v2: no such file")
 }
 
+// startRun loads a scenario and builds its device in the factory state,
+// for tests that play the steps themselves.
+func startRun(t *testing.T, y string) *runner {
+	t.Helper()
+	l, err := Load("t.yaml", []byte(y), nil)
+	require.NoError(t, err)
+	r, err := start(l, Options{})
+	require.NoError(t, err)
+	return r
+}
+
 func mustRun(t *testing.T, y string) *Result {
 	t.Helper()
 	l, err := Load("t.yaml", []byte(y), nil)

@@ -435,9 +435,10 @@ func (h *hub) setupFirmware() {
 	h.m.Mark(MarkDownloadBegin, fmt.Sprintf("%d bytes", h.fw.size))
 	h.source = ""
 	h.info("UCFM", "writing the candidate to slot 0 on %s at 0x%x (header %s)", h.cfg.Layout.Storage, h.slot().Start, map[Generation]string{Gen33: "written now", Gen34: "written at activate"}[h.cfg.Generation])
-	if h.fw.size == 0 {
-		// A manifest for an empty payload erases the slot: there is
-		// nothing to fetch, and finalize checks the empty payload.
+	if h.offset >= h.fw.size {
+		// Nothing to fetch: a manifest for an empty payload (the hub's way
+		// of erasing a slot), or a resumed download that had stored every
+		// byte before the reset. Finalize checks what the slot holds.
 		h.to("LAST_FRAGMENT_STORE_DONE")
 		h.finalize()
 		return
@@ -520,16 +521,16 @@ func (h *hub) store(data []byte) {
 	h.m.SetPhase("download")
 	dev, body := h.dev(), h.body()
 	for len(data) > 0 {
-		frag := data[:min(len(data), fragmentSize)]
-		data = data[len(frag):]
-		frag = storage.PadToUnit(frag, dev.ProgramSize())
-		if err := dev.Program(body+h.offset, frag); err != nil {
+		n := min(len(data), fragmentSize)
+		// A short fragment is padded to the program unit; the offset moves
+		// by what was received, so that a resume asks for the right byte.
+		if err := dev.Program(body+h.offset, storage.PadToUnit(data[:n], dev.ProgramSize())); err != nil {
 			h.fail(ResultWriterWriteFailure, err.Error())
 			return
 		}
-		h.offset += uint64(min(fragmentSize, len(frag)))
+		data = data[n:]
+		h.offset += uint64(n)
 	}
-	h.offset = min(h.offset, h.fw.size)
 	h.saveProgress()
 	h.progress()
 	if h.offset < h.fw.size {
@@ -619,9 +620,11 @@ func (h *hub) keyStore() *sotp.Store {
 }
 
 // resumePoint returns the body offset an interrupted download of the same
-// payload can resume from: where the progress record says, moved back to
-// the start of its erase sector on NOR flash (a torn program there cannot be
-// programmed over) - 0 when there is nothing to resume.
+// payload can resume from: the payload's size when every byte was stored
+// (nothing to fetch or erase); otherwise where the progress record says,
+// moved back to the start of its erase sector on NOR flash (a torn program
+// there cannot be programmed over) or of its block on an SD card (writes
+// are whole blocks) - 0 when there is nothing to resume.
 func (h *hub) resumePoint() uint64 {
 	if !h.cfg.Resume {
 		return 0
@@ -630,24 +633,28 @@ func (h *hub) resumePoint() uint64 {
 	if err != nil || len(rec) != 40 || !bytes.Equal(rec[:32], h.fw.hash[:]) {
 		return 0
 	}
-	off := min(binary.LittleEndian.Uint64(rec[32:]), h.fw.size)
+	off := binary.LittleEndian.Uint64(rec[32:])
+	if off >= h.fw.size {
+		return h.fw.size
+	}
 	dev := h.dev()
+	at := h.body() + off
 	if dev.EraseValue() >= 0 {
-		sector := h.body() + off
-		for at := uint64(0); at <= sector; {
-			n := dev.EraseSize(at)
-			if at+n > sector {
-				sector = at
+		for start := uint64(0); start <= at; {
+			n := dev.EraseSize(start)
+			if start+n > at {
+				at = start
 				break
 			}
-			at += n
+			start += n
 		}
-		if sector <= h.body() {
-			return 0
-		}
-		off = sector - h.body()
+	} else {
+		at = at / dev.ProgramSize() * dev.ProgramSize()
 	}
-	return off
+	if at <= h.body() {
+		return 0
+	}
+	return at - h.body()
 }
 
 // saveProgress records how far the download got, when resuming is on.

@@ -1,0 +1,107 @@
+package updateclient
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/bootsim/bootsim/sim"
+	"github.com/stretchr/testify/require"
+)
+
+// appAt runs one application image, with the given behaviour and
+// parameters, at the reset vector of a k64f with no update client, for d.
+func appAt(t *testing.T, behaviour string, params [][2]string, d time.Duration) *sim.Machine {
+	t.Helper()
+	b, err := sim.LoadBoard("k64f")
+	require.NoError(t, err)
+	l, err := b.Layout("")
+	require.NoError(t, err)
+	m, err := sim.New(sim.Config{Board: b, Layout: l, Seed: 1})
+	require.NoError(t, err)
+	desc := &sim.Descriptor{Stage: "application", Impl: "app", Name: "x", Version: 9, Behaviour: behaviour, Params: params, Size: 2048}
+	img, err := sim.BuildImage(desc, 1)
+	require.NoError(t, err)
+	m.AddImage(&sim.Image{Desc: desc, Bytes: img})
+	m.Register("app", App{})
+	m.Factory(func() { m.Internal().Load(0, img) })
+	m.PowerOn()
+	m.Run(d, nil)
+	return m
+}
+
+// events renders the trace's resets, lockups, watchdog bites and marks.
+func events(m *sim.Machine) []string {
+	var out []string
+	for _, e := range m.Trace() {
+		switch e.Kind {
+		case sim.EvReset, sim.EvLockup, sim.EvWatchdog, sim.EvMark:
+			out = append(out, sim.FormatTime(e.Time)+" "+e.Kind.String()+" "+e.Name)
+		}
+	}
+	return out
+}
+
+// TestAppBehaviours: what each behaviour of an application image does, and
+// when. A healthy image zeroes the no-init RAM (libc start-up) and reports
+// app-running; a crash in start-up code faults before that; a crash or hang
+// "after" a while starts as a healthy image first; a hang is ended by its
+// watchdog (1 s unless the image says).
+func TestAppBehaviours(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		behaviour string
+		params    [][2]string
+		want      []string
+	}{
+		{"healthy", Healthy, nil, []string{"    0.001000 mark app-running"}},
+		{"healthy with a watchdog it kicks", Healthy, [][2]string{{"watchdog", "100ms"}}, []string{"    0.001000 mark app-running"}},
+		{"crash in start-up", Crash, nil, []string{"    0.001000 lockup ", "    0.001000 reset lockup", "    0.002000 lockup ", "    0.002000 reset lockup"}},
+		{"crash after", Crash, [][2]string{{"after", "1.2ms"}}, []string{"    0.001000 mark app-running", "    0.002200 lockup ", "    0.002200 reset lockup"}},
+		{"hang in start-up", Hang, nil, []string{"    1.001000 watchdog ", "    1.001000 reset watchdog"}},
+		{"hang in start-up, own watchdog", Hang, [][2]string{{"watchdog", "1ms"}}, []string{"    0.002000 watchdog ", "    0.002000 reset watchdog"}},
+		{"hang after", Hang, [][2]string{{"after", "500ms"}, {"watchdog", "200ms"}}, []string{"    0.001000 mark app-running", "    0.601000 watchdog ", "    0.601000 reset watchdog"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := 2500 * time.Microsecond
+			if tc.behaviour == Hang {
+				d = 1001500 * time.Microsecond
+			}
+			m := appAt(t, tc.behaviour, tc.params, d)
+			got := events(m)
+			require.Equal(t, tc.want, got[:min(len(got), len(tc.want))])
+			if len(tc.want) == 1 {
+				require.Len(t, got, 1, "nothing else happens")
+			}
+		})
+	}
+}
+
+// TestHealthyAppClearsNoInitRAM: libc start-up zeroes the heap, and so the
+// bootloader's boot counter cells; a crash in start-up code leaves them.
+func TestHealthyAppClearsNoInitRAM(t *testing.T) {
+	m := appAt(t, Healthy, nil, 2*time.Millisecond)
+	require.Equal(t, make([]byte, len(m.NoInit())), m.NoInit())
+	require.Equal(t, []string{"x version 9 running"}, serialLines(m))
+
+	m = appAt(t, Crash, nil, 1500*time.Microsecond)
+	require.False(t, bytes.Equal(make([]byte, len(m.NoInit())), m.NoInit()), "the crash came before the RAM was initialised")
+	require.Empty(t, serialLines(m))
+}
+
+func serialLines(m *sim.Machine) []string {
+	var out []string
+	for _, l := range m.Serial() {
+		out = append(out, l.Text)
+	}
+	return out
+}
+
+// TestParam: a descriptor's duration parameter, its default, and the panic
+// on a value no validated scenario can produce.
+func TestParam(t *testing.T) {
+	d := &sim.Descriptor{Params: [][2]string{{"after", "2s"}, {"bad", "soon"}}}
+	require.Equal(t, 2*time.Second, Param(d, "after", time.Minute))
+	require.Equal(t, time.Minute, Param(d, "watchdog", time.Minute))
+	require.PanicsWithValue(t, `updateclient: /@0: parameter bad="soon": time: invalid duration "soon"`, func() { Param(d, "bad", 0) })
+}
