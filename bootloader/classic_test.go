@@ -2,8 +2,8 @@ package bootloader
 
 import (
 	"encoding/binary"
-	"strings"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 

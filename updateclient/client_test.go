@@ -662,7 +662,9 @@ func TestResumeRecordsProgress(t *testing.T) {
 	for _, resume := range []bool{true, false} {
 		c := newClient(t, "", func(cfg *Config) { cfg.Resume = resume })
 		c.campaign(c.v1(p, 3000, nil), p)
-		c.run(func() bool { return c.svc.Device(c.cfg.DeviceID).BytesServed >= 2*64*512 && c.m.State() == sim.StateRunning })
+		c.run(func() bool {
+			return c.svc.Device(c.cfg.DeviceID).BytesServed >= 2*64*512 && c.m.State() == sim.StateRunning
+		})
 		a1, a2 := c.l.SOTPAreas()
 		rec, err := sotp.New(c.m.Internal(), a1, a2).Get(TypeUpdateResume)
 		if !resume {
