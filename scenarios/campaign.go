@@ -28,6 +28,12 @@ const (
 	StepApp      = "app"
 )
 
+// Payloads a campaign can serve besides the firmware's own.
+const (
+	PayloadMismatch = "mismatch" // other bytes than the manifest describes
+	PayloadEmpty    = "empty"    // a manifest and a payload of no bytes
+)
+
 // Attacks a campaign can carry instead of an honest manifest.
 const (
 	AttackForged      = "forged"       // signed with a key that is not the vendor's
@@ -46,8 +52,10 @@ type Campaign struct {
 	Attack string `yaml:"attack,omitempty" jsonschema:"enum=forged,enum=unsigned,enum=wrong-class,enum=wrong-vendor,enum=replay"`
 	// Replay names the firmware whose (old) manifest a replay serves.
 	Replay string `yaml:"replay,omitempty"`
-	// Payload: mismatch serves other bytes than the manifest describes.
-	Payload string `yaml:"payload,omitempty" jsonschema:"enum=match,enum=mismatch"`
+	// Payload: mismatch serves other bytes than the manifest describes;
+	// empty describes (and serves) a payload of no bytes, the hub's way of
+	// erasing a device's candidate slot.
+	Payload string `yaml:"payload,omitempty" jsonschema:"enum=match,enum=mismatch,enum=empty"`
 	// Sources the device's source manager uses (default lwm2m then http).
 	Sources []SourceSpec `yaml:"sources,omitempty"`
 	// Authorize is how the application answers (default: grant both at once).
@@ -269,9 +277,12 @@ func (r *runner) manifest(c *Campaign) ([]byte, error) {
 	if c.Attack == AttackReplay {
 		target = c.Replay
 	}
-	img := r.imgs.app[target]
+	body := r.imgs.app[target].Bytes
+	if c.Payload == PayloadEmpty {
+		body = nil
+	}
 	f := l.Firmware.Get(target)
-	sum := sha256.Sum256(img.Bytes)
+	sum := sha256.Sum256(body)
 	vid := firmware.VendorID(l.vendorDomain())
 	cid := firmware.ClassID(vid, l.modelName())
 	switch c.Attack {
@@ -286,7 +297,7 @@ func (r *runner) manifest(c *Campaign) ([]byte, error) {
 	}
 	if c.Manifest == "v3" {
 		m := firmware.NewManifestV3(firmware.V3Params{VendorID: vid[:], ClassID: cid[:], PayloadVersion: f.Semver,
-			PayloadDigest: sum[:], PayloadSize: uint64(len(img.Bytes)), PayloadURI: payloadURI(target)})
+			PayloadDigest: sum[:], PayloadSize: uint64(len(body)), PayloadURI: payloadURI(target)})
 		if err := m.Sign(key, false); err != nil {
 			return nil, err
 		}
@@ -296,7 +307,7 @@ func (r *runner) manifest(c *Campaign) ([]byte, error) {
 		return m.Encode()
 	}
 	m := firmware.NewManifestV1(firmware.V1Params{Timestamp: f.Version, VendorID: vid[:], ClassID: cid[:],
-		PayloadURI: payloadURI(target), PayloadDigest: sum[:], PayloadSize: uint64(len(img.Bytes))})
+		PayloadURI: payloadURI(target), PayloadDigest: sum[:], PayloadSize: uint64(len(body))})
 	if err := m.Sign(key, r.vendor.cert); err != nil {
 		return nil, err
 	}

@@ -468,9 +468,9 @@ func (l *Loaded) checkCampaign(c *Campaign) error {
 		return c.pos.Errorf("campaign.attack %q: want forged, unsigned, wrong-class, wrong-vendor or replay", c.Attack)
 	}
 	switch c.Payload {
-	case "", "match", "mismatch":
+	case "", "match", PayloadMismatch, PayloadEmpty:
 	default:
-		return c.pos.Errorf("campaign.payload %q: want match or mismatch", c.Payload)
+		return c.pos.Errorf("campaign.payload %q: want match, mismatch or empty", c.Payload)
 	}
 	seen := map[string]bool{}
 	for _, s := range c.Sources {

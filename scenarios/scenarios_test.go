@@ -59,9 +59,12 @@ func TestSameSeedSameRun(t *testing.T) {
 	l, err := Find("install-from-sd")
 	require.NoError(t, err)
 	seed := uint64(99)
-	a, _ := Run(l, Options{})
-	b, _ := Run(l, Options{Seed: &seed})
-	require.True(t, b.Passed)
+	a, err := Run(l, Options{})
+	require.NoError(t, err)
+	b, err := Run(l, Options{Seed: &seed})
+	require.NoError(t, err)
+	require.True(t, a.Passed, "%v", a.Failures())
+	require.True(t, b.Passed, "%v", b.Failures())
 	require.NotEqual(t, traceText(a), traceText(b))
 }
 

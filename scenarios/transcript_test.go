@@ -20,10 +20,15 @@ import (
 //
 // Commands:
 //
-//	run name=<scenario> [seed=N] [kinds=stage,mark,...]
+//	run name=<scenario> [seed=N] [kinds=stage,mark,...] [fails]
 //	    the trace without storage ops (or only the given event kinds)
-//	journal name=<scenario> [seed=N]
+//	journal name=<scenario> [seed=N] [fails]
 //	    the storage ops, counted by stage, phase, kind and region
+//
+// A transcript records a run that passes: a run that fails its
+// expectations, or whose steps stop with an error, fails the test (a
+// -rewrite cannot record it) unless the command says "fails", and then a
+// run that passes fails the test.
 func TestTranscripts(t *testing.T) {
 	datadriven.Walk(t, "testdata/transcripts", func(t *testing.T, path string) {
 		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
@@ -31,7 +36,7 @@ func TestTranscripts(t *testing.T) {
 			d.ScanArgs(t, "name", &name)
 			l, err := Find(name)
 			if err != nil {
-				return "error: " + err.Error()
+				t.Fatalf("%s: %v", d.Pos, err)
 			}
 			var opts Options
 			if d.HasArg("seed") {
@@ -45,7 +50,13 @@ func TestTranscripts(t *testing.T) {
 			}
 			res, err := Run(l, opts)
 			if err != nil {
-				return "error: " + err.Error()
+				t.Fatalf("%s: %v", d.Pos, err)
+			}
+			switch fails := d.HasArg("fails"); {
+			case !fails && !res.Passed:
+				t.Errorf("%s: %s failed:\n%s", d.Pos, name, strings.Join(res.Failures(), "\n"))
+			case fails && res.Passed:
+				t.Errorf("%s: %s was expected to fail, and passed", d.Pos, name)
 			}
 			var b strings.Builder
 			switch d.Cmd {

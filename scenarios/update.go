@@ -28,12 +28,15 @@ func (r *runner) startCampaign(c *Campaign) error {
 	if c.Attack != "" {
 		target = math.MaxUint64 // pushed to every device, never "updated"
 	}
-	img := r.imgs.app[c.Firmware]
+	served := r.imgs.app[c.Firmware].Bytes
+	if c.Payload == PayloadEmpty {
+		served = []byte{}
+	}
 	r.svc.SetSources(cloudSources(c.Sources))
 	r.client.Download = c.Authorize.Download.policy()
 	r.client.Install = c.Authorize.Install.policy()
-	if c.Payload == "mismatch" {
-		other := make([]byte, len(img.Bytes))
+	if c.Payload == PayloadMismatch {
+		other := make([]byte, len(served))
 		rng := rand.New(rand.NewPCG(r.seed, 0x6d69736d61746368))
 		for i := range other {
 			other[i] = byte(rng.Uint32())
@@ -41,7 +44,7 @@ func (r *runner) startCampaign(c *Campaign) error {
 		r.svc.ServeMismatch(other)
 	}
 	r.campaign, r.campaignAt = c, r.m.Now()
-	r.svc.StartCampaign(&cloud.Campaign{Name: c.Firmware, Manifest: raw, PayloadURI: payloadURI(c.Firmware), Payload: img.Bytes, Target: target})
+	r.svc.StartCampaign(&cloud.Campaign{Name: c.Firmware, Manifest: raw, PayloadURI: payloadURI(c.Firmware), Payload: served, Target: target})
 	return nil
 }
 

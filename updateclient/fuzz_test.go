@@ -129,6 +129,7 @@ func FuzzClientInputs(f *testing.F) {
 	good := h.signed()
 	f.Add(good, h.payload, false)
 	f.Add(good, h.payload[:100], true)
+	f.Add(h.signedV3(), h.payload, false)
 	f.Add([]byte{0x30, 0x03, 0x02, 0x01, 0x01}, []byte{}, false)
 	f.Fuzz(func(t *testing.T, manifest, payload []byte, useGood bool) {
 		h := newHarness(t)
@@ -136,10 +137,7 @@ func FuzzClientInputs(f *testing.F) {
 			manifest = h.signed()
 		}
 		marks := h.push(manifest, payload)
-		verified := false
-		if m, err := firmware.DecodeManifestV1(manifest); err == nil && m.Verify(h.cfg.Certificate) == nil {
-			verified = true
-		}
+		verified, size, digest := h.oracle(manifest)
 		for _, op := range h.m.Storage().Journal() {
 			if op.Region == "slot-0" && op.Kind == storage.OpProgram && !verified {
 				t.Fatalf("wrote the slot for a manifest that does not verify: %s", op)
@@ -148,17 +146,47 @@ func FuzzClientInputs(f *testing.F) {
 		if contains(marks, MarkActivated) {
 			// The client fetches exactly the manifest's size: bytes the
 			// service serves past it are never read.
-			m, _ := firmware.DecodeManifestV1(manifest)
-			size := m.Payload.Reference.Size
 			if !verified || uint64(len(payload)) < size {
 				t.Fatal("activated a payload that does not match a verified manifest")
 			}
 			sum := sha256.Sum256(payload[:size])
-			if !bytes.Equal(sum[:], m.Payload.Reference.Hash) {
+			if !bytes.Equal(sum[:], digest) {
 				t.Fatal("activated a payload that does not match a verified manifest")
 			}
 		}
 	})
+}
+
+// oracle decides, independently of the client, whether a manifest is
+// genuine: a v1 manifest whose signature verifies with the vendor's
+// certificate, or a v3 manifest whose signature verifies with the vendor's
+// key. It returns the payload size and digest the manifest describes.
+func (h *harness) oracle(manifest []byte) (bool, uint64, []byte) {
+	if m, err := firmware.DecodeManifestV1(manifest); err == nil {
+		if m.Verify(h.cfg.Certificate) != nil || m.Payload == nil {
+			return false, 0, nil
+		}
+		return true, m.Payload.Reference.Size, m.Payload.Reference.Hash
+	}
+	if m, err := firmware.DecodeManifestV3(manifest); err == nil && m.Verify(&h.key.PublicKey) == nil {
+		return true, m.PayloadSize, m.PayloadDigest
+	}
+	return false, 0, nil
+}
+
+// signedV3 returns a genuine v3 manifest for the harness's payload.
+func (h *harness) signedV3() []byte {
+	sum := sha256.Sum256(h.payload)
+	m := firmware.NewManifestV3(firmware.V3Params{VendorID: h.cfg.VendorID[:], ClassID: h.cfg.ClassID[:],
+		PayloadVersion: "1.0.0", PayloadDigest: sum[:], PayloadSize: uint64(len(h.payload)), PayloadURI: "https://x/fw.bin"})
+	if err := m.Sign(h.key, false); err != nil {
+		panic(err)
+	}
+	der, err := m.Encode()
+	if err != nil {
+		panic(err)
+	}
+	return der
 }
 
 // TestClientActivatesOnlyWhatVerifies is the fuzz target's seed corpus as a
@@ -180,6 +208,19 @@ func TestClientActivatesOnlyWhatVerifies(t *testing.T) {
 	m[40] ^= 1
 	if marks := h.push(m, h.payload); contains(marks, MarkDownloadBegin) {
 		t.Fatalf("tampered manifest downloaded: %v", marks)
+	}
+	h = newHarness(t)
+	if marks := h.push(h.signedV3(), h.payload); !contains(marks, MarkActivated) {
+		t.Fatalf("genuine v3 update not activated: %v", marks)
+	}
+	h = newHarness(t)
+	m = h.signedV3()
+	m[len(m)-5] ^= 1
+	if ok, _, _ := h.oracle(m); ok {
+		t.Fatal("the oracle takes a tampered v3 manifest for genuine")
+	}
+	if marks := h.push(m, h.payload); contains(marks, MarkDownloadBegin) {
+		t.Fatalf("tampered v3 manifest downloaded: %v", marks)
 	}
 }
 
