@@ -10,6 +10,7 @@ import (
 	"github.com/bootsim/bootsim/firmware"
 	"github.com/bootsim/bootsim/sim"
 	"github.com/bootsim/bootsim/storage"
+	"github.com/bootsim/bootsim/storage/sotp"
 	"github.com/stretchr/testify/require"
 )
 
@@ -572,4 +573,54 @@ func TestLastProgramTailIsStaleBuffer(t *testing.T) {
 	bodies := bn.ops("body")
 	require.Len(t, bodies, 2)
 	require.Equal(t, uint64(20008-16384), bodies[1].Len)
+}
+
+// TestReadAlignedReadsWholeBlocks: a read from a device whose read unit is
+// larger than the request (an SD card) goes through a bounce buffer of the
+// whole blocks that cover it: the bytes asked for, at the cost of those
+// blocks. A read on the unit's boundaries is one plain read.
+func TestReadAlignedReadsWholeBlocks(t *testing.T) {
+	const latency, bandwidth = 500 * time.Microsecond, 1_000_000
+	blockTime := latency + 512*time.Microsecond
+	for _, tc := range []struct {
+		addr, n uint64
+		took    time.Duration
+	}{
+		{0, 296, blockTime},
+		{512, 512, blockTime},
+		{400, 200, latency + 1024*time.Microsecond},
+		{1000, 1100, latency + 2048*time.Microsecond},
+		{1024, 1536, latency + 1536*time.Microsecond},
+	} {
+		s := storage.NewSystem(nil)
+		sd := s.NewSDCard(storage.SDConfig{Name: "sd", Size: 64 << 10, ReadLatency: latency, ReadBandwidth: bandwidth})
+		data := make([]byte, 8192)
+		for i := range data {
+			data[i] = byte(i * 7)
+		}
+		sd.Load(0, data)
+		r := &run{}
+		buf := make([]byte, tc.n)
+		require.NoError(t, r.readAligned(sd, tc.addr, buf))
+		require.Equal(t, data[tc.addr:tc.addr+tc.n], buf, "read %d at %d", tc.n, tc.addr)
+		require.Equal(t, tc.took, s.Clock().Now(), "read %d at %d", tc.n, tc.addr)
+	}
+}
+
+// TestShortROT: a ROT record of the wrong length gives no device key, and
+// says why. §3 (SOTP), §2.6.
+func TestShortROT(t *testing.T) {
+	bn := newBench(t, "k64f", "sd", nil)
+	a := bn.image("a", v1, 64<<10, "healthy")
+	bn.active(a, describe(a))
+	a1, a2 := bn.l.SOTPAreas()
+	bn.m.Factory(func() {
+		require.NoError(t, bn.m.Internal().Erase(a1.Addr, a1.Size))
+		require.NoError(t, bn.m.Internal().Erase(a2.Addr, a2.Size))
+		require.NoError(t, sotp.New(bn.m.Internal(), a1, a2).Set(sotp.TypeROT, make([]byte, 8)))
+	})
+	bn.boot()
+	require.Equal(t, "a", bn.running())
+	require.Equal(t, []string{"device-key: ROT of 8 bytes"}, bn.failedChecks())
+	require.True(t, hasLine(bn.serial(), "[ERR ] Couldn't find valid DeviceKey"))
 }

@@ -29,6 +29,7 @@ const activeVersion = 2000
 // client is a device running the App against a service.
 type client struct {
 	*harness
+	t testing.TB
 	l *sim.Layout
 }
 
@@ -54,7 +55,7 @@ func newClient(t *testing.T, storageKind string, edit func(*Config)) *client {
 	if edit != nil {
 		edit(h.cfg)
 	}
-	c := &client{harness: h, l: h.cfg.Layout}
+	c := &client{harness: h, t: t, l: h.cfg.Layout}
 	ih := firmware.InternalHeader{FirmwareVersion: activeVersion, FirmwareSize: 1, FirmwareHash: sha256.Sum256([]byte{1})}
 	desc := &sim.Descriptor{Stage: "application", Impl: "app", Name: "app", Version: activeVersion, Behaviour: Healthy, Size: 2048}
 	img, err := sim.BuildImage(desc, 1)
@@ -307,6 +308,9 @@ func TestManifestAccepted(t *testing.T) {
 		{"manifest version 1", func(c *client) []byte {
 			return c.v1(p, 3000, func(m *firmware.ManifestV1) { m.ManifestVersion = 1 })
 		}},
+		{"manifest version 2", func(c *client) []byte {
+			return c.v1(p, 3000, func(m *firmware.ManifestV1) { m.ManifestVersion = 2 })
+		}},
 		{"encryption mode 1", func(c *client) []byte {
 			return c.v1(p, 3000, func(m *firmware.ManifestV1) { m.EncryptionMode.Enum = 1 })
 		}},
@@ -322,6 +326,7 @@ func TestManifestAccepted(t *testing.T) {
 			require.Zero(t, c.count(MarkUpdateFailed))
 			require.Equal(t, 1, c.count(MarkActivated))
 			require.True(t, c.slotHolds(p))
+			require.True(t, c.printed("manifest from source lwm2m (cost 0)"), "a pushed manifest is cached: free")
 			require.Equal(t, StateRebooting, c.svc.Device(c.cfg.DeviceID).State)
 			require.Equal(t, int64(len(p)), c.svc.Device(c.cfg.DeviceID).BytesServed)
 		})
@@ -403,6 +408,18 @@ func TestDownloadAndActivate(t *testing.T) {
 			}
 			require.Equal(t, 137, n)
 			require.Equal(t, 3, c.svc.Requests(), "three bursts")
+			// The SD card is trimmed in one op from the slot's start to the
+			// end of the candidate, rounded up to the block.
+			var erases []string
+			for _, op := range c.slotWrites() {
+				if op.Kind == storage.OpErase {
+					erases = append(erases, fmt.Sprintf("%s 0x%x+%d", op.Phase, op.Addr, op.Len))
+				}
+			}
+			require.Equal(t, []string{"prepare 0x0+70656"}, erases)
+			// Each burst asks for what is left, at most 64 fragments: the
+			// link's time for a request is its latency plus its bytes.
+			require.Equal(t, []time.Duration{burstTime(32768), burstTime(32768), burstTime(70000 - 65536)}, c.bursts())
 			require.True(t, c.printed("Downloading: [++++++++++++++++++++++++++++++++++++++++++++++++++] 100 %"))
 			require.True(t, c.printed("Firmware install requested"))
 			// The reboot comes a second after activation.
@@ -410,6 +427,57 @@ func TestDownloadAndActivate(t *testing.T) {
 			require.Equal(t, sim.ResetSoftware, c.m.ResetReason())
 		})
 	}
+}
+
+// burstTime is how long the harness's link (1 MiB/s, 1 ms) takes to serve
+// n bytes.
+func burstTime(n int) time.Duration {
+	return time.Millisecond + time.Duration(uint64(n)*uint64(time.Second)/(1<<20))
+}
+
+// bursts returns how long each download request took on the link: from
+// the hub's request (STORE_AND_DOWNLOAD) to the data's arrival
+// (WAIT_FOR_STORAGE).
+func (c *client) bursts() []time.Duration {
+	var out []time.Duration
+	var sent time.Duration
+	for _, e := range c.m.Trace() {
+		if e.Kind != sim.EvState {
+			continue
+		}
+		switch {
+		case strings.HasSuffix(e.Detail, "→ STORE_AND_DOWNLOAD"):
+			sent = e.Time
+		case strings.HasSuffix(e.Detail, "STORE_AND_DOWNLOAD → WAIT_FOR_STORAGE"):
+			out = append(out, e.Time-sent)
+		}
+	}
+	return out
+}
+
+// TestPrepareErasesWholeSectors: on NOR flash the prepare step erases the
+// slot sector by sector, from the slot's start to the sector that holds
+// the candidate's last byte, so that a slot holding an older candidate ends
+// up holding exactly the new one.
+func TestPrepareErasesWholeSectors(t *testing.T) {
+	p := payload(10000)
+	c := newClient(t, "internal", nil)
+	slot := c.l.Slots(c.m.Board())[0]
+	c.m.Factory(func() { c.m.CandidateStorage().Load(slot.Start, payload(int(slot.Size))[100:]) })
+	c.campaign(c.v1(p, 3000, nil), p)
+	c.run(nil)
+	require.Equal(t, 1, c.count(MarkActivated), "result %d", c.result())
+	require.True(t, c.slotHolds(p))
+	var erases []uint64
+	for _, op := range c.slotWrites() {
+		if op.Kind == storage.OpErase {
+			require.Equal(t, "prepare", op.Phase)
+			require.Equal(t, uint64(4096), op.Len)
+			erases = append(erases, op.Addr-slot.Start)
+		}
+	}
+	// The header takes 0x70 bytes: 0x70 + 10000 bytes end in the third sector.
+	require.Equal(t, []uint64{0, 0x1000, 0x2000}, erases)
 }
 
 // TestProgressInQuarters: the progress bar is printed at 25, 50, 75 and
@@ -528,6 +596,22 @@ func TestRegisterRetries(t *testing.T) {
 	c.m.PowerOn()
 	c.m.Run(20*time.Second, nil)
 	require.Zero(t, c.count(MarkRegistered))
+	// The first attempt comes when the network is up, 2 s after start-up.
+	var first time.Duration
+	for _, l := range c.m.Serial() {
+		if strings.Contains(l.Text, "registration failed") {
+			first = l.Time
+			break
+		}
+	}
+	var idle time.Duration
+	for _, e := range c.m.Trace() {
+		if e.Kind == sim.EvState && strings.HasSuffix(e.Detail, "→ IDLE") {
+			idle = e.Time
+			break
+		}
+	}
+	require.Equal(t, idle+2*time.Second, first)
 	require.True(t, c.printed("registration failed, retrying in 5s"))
 	require.True(t, c.printed("registration failed, retrying in 10s"))
 	c.svc.SetLinkUp(true)
@@ -548,6 +632,7 @@ func TestAuthorization(t *testing.T) {
 		downloaded        bool
 	}{
 		{"grant", Policy{}, Policy{}, true, true},
+		{"delay download", Policy{Delay: 20 * time.Second}, Policy{}, true, true},
 		{"deny download", Policy{Deny: true}, Policy{}, false, false},
 		{"deny install", Policy{}, Policy{Deny: true}, false, true},
 		{"delay install", Policy{}, Policy{Delay: 30 * time.Second}, true, true},
@@ -562,20 +647,25 @@ func TestAuthorization(t *testing.T) {
 				require.Zero(t, c.result(), "a refusal reports no result")
 				require.Equal(t, StateIdle, c.svc.Device(c.cfg.DeviceID).State)
 			}
-			if tc.install.Delay > 0 {
-				var fin, act time.Duration
-				for _, e := range c.m.Trace() {
-					if e.Kind == sim.EvMark && e.Name == MarkFinalized {
-						fin = e.Time
-					}
-					if e.Kind == sim.EvMark && e.Name == MarkInstallAuthorize {
-						act = e.Time
-					}
-				}
-				require.Equal(t, tc.install.Delay, act-fin)
+			if tc.activated {
+				// An authorization comes after the policy's delay: at once
+				// (in the same step) without one.
+				require.Equal(t, tc.download.Delay, c.markTime(MarkDownloadAuthorize)-c.markTime(MarkManifestVerified))
+				require.Equal(t, tc.install.Delay, c.markTime(MarkInstallAuthorize)-c.markTime(MarkFinalized))
 			}
 		})
 	}
+}
+
+// markTime returns when the first mark of a name was reported.
+func (c *client) markTime(name string) time.Duration {
+	for _, e := range c.m.Trace() {
+		if e.Kind == sim.EvMark && e.Name == name {
+			return e.Time
+		}
+	}
+	c.t.Fatalf("no mark %s", name)
+	return 0
 }
 
 // TestNotifiedWhileBusy: a manifest pushed while an update is in progress
@@ -673,6 +763,7 @@ func TestResumeRecordsProgress(t *testing.T) {
 		}
 		require.NoError(t, err)
 		require.Equal(t, resumeRecord(sum, 2*64*512), rec)
+		require.False(t, c.printed("could not record"), "the record was written")
 	}
 }
 
