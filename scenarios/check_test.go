@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"encoding/hex"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -533,4 +534,69 @@ func TestConditionsHoldAndTimeOut(t *testing.T) {
 			require.Contains(t, res.Error, "timed out after 10s; "+tc.want)
 		})
 	}
+}
+
+// TestNoBrickBudget: no-brick allows a recovery that brings an application
+// up by the stage code of the 10th boot after the power cycle, and not one
+// later. The active image crashes in start-up code; once the boot counter
+// reaches max-boot-retries the bootloader gives up on it and takes the
+// older image in the slot: at boot max-boot-retries + 2.
+func TestNoBrickBudget(t *testing.T) {
+	for _, tc := range []struct {
+		retries int
+		status  string
+	}{{7, "pass"}, {8, "pass"}, {9, "fail"}} {
+		y := fmt.Sprintf(`scenario: budget
+summary: Recovery at boot %d.
+device:
+  board: k64f
+  config:
+    mbed-bootloader.max-boot-retries: %d
+firmware:
+  app-v1: {version: 1561517193, size: 20KiB}
+  app-v2: {version: 1561520000, size: 20KiB, behaviour: crash}
+factory:
+  active: app-v2
+  slots: [app-v1]
+steps:
+  - power-on
+  - power-cut
+`, tc.retries+2, tc.retries)
+		res := mustRun(t, y)
+		inv := res.Invariants[0]
+		require.Equal(t, InvNoBrick, inv.Name)
+		require.Equal(t, tc.status, inv.Status, "recovery at boot %d: %s", tc.retries+2, inv.Detail)
+		if tc.status == "pass" {
+			require.Contains(t, inv.Detail, fmt.Sprintf("after a power cycle app-v1 runs (boot %d,", tc.retries+2))
+		}
+	}
+}
+
+// TestNoBrickAppliesToSlots: a device whose only application is in a
+// candidate slot held an application; one whose slots are empty did not.
+func TestNoBrickAppliesToSlots(t *testing.T) {
+	y := strings.Replace(installed, "  active: app-v1\n", "", 1)
+	res := mustRun(t, y)
+	require.Equal(t, "no-brick pass: after a power cycle app-v2 runs (boot 1, 67ms)", invariantsOf(res)[0])
+	y = strings.Replace(y, "slots: [app-v2]", `slots: [""]`, 1)
+	y = strings.Replace(y, "  - wait: {until: app-running, timeout: 60s}\n", "", 1)
+	res = mustRun(t, y)
+	require.Equal(t, "no-brick n/a: the device never held an application", invariantsOf(res)[0])
+}
+
+// TestRegionDetails: the details of a region expectation point at the
+// first byte that is not erased, and an image that fills its region to the
+// last byte is found there.
+func TestRegionDetails(t *testing.T) {
+	y := strings.Replace(halted, "  active: app-v1\n", "", 1)
+	y = strings.Replace(y, "offset: 0x1000, bit: 0", "offset: 0x10, bit: 3", 1)
+	got, _ := checkResult(t, y+"expect:\n  - region: {region: active-app, erased: true}\n")
+	require.Equal(t, []string{"FAIL region active-app is erased: byte 0xa410 is 0xf7"}, got)
+
+	// 211 KiB from 0xA400 ends on a sector boundary, so the copy's erase
+	// stays within the maximum application size.
+	y = strings.Replace(installed, "board: k64f", "board: k64f\n  config:\n    mbed-bootloader.max-application-size: 211KiB\n    update-client.storage-size: 1MiB", 1)
+	y = strings.Replace(y, "size: 210KiB}", "size: 211KiB}", 1)
+	got, _ = checkResult(t, y+"expect:\n  - region: {region: active-app, firmware: app-v2}\n")
+	require.Equal(t, []string{"PASS region active-app holds app-v2"}, got)
 }

@@ -117,6 +117,24 @@ func TestLoadErrors(t *testing.T) {
 		{"bad name", strings.Replace(base, "scenario: test", "scenario: My Test", 1), `name "My Test": use lower-case words`},
 		{"file in built-in", strings.Replace(base, "size: 210KiB", "file: app.bin", 1), `t.yaml:7:3: firmware app-v2: this scenario cannot name files`},
 		{"yaml syntax", base + "  - wait: {until: [\n", `t.yaml:14: did not find expected node content`},
+		{"no copy retries", strings.Replace(base, "board: k64f", "board: k64f\n  config:\n    mbed-bootloader.max-copy-retries: 0", 1), `t.yaml:6:39: mbed-bootloader.max-copy-retries: out of range`},
+		{"too many copy retries", strings.Replace(base, "board: k64f", "board: k64f\n  config:\n    mbed-bootloader.max-copy-retries: 101", 1), `mbed-bootloader.max-copy-retries: out of range`},
+		{"no boot retries", strings.Replace(base, "board: k64f", "board: k64f\n  config:\n    mbed-bootloader.max-boot-retries: 0", 1), `mbed-bootloader.max-boot-retries: out of range`},
+		{"too many boot retries", strings.Replace(base, "board: k64f", "board: k64f\n  config:\n    mbed-bootloader.max-boot-retries: 256", 1), `mbed-bootloader.max-boot-retries: out of range`},
+		{"too many bits", base + "  - corrupt: {region: active-app, bits: 1048577}\n", `t.yaml:14:14: bits: want 0..1048576`},
+		{"negative bits", base + "  - corrupt: {region: active-app, bits: -1}\n", `t.yaml:14:14: bits: want 0..1048576`},
+		{"offset past the region", base + "  - corrupt: {region: sotp-1, offset: 4096, bit: 0}\n", `t.yaml:14:14: offset 4KiB is outside region sotp-1 (4KiB)`},
+		{"bit 8", base + "  - corrupt: {region: sotp-1, offset: 0, bit: 8}\n", `t.yaml:14:14: bit 8: want 0..7`},
+		{"zero boots", base + "  - wait: {until: {boots: 0}}\n", `t.yaml:14:19: boots: want at least 1`},
+		{"unknown device in cut", base + "  - power-cut: {after: {op: program, device: spi}}\n", `t.yaml:14:5: unknown device "spi" (this board has internal and sd)`},
+		{"unknown planted firmware", base + "  - app: {plant: evil}\n", `t.yaml:14:10: app.plant: unknown firmware "evil"`},
+		{"unknown campaign firmware", base + "  - campaign: {firmware: app-v9}\n", `t.yaml:14:15: campaign: unknown firmware "app-v9"`},
+		{"unknown replayed firmware", base + "  - campaign: {firmware: app-v2, attack: replay, replay: app-v0}\n", `t.yaml:14:15: campaign.replay: unknown firmware "app-v0"`},
+		{"unknown region expected", base + "expect:\n  - region: {region: slot-3, erased: true}\n", `t.yaml:15:5: unknown region "slot-3"`},
+		{"bad rot", strings.Replace(base, "slots: [app-v2]", "slots: [app-v2]\n  rot: 00112233", 1), `t.yaml:11:8: factory.rot: want 32 hex digits (16 bytes) or none`},
+		{"unknown client", strings.Replace(base, "board: k64f", "board: k64f\n  client: \"3.5\"", 1), `t.yaml:4:3: device.client "3.5": want 3.3 or 3.4`},
+		{"larger than a slot", strings.Replace(strings.Replace(base, "board: k64f", slotLimited, 1), "size: 210KiB", "size: 306689", 1),
+			`t.yaml:10:3: firmware app-v2: size 306689B fits neither the active region (250KiB) nor a slot`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Load("t.yaml", []byte(tc.yaml), nil)
@@ -127,6 +145,33 @@ func TestLoadErrors(t *testing.T) {
 			require.Regexp(t, `^t\.yaml:\d+(:\d+)?: `, err.Error())
 		})
 	}
+}
+
+// slotLimited is a layout whose slot (300 KiB, of which 512 bytes are for
+// the header) is larger than the active region (250 KiB).
+const slotLimited = "board: k64f\n  config:\n    mbed-bootloader.max-application-size: 250KiB\n    update-client.storage-size: 300KiB"
+
+// TestLoadBoundaries: the values at the edge of what the loader accepts
+// load (the values one past them are in TestLoadErrors).
+func TestLoadBoundaries(t *testing.T) {
+	for _, tc := range []struct{ name, yaml string }{
+		{"one copy attempt", strings.Replace(base, "board: k64f", "board: k64f\n  config:\n    mbed-bootloader.max-copy-retries: 1", 1)},
+		{"100 copy attempts", strings.Replace(base, "board: k64f", "board: k64f\n  config:\n    mbed-bootloader.max-copy-retries: 100", 1)},
+		{"one boot retry", strings.Replace(base, "board: k64f", "board: k64f\n  config:\n    mbed-bootloader.max-boot-retries: 1", 1)},
+		{"255 boot retries", strings.Replace(base, "board: k64f", "board: k64f\n  config:\n    mbed-bootloader.max-boot-retries: 255", 1)},
+		{"most bits", base + "  - corrupt: {region: active-app, bits: 1048576}\n"},
+		{"last byte of a region", base + "  - corrupt: {region: sotp-1, offset: 4095, bit: 7}\n"},
+		{"one boot", base + "  - wait: {until: {boots: 1}}\n"},
+		{"a cut on each device", base + "  - power-cut: {after: {op: program, device: internal}}\n  - power-cut: {after: {op: program, device: sd}}\n"},
+		{"as large as a slot", strings.Replace(strings.Replace(base, "board: k64f", slotLimited, 1), "size: 210KiB", "size: 306688", 1)},
+		{"a user binary that is healthy", strings.Replace(base, "size: 210KiB}", "file: app.bin, behaviour: healthy}", 1)},
+	} {
+		_, err := Load("t.yaml", []byte(tc.yaml), func(string) ([]byte, error) { return make([]byte, 3000), nil })
+		require.NoError(t, err, tc.name)
+	}
+	y := strings.Replace(base, "size: 210KiB}", "file: app.bin, behaviour: crash}", 1)
+	_, err := Load("t.yaml", []byte(y), func(string) ([]byte, error) { return make([]byte, 3000), nil })
+	require.ErrorContains(t, err, "t.yaml:7:3: firmware app-v2: a user binary runs as a healthy application")
 }
 
 // TestUserBinary: a firmware from a file runs as a healthy application of
