@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bootsim/bootsim/sim"
 	"github.com/bootsim/bootsim/storage/sotp"
@@ -599,4 +600,28 @@ func TestRegionDetails(t *testing.T) {
 	y = strings.Replace(y, "size: 210KiB}", "size: 211KiB}", 1)
 	got, _ = checkResult(t, y+"expect:\n  - region: {region: active-app, firmware: app-v2}\n")
 	require.Equal(t, []string{"PASS region active-app holds app-v2"}, got)
+}
+
+// TestNetworkSteps: a network step changes what the next transfers cost:
+// bandwidth and latency from then on, a stall for requests sent before it
+// ends, a link that is down until it is up again.
+func TestNetworkSteps(t *testing.T) {
+	updateTime := func(step string) time.Duration {
+		t.Helper()
+		y := strings.Replace(flow, "  - campaign: {firmware: app-v2}\n", step+"  - campaign: {firmware: app-v2}\n", 1)
+		r := startRun(t, y)
+		res := r.play()
+		require.True(t, res.Passed, "%s: %v", step, res.Failures())
+		d, ok := r.updateTime(res)
+		require.True(t, ok)
+		return d
+	}
+	base := updateTime("")
+	// 215040 bytes at 100000 B/s take 2.15 s; at 10000 B/s, 21.5 s.
+	require.InDelta(t, 19.35, (updateTime("  - network: {bandwidth: 10000}\n") - base).Seconds(), 0.1)
+	// 8 transfers (the manifest's push and 7 bursts) pay 450 ms more each.
+	require.Equal(t, 8*450*time.Millisecond, updateTime("  - network: {latency: 500ms}\n")-base)
+	require.InDelta(t, 30, (updateTime("  - network: {stall: 30s}\n") - base).Seconds(), 0.2)
+	unchanged := updateTime("  - network: down\n  - network: up\n") - base
+	require.Equal(t, time.Duration(0), unchanged)
 }

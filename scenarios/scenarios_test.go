@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bootsim/bootsim/storage"
 	"github.com/bootsim/bootsim/strictyaml"
 	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/require"
@@ -133,6 +134,18 @@ func TestLoadErrors(t *testing.T) {
 		{"unknown region expected", base + "expect:\n  - region: {region: slot-3, erased: true}\n", `t.yaml:15:5: unknown region "slot-3"`},
 		{"bad rot", strings.Replace(base, "slots: [app-v2]", "slots: [app-v2]\n  rot: 00112233", 1), `t.yaml:11:8: factory.rot: want 32 hex digits (16 bytes) or none`},
 		{"unknown client", strings.Replace(base, "board: k64f", "board: k64f\n  client: \"3.5\"", 1), `t.yaml:4:3: device.client "3.5": want 3.3 or 3.4`},
+		{"empty running", base + "expect:\n  - running: \"\"\n", `t.yaml:15:14: running needs a value`},
+		{"empty service", base + "expect:\n  - service: {}\n", `t.yaml:15:14: service needs at least one of updated, result, state, notifications`},
+		{"region with nothing to check", base + "expect:\n  - region: {region: slot-0}\n", `t.yaml:15:13: a region expectation takes exactly one of firmware, erased or sha256`},
+		{"region with two checks", base + "expect:\n  - region: {region: slot-0, erased: true, firmware: app-v1}\n", `a region expectation takes exactly one of firmware, erased or sha256`},
+		{"bad sha256", base + "expect:\n  - region: {region: slot-0, sha256: 00ff}\n", `t.yaml:15:5: sha256: want 64 hex digits`},
+		{"unknown reset", base + "  - reset: soft\n", `t.yaml:14:12: reset "soft": want pin or brown-out (software resets come from firmware)`},
+		{"index with an op kind", base + "  - power-cut: {torn: {index: 3, op: program}}\n", `t.yaml:14:16: index names one op; it takes no op, device, region or nth`},
+		{"index with a device", base + "  - power-cut: {torn: {index: 3, device: sd}}\n", `index names one op; it takes no op, device, region or nth`},
+		{"index with a region", base + "  - power-cut: {torn: {index: 3, region: slot-0}}\n", `index names one op; it takes no op, device, region or nth`},
+		{"index with nth", base + "  - power-cut: {torn: {index: 3, nth: 2}}\n", `index names one op; it takes no op, device, region or nth`},
+		{"negative nth", base + "  - power-cut: {torn: {op: program, nth: -1}}\n", `t.yaml:14:16: nth must be at least 1`},
+		{"active larger than the region", strings.Replace(base, "board: k64f", "board: k64f\n  config:\n    mbed-bootloader.max-application-size: 204799\n    update-client.storage-size: 1MiB", 1), `factory.active: app-v1 (200KiB) is larger than the maximum application size 204799B`},
 		{"larger than a slot", strings.Replace(strings.Replace(base, "board: k64f", slotLimited, 1), "size: 210KiB", "size: 306689", 1),
 			`t.yaml:10:3: firmware app-v2: size 306689B fits neither the active region (250KiB) nor a slot`},
 	} {
@@ -165,6 +178,7 @@ func TestLoadBoundaries(t *testing.T) {
 		{"a cut on each device", base + "  - power-cut: {after: {op: program, device: internal}}\n  - power-cut: {after: {op: program, device: sd}}\n"},
 		{"as large as a slot", strings.Replace(strings.Replace(base, "board: k64f", slotLimited, 1), "size: 210KiB", "size: 306688", 1)},
 		{"a user binary that is healthy", strings.Replace(base, "size: 210KiB}", "file: app.bin, behaviour: healthy}", 1)},
+		{"active as large as the region", strings.Replace(base, "board: k64f", "board: k64f\n  config:\n    mbed-bootloader.max-application-size: 210KiB\n    update-client.storage-size: 1MiB", 1)},
 	} {
 		_, err := Load("t.yaml", []byte(tc.yaml), func(string) ([]byte, error) { return make([]byte, 3000), nil })
 		require.NoError(t, err, tc.name)
@@ -172,6 +186,20 @@ func TestLoadBoundaries(t *testing.T) {
 	y := strings.Replace(base, "size: 210KiB}", "file: app.bin, behaviour: crash}", 1)
 	_, err := Load("t.yaml", []byte(y), func(string) ([]byte, error) { return make([]byte, 3000), nil })
 	require.ErrorContains(t, err, "t.yaml:7:3: firmware app-v2: a user binary runs as a healthy application")
+
+	// A user binary may fill the active region, not one byte more.
+	y = strings.Replace(base, "size: 210KiB}", "file: app.bin}", 1)
+	for _, tc := range []struct {
+		size int
+		err  string
+	}{{983 << 10, ""}, {983<<10 + 1, "t.yaml:7:3: firmware app-v2: app.bin is 1006593 bytes; want 1 to 1006592 (the maximum application size)"}, {0, "app.bin is 0 bytes"}} {
+		_, err = Load("t.yaml", []byte(y), func(string) ([]byte, error) { return make([]byte, tc.size), nil })
+		if tc.err == "" {
+			require.NoError(t, err, tc.size)
+		} else {
+			require.ErrorContains(t, err, tc.err)
+		}
+	}
 }
 
 // TestUserBinary: a firmware from a file runs as a healthy application of
@@ -313,4 +341,43 @@ func TestBootLoopStops(t *testing.T) {
 	require.False(t, r.Passed)
 	require.Contains(t, r.Error, "stopped after more than 50 boots (a reset loop)")
 	require.Equal(t, 51, r.Boots)
+
+	// A wait for a condition, or an armed power cut, that the loop never
+	// reaches stops at the boot limit too, and says so.
+	for _, step := range []string{"{until: halted, timeout: 1000h}", "{until: {event: dead-end}, timeout: 1000h}"} {
+		y := strings.Replace(base, "size: 210KiB}", "size: 210KiB, behaviour: crash}", 1)
+		y = strings.Replace(y, "{until: app-running, timeout: 60s}", step, 1)
+		l, err := Load("t.yaml", []byte(y), nil)
+		require.NoError(t, err)
+		r, err := Run(l, Options{MaxBoots: 20})
+		require.NoError(t, err)
+		require.Contains(t, r.Error, "stopped after more than 20 boots (a reset loop)", step)
+	}
+	y = strings.Replace(base, "size: 210KiB}", "size: 210KiB, behaviour: crash}", 1)
+	y = strings.Replace(y, "  - wait: {until: app-running, timeout: 60s}\n", "  - power-cut: {event: dead-end, timeout: 1000h}\n", 1)
+	l, err = Load("t.yaml", []byte(y), nil)
+	require.NoError(t, err)
+	r, err = Run(l, Options{MaxBoots: 20})
+	require.NoError(t, err)
+	require.Contains(t, r.Error, "power-cut at dead-end+0s: stopped after more than 20 boots (a reset loop)")
+}
+
+// TestArmedCutLeavesOtherRules: an armed power cut's rule is removed once
+// it has fired; the fault rules armed before it stay, and keep counting.
+func TestArmedCutLeavesOtherRules(t *testing.T) {
+	y := strings.Replace(base, "  - power-on\n  - wait: {until: app-running, timeout: 60s}\n", `  - fault: "region=active-app,kind=program,nth=3,mode=io-error"
+  - power-on
+  - power-cut: {after: {op: erase, region: active-app, nth: 2}}
+  - power-on
+  - wait: {until: halted, timeout: 1m}
+`, 1)
+	r := mustRun(t, y+"expect:\n  - event: {name: copy-failed, count: 1}\n  - event: {name: copy-begin, count: 2}\n")
+	require.True(t, r.Passed, "%v", r.Failures())
+	faults := 0
+	for _, op := range r.Journal {
+		if op.Fault.Mode != storage.FaultNone {
+			faults++
+		}
+	}
+	require.Equal(t, 2, faults, "the cut, then the I/O error at the 3rd body program of the second copy")
 }
