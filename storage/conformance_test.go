@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -63,11 +64,14 @@ var media = []medium{
 	{"sd", func(s *System) Device { return sdCard(s) }},
 }
 
-// pattern returns n bytes that differ from one call to the next.
+// pattern returns n seeded random bytes, different for each salt. No two
+// blocks or pages of it are equal, so a write that lands at the wrong
+// place shows (a periodic pattern would hide a shift by its period).
 func pattern(n int, salt byte) []byte {
+	r := rand.New(rand.NewPCG(uint64(salt), 0x7061747465726e))
 	b := make([]byte, n)
 	for i := range b {
-		b[i] = byte(i*7) ^ salt
+		b[i] = byte(r.Uint32())
 	}
 	return b
 }
