@@ -226,3 +226,49 @@ func TestSDTimes(t *testing.T) {
 			"seed %d: %d new blocks in %s", seed, n, took)
 	}
 }
+
+// TestReadTimes: a read costs the device's read latency plus its bytes at
+// the read bandwidth.
+func TestReadTimes(t *testing.T) {
+	s := NewSystem(nil)
+	f := s.NewNORFlash(NORConfig{Name: "nor", ProgramUnit: 8, Sectors: []SectorRun{{Size: 4096, Count: 4}},
+		ReadBandwidth: 2_000_000, ReadLatency: 3 * time.Microsecond})
+	c := s.NewSDCard(SDConfig{Name: "sd", Size: 1 << 20, ReadLatency: time.Millisecond, ReadBandwidth: 1_024_000})
+	require.NoError(t, f.Read(0, make([]byte, 1000)))
+	require.Equal(t, 3*time.Microsecond+500*time.Microsecond, s.Clock().Now())
+	require.NoError(t, c.Read(0, make([]byte, 1024)))
+	require.Equal(t, 503*time.Microsecond+2*time.Millisecond, s.Clock().Now())
+}
+
+// TestTornSDWriteKeepsStuckBits: a stuck bit in a block that a torn write
+// reached keeps its value.
+func TestTornSDWriteKeepsStuckBits(t *testing.T) {
+	for seed := range uint64(60) {
+		s := NewSystem(nil)
+		c := sdCard(s)
+		c.stuck = []stuckBit{{addr: 5, mask: 0x01, value: 0x01}, {addr: 3*512 + 7, mask: 0x80, value: 0x80}}
+		c.Load(0, bytes.Repeat([]byte{0xFF}, 8*512))
+		s.SetInjector(&Rule{Match: OnIndex(0), Fault: Fault{Mode: FaultTorn, Seed: seed}})
+		require.ErrorIs(t, c.Program(0, make([]byte, 8*512)), ErrPowerLost)
+		b := make([]byte, 3*512+8)
+		c.Peek(0, b)
+		require.Equal(t, byte(0x01), b[5]&0x01, "seed %d: block 0", seed)
+		require.Equal(t, byte(0x80), b[3*512+7]&0x80, "seed %d: block 3", seed)
+	}
+}
+
+// TestSDCloneKeepsBadBlocks: a clone of a card has the same bad blocks,
+// and healing one in the clone leaves the original's alone.
+func TestSDCloneKeepsBadBlocks(t *testing.T) {
+	s := NewSystem(nil)
+	c := sdCard(s)
+	c.SetBadBlock(3, true)
+	cl := s.Clone(nil).Device("sd").(*SDCard)
+	require.ErrorIs(t, cl.Read(3*512, make([]byte, 512)), ErrIO)
+	cl.SetBadBlock(3, false)
+	require.NoError(t, cl.Read(3*512, make([]byte, 512)))
+	require.ErrorIs(t, c.Read(3*512, make([]byte, 512)), ErrIO)
+	clean := NewSystem(nil)
+	sdCard(clean)
+	require.NoError(t, clean.Clone(nil).Device("sd").Read(3*512, make([]byte, 512)))
+}
