@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bootsim/bootsim/sim"
+	"github.com/bootsim/bootsim/storage"
 	"github.com/bootsim/bootsim/storage/sotp"
 	"github.com/stretchr/testify/require"
 )
@@ -624,4 +625,34 @@ func TestNetworkSteps(t *testing.T) {
 	require.InDelta(t, 30, (updateTime("  - network: {stall: 30s}\n") - base).Seconds(), 0.2)
 	unchanged := updateTime("  - network: down\n  - network: up\n") - base
 	require.Equal(t, time.Duration(0), unchanged)
+}
+
+// TestGivenROTIsProvisioned: a ROT the scenario gives is the one in SOTP,
+// and the one candidate headers are made with.
+func TestGivenROTIsProvisioned(t *testing.T) {
+	y := strings.Replace(installed, "slots: [app-v2]", "slots: [app-v2]\n  rot: 000102030405060708090a0b0c0d0e0f", 1)
+	r := startRun(t, y)
+	res := r.play()
+	require.True(t, res.Passed, "%v", res.Failures())
+	require.Equal(t, "000102030405060708090a0b0c0d0e0f", hex.EncodeToString(r.l.ROT))
+	require.Equal(t, "sotp-intact pass: the ROT reads back", invariantsOf(res)[3])
+}
+
+// TestPlantErasesWhatItWrites: a compromised application erases the slot's
+// sectors from the header to its image's last byte, and no further.
+func TestPlantErasesWhatItWrites(t *testing.T) {
+	l, err := Find("plant-internal-flash")
+	require.NoError(t, err)
+	res, err := Run(l, Options{})
+	require.NoError(t, err)
+	require.True(t, res.Passed, "%v", res.Failures())
+	erases := 0
+	for _, op := range res.Journal {
+		if op.Stage == "application" && op.Kind == storage.OpErase {
+			require.Equal(t, "slot-0", op.Region)
+			erases++
+		}
+	}
+	// The 0x70-byte header and 120 KiB of image end in the 31st sector.
+	require.Equal(t, 31, erases)
 }

@@ -181,7 +181,8 @@ func TestLoadBoundaries(t *testing.T) {
 		{"the smallest generated image", strings.Replace(base, "size: 210KiB}", "size: 1KiB}", 1)},
 		{"as large as a slot", strings.Replace(strings.Replace(base, "board: k64f", slotLimited, 1), "size: 210KiB", "size: 306688", 1)},
 		{"a user binary that is healthy", strings.Replace(base, "size: 210KiB}", "file: app.bin, behaviour: healthy}", 1)},
-		{"active as large as the region", strings.Replace(base, "board: k64f", "board: k64f\n  config:\n    mbed-bootloader.max-application-size: 210KiB\n    update-client.storage-size: 1MiB", 1)},
+		{"active as large as the region", strings.Replace(base, "board: k64f", "board: k64f\n  config:\n    mbed-bootloader.max-application-size: 200KiB\n    update-client.storage-size: 1MiB", 1)},
+		{"a given ROT", strings.Replace(base, "slots: [app-v2]", "slots: [app-v2]\n  rot: 000102030405060708090a0b0c0d0e0f", 1)},
 	} {
 		_, err := Load("t.yaml", []byte(tc.yaml), func(string) ([]byte, error) { return make([]byte, 3000), nil })
 		require.NoError(t, err, tc.name)

@@ -813,3 +813,38 @@ func TestShortServeResumesAtTheRightByte(t *testing.T) {
 	require.True(t, c.slotHolds(p))
 	require.True(t, c.printed("resuming the download at byte 3584"), "the start of the block byte 4000 is in")
 }
+
+// TestSDTrimCoversTheCandidate: on an SD card the prepare step trims, in
+// one op, from the slot's start (or, resuming, from the block it resumes
+// at) to the candidate's last byte rounded up to the block - exactly to
+// the candidate's end when that is on a block boundary.
+func TestSDTrimCoversTheCandidate(t *testing.T) {
+	trims := func(c *client) []string {
+		var out []string
+		for _, op := range c.slotWrites() {
+			if op.Kind == storage.OpErase {
+				out = append(out, fmt.Sprintf("0x%x+%d", op.Addr, op.Len))
+			}
+		}
+		return out
+	}
+	p := payload(137*512 - 512) // the body starts at 512: it ends at 137 blocks
+	c := newClient(t, "", nil)
+	c.campaign(c.v1(p, 3000, nil), p)
+	c.run(nil)
+	require.Equal(t, 1, c.count(MarkActivated))
+	require.Equal(t, []string{fmt.Sprintf("0x0+%d", 137*512)}, trims(c))
+
+	p = payload(20000)
+	c = newClient(t, "", func(cfg *Config) { cfg.Resume = true })
+	a1, a2 := c.l.SOTPAreas()
+	c.m.Factory(func() {
+		require.NoError(t, sotp.New(c.m.Internal(), a1, a2).Set(TypeUpdateResume, resumeRecord(sha256.Sum256(p), 12900)))
+		c.m.CandidateStorage().Load(512, p)
+	})
+	c.campaign(c.v1(p, 3000, nil), p)
+	c.run(nil)
+	require.Equal(t, 1, c.count(MarkActivated))
+	// Resumed at 12800: the block at 512+12800; 512+20000 rounds up to 20992.
+	require.Equal(t, []string{fmt.Sprintf("0x%x+%d", 512+12800, 20992-(512+12800))}, trims(c))
+}
