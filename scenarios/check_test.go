@@ -655,4 +655,17 @@ func TestPlantErasesWhatItWrites(t *testing.T) {
 	}
 	// The 0x70-byte header and 120 KiB of image end in the 31st sector.
 	require.Equal(t, 31, erases)
+
+	// An image that ends on a sector boundary: 30 sectors, not 31.
+	y := strings.Replace(string(l.Source), "evil: {version: 1700000000, size: 120KiB", "evil: {version: 1700000000, size: 122768", 1)
+	require.Contains(t, y, "size: 122768")
+	res = mustRun(t, y)
+	require.True(t, res.Passed, "%v", res.Failures())
+	erases = 0
+	for _, op := range res.Journal {
+		if op.Stage == "application" && op.Kind == storage.OpErase {
+			erases++
+		}
+	}
+	require.Equal(t, 30, erases)
 }
