@@ -298,3 +298,50 @@ func TestBoardSectorRuns(t *testing.T) {
 	_, err = ParseBoard("mine.yaml", []byte(strings.Replace(string(k), "count: 256", "count: 0", 1)))
 	require.ErrorContains(t, err, "flash.sectors[0]: want a size that is a multiple of the program unit and a count > 0")
 }
+
+// TestDisarmAndTransitions: Disarm cancels both kinds of armed cut; a
+// state-machine transition is traced as "from → to".
+func TestDisarmAndTransitions(t *testing.T) {
+	m := testMachine(t, 1)
+	install(t, m, 0, bootDesc())
+	m.Register("test-boot", ProgramFunc(func(m *Machine, _ *Image) {
+		m.Transition("update-client", "IDLE", "NOTIFIED")
+		m.Mark("verify-begin", "")
+		m.Spend(5 * time.Millisecond)
+	}))
+	m.CutPowerAt(3 * time.Millisecond)
+	m.CutPowerOnMark("verify-begin", 0)
+	m.Disarm()
+	m.PowerOn()
+	m.Run(time.Second, nil)
+	require.Equal(t, StateRunning, m.State())
+	var states []string
+	for _, e := range m.Trace() {
+		if e.Kind == EvState {
+			states = append(states, e.Name+": "+e.Detail)
+		}
+	}
+	require.Equal(t, []string{"update-client: IDLE → NOTIFIED"}, states)
+}
+
+// TestLayoutKeys: a layout's keys are set by their configuration names and
+// printed as mbed_app.json writes them.
+func TestLayoutKeys(t *testing.T) {
+	b, err := LoadBoard("k64f")
+	require.NoError(t, err)
+	l, err := b.Layout("internal")
+	require.NoError(t, err)
+	require.True(t, l.SetKey("update-client.storage-locations", 2))
+	require.True(t, l.SetKey("update-client.storage-size", 0x20000))
+	require.False(t, l.SetKey("update-client.storage-sizes", 1))
+	require.Equal(t, 2, l.StorageLocations)
+	keys := map[string]string{}
+	for _, kv := range l.Keys() {
+		keys[kv[0]] = kv[1]
+	}
+	require.Equal(t, "2", keys["update-client.storage-locations"])
+	require.Equal(t, "0x20000", keys["update-client.storage-size"])
+	require.Equal(t, "8", keys["update-client.storage-page"])
+	require.Equal(t, "0xa400", keys["mbed-bootloader.application-start-address"])
+	require.Len(t, l.Keys(), len(keys))
+}

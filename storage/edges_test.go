@@ -278,3 +278,32 @@ func TestSDCloneKeepsBadBlocks(t *testing.T) {
 	sdCard(clean)
 	require.NoError(t, clean.Clone(nil).Device("sd").Read(3*512, make([]byte, 512)))
 }
+
+// TestRegions: a region must lie inside its device; an op is attributed
+// to the first region it touches, and touching means sharing a byte (a
+// zero-length op at an address touches the region holding that byte).
+func TestRegions(t *testing.T) {
+	s := NewSystem(nil)
+	f := k64fFlash(s)
+	require.ErrorContains(t, s.AddRegion(Region{Name: "x", Device: "nope", Start: 0, Size: 8}), `no device "nope"`)
+	require.ErrorContains(t, s.AddRegion(Region{Name: "x", Device: "internal", Start: 0, Size: 0}), "does not fit")
+	require.ErrorContains(t, s.AddRegion(Region{Name: "x", Device: "internal", Start: f.Size() - 8, Size: 16}), "does not fit")
+	require.ErrorContains(t, s.AddRegion(Region{Name: "x", Device: "internal", Start: 1 << 63, Size: 1 << 63}), "does not fit")
+	require.NoError(t, s.AddRegion(Region{Name: "last", Device: "internal", Start: f.Size() - 4096, Size: 4096}))
+	require.NoError(t, s.AddRegion(Region{Name: "a", Device: "internal", Start: 4096, Size: 4096}))
+	require.NoError(t, s.AddRegion(Region{Name: "b", Device: "internal", Start: 8192, Size: 4096}))
+	r, ok := s.Region("b")
+	require.True(t, ok)
+	require.Equal(t, uint64(12288), r.End())
+	_, ok = s.Region("c")
+	require.False(t, ok)
+	for _, tc := range []struct {
+		addr, n uint64
+		want    string
+	}{{4096, 8, "a"}, {8184, 8, "a"}, {8184, 16, "a"}, {8192, 8, "b"}, {4088, 8, ""}, {4088, 16, "a"}, {12288, 8, ""}, {12280, 0, "b"}, {12288, 0, ""}} {
+		require.Equal(t, tc.want, s.regionOf("internal", tc.addr, tc.n), "0x%x+%d", tc.addr, tc.n)
+	}
+	require.Equal(t, "", s.regionOf("sd", 4096, 8))
+	require.NoError(t, f.Program(8192, make([]byte, 8)))
+	require.Equal(t, "b", s.Journal()[0].Region)
+}

@@ -364,7 +364,7 @@ var buildFailRE = regexp.MustCompile(`\S+ \[(build|setup) failed\]`)
 // skipped: it fails by design in a tree with a bug in it (the bug's lines
 // are gone), which would make every bug look caught.
 func goTest(dir string) ([]byte, error) {
-	cmd := exec.Command("go", "test", "-skip", "^TestSeededBugsApply$", "./...")
+	cmd := exec.Command("go", "test", "-timeout", "5m", "-skip", "^TestSeededBugsApply$", "./...")
 	cmd.Dir = dir
 	return cmd.CombinedOutput()
 }
