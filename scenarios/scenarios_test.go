@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/bootsim/bootsim/sim"
 	"github.com/bootsim/bootsim/storage"
 	"github.com/bootsim/bootsim/strictyaml"
 	"github.com/google/go-cmp/cmp"
@@ -384,4 +386,46 @@ func TestArmedCutLeavesOtherRules(t *testing.T) {
 		}
 	}
 	require.Equal(t, 2, faults, "the cut, then the I/O error at the 3rd body program of the second copy")
+}
+
+// TestPowerCutIn: a power cut armed "in" a duration fires that long after
+// the step: exactly then if the device idles (an application waiting on its
+// timers), or as soon as stage code passes the deadline, at the end of the
+// read or op in progress (well under 5ms here, in the bootloader's
+// integrity check).
+func TestPowerCutIn(t *testing.T) {
+	offAt := func(r *Result) []time.Duration {
+		var off []time.Duration
+		for _, e := range r.Trace {
+			if e.Kind == sim.EvPowerOff {
+				off = append(off, e.Time)
+			}
+		}
+		return off
+	}
+	// In the bootloader: the first power-on's boot is at work at 30ms.
+	y := strings.Replace(base, "  - wait: {until: app-running, timeout: 60s}\n", "  - power-cut: {in: 30ms}\n", 1)
+	r := mustRun(t, y)
+	require.Empty(t, r.Error)
+	off := offAt(r)
+	require.Len(t, off, 1)
+	require.GreaterOrEqual(t, off[0], 30*time.Millisecond)
+	require.Less(t, off[0], 35*time.Millisecond)
+	require.Equal(t, 0, countEvents(r.Trace, "app-running"))
+
+	// An idle application: 250ms after the step, which runs once the
+	// application is up and its client idles (a few µs after the mark).
+	r = mustRun(t, base+"  - power-cut: {in: 250ms}\n")
+	require.Empty(t, r.Error)
+	var up time.Duration
+	for _, e := range r.Trace {
+		if e.Kind == sim.EvMark && e.Name == "app-running" {
+			up = e.Time
+		}
+	}
+	off = offAt(r)
+	require.Len(t, off, 1)
+	require.GreaterOrEqual(t, off[0], up+250*time.Millisecond)
+	require.Less(t, off[0], up+251*time.Millisecond)
+	require.Equal(t, "off", r.State)
 }
