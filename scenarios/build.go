@@ -33,7 +33,7 @@ type images struct {
 // bytes depend on the scenario's seed only.
 func (l *Loaded) buildImages() (*images, error) {
 	out := &images{app: map[string]*sim.Image{}}
-	bl := &sim.Descriptor{Stage: "bootloader", Impl: implClassic, Name: "mbed-bootloader", Version: 1,
+	bl := &sim.Descriptor{Stage: sim.StageBootloader, Impl: implClassic, Name: "mbed-bootloader", Version: 1,
 		Behaviour: "healthy", Size: min(bootloaderImageSize, uint64(l.Layout.BootloaderSize))}
 	b, err := sim.BuildImage(bl, l.Seed)
 	if err != nil {
@@ -41,7 +41,7 @@ func (l *Loaded) buildImages() (*images, error) {
 	}
 	out.bootloader = &sim.Image{Desc: bl, Bytes: b}
 	for _, f := range l.Firmware {
-		d := &sim.Descriptor{Stage: "application", Impl: implApp, Name: f.Name, Version: f.Version,
+		d := &sim.Descriptor{Stage: sim.StageApplication, Impl: implApp, Name: f.Name, Version: f.Version,
 			Behaviour: f.Behaviour, Size: uint64(f.Size)}
 		if f.After != 0 {
 			d.Params = append(d.Params, [2]string{"after", f.After.String()})

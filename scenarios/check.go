@@ -230,11 +230,10 @@ func (r *runner) noBrick(*Result) (bool, bool, string) {
 // authentic: every application that ran is one the scenario's vendor built.
 func (r *runner) authentic(res *Result) (bool, bool, string) {
 	for _, e := range res.Trace {
-		if e.Kind != sim.EvStage || e.Name != "application" {
+		if e.Kind != sim.EvStage || e.Stage != sim.StageApplication {
 			continue
 		}
-		name := strings.Fields(e.Detail)[0]
-		if f := r.l.Firmware.Get(name); f == nil || f.Attacker {
+		if f := r.l.Firmware.Get(e.Image); f == nil || f.Attacker {
 			return true, false, "ran " + e.Detail + ", which the vendor did not build"
 		}
 	}
@@ -250,13 +249,10 @@ func (r *runner) noDowngrade(res *Result) (bool, bool, string) {
 		if e.Kind != sim.EvMark || e.Name != updateclient.MarkRunning {
 			continue
 		}
-		var name string
-		var v uint64
-		fmt.Sscanf(e.Detail, "%s version %d", &name, &v)
-		if v < best {
-			return true, false, fmt.Sprintf("%s (version %d) ran after %s (version %d)", name, v, bestName, best)
+		if e.Version < best {
+			return true, false, fmt.Sprintf("%s (version %d) ran after %s (version %d)", e.Image, e.Version, bestName, best)
 		}
-		best, bestName = v, name
+		best, bestName = e.Version, e.Image
 	}
 	return false, false, "versions never went down"
 }
@@ -299,7 +295,7 @@ func (r *runner) updateTime(res *Result) (time.Duration, bool) {
 	}
 	for _, e := range res.Trace {
 		if e.Time >= r.campaignAt && e.Kind == sim.EvMark && e.Name == updateclient.MarkRunning &&
-			strings.HasPrefix(e.Detail, r.campaign.Firmware+" ") {
+			e.Image == r.campaign.Firmware {
 			return e.Time - r.campaignAt, true
 		}
 	}

@@ -352,12 +352,17 @@ func TestInvariantsHoldAndFail(t *testing.T) {
 	})
 	t.Run("an image that is no firmware of the scenario is not authentic", func(t *testing.T) {
 		r := startRun(t, installed)
-		res := &Result{Trace: []sim.Event{{Kind: sim.EvStage, Name: "application", Detail: "stranger version 1 at 0xa400"}}}
+		res := &Result{Trace: []sim.Event{{Kind: sim.EvStage, Stage: sim.StageApplication, Name: sim.StageApplication,
+			Image: "stranger", Version: 1, Detail: "stranger version 1 at 0xa400"}}}
 		violated, na, detail := r.authentic(res)
 		require.True(t, violated)
 		require.False(t, na)
 		require.Equal(t, "ran stranger version 1 at 0xa400, which the vendor did not build", detail)
-		res.Trace[0].Name = "bootloader"
+		res.Trace[0].Image = "app-v1"
+		violated, _, _ = r.authentic(res)
+		require.False(t, violated, "the image's name decides, not the text")
+		res.Trace[0].Image = "stranger"
+		res.Trace[0].Stage, res.Trace[0].Name = sim.StageBootloader, sim.StageBootloader
 		violated, _, _ = r.authentic(res)
 		require.False(t, violated, "only applications are judged")
 	})
@@ -370,21 +375,24 @@ func TestInvariantsHoldAndFail(t *testing.T) {
 	})
 	t.Run("no-downgrade compares every run with the best before it", func(t *testing.T) {
 		r := startRun(t, installed)
-		mark := func(d string) sim.Event {
-			return sim.Event{Kind: sim.EvMark, Name: "app-running", Detail: d}
+		type run struct {
+			image   string
+			version uint64
 		}
 		for _, tc := range []struct {
-			runs   []string
+			runs   []run
 			broken bool
 			detail string
 		}{
-			{[]string{"a version 5", "b version 5", "c version 6"}, false, "versions never went down"},
-			{[]string{"a version 5", "b version 7", "c version 6"}, true, "c (version 6) ran after b (version 7)"},
-			{[]string{"a version 7", "b version 5", "c version 6"}, true, "b (version 5) ran after a (version 7)"},
+			{[]run{{"a", 5}, {"b", 5}, {"c", 6}}, false, "versions never went down"},
+			{[]run{{"a", 5}, {"b", 7}, {"c", 6}}, true, "c (version 6) ran after b (version 7)"},
+			{[]run{{"a", 7}, {"b", 5}, {"c", 6}}, true, "b (version 5) ran after a (version 7)"},
 		} {
 			res := &Result{}
-			for _, d := range tc.runs {
-				res.Trace = append(res.Trace, mark(d), sim.Event{Kind: sim.EvMark, Name: "registered", Detail: "version 1"})
+			for _, x := range tc.runs {
+				res.Trace = append(res.Trace,
+					sim.Event{Kind: sim.EvMark, Name: "app-running", Image: x.image, Version: x.version},
+					sim.Event{Kind: sim.EvMark, Name: "registered", Image: "old", Version: 1})
 			}
 			violated, _, detail := r.noDowngrade(res)
 			require.Equal(t, tc.broken, violated, "%v", tc.runs)

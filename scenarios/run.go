@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -56,8 +57,16 @@ type Result struct {
 	Name    string
 	File    string
 	Profile string
-	Seed    uint64
-	Passed  bool
+	// Seed, Cut and MaxBoots are the options that shaped the run (Cut is
+	// the --cut rule's text, "" for none); Replay turns them back into a
+	// command line.
+	Seed     uint64
+	Cut      string
+	MaxBoots int
+	// CutFired says whether the Cut rule fired; a cut that never fires
+	// fails the run, since it was meant to reproduce a fault.
+	CutFired bool
+	Passed   bool
 	// Error says why the steps could not all run (a wait that timed out),
 	// and Step which step it was (from 1); empty when they all ran.
 	Error        string
@@ -79,6 +88,13 @@ func (r *Result) Failures() []string {
 	if r.Error != "" {
 		out = append(out, fmt.Sprintf("step %d: %s", r.Step, r.Error))
 	}
+	if r.Cut != "" && !r.CutFired {
+		ops := "no storage op"
+		if n := len(r.Journal); n > 0 {
+			ops = fmt.Sprintf("%d storage ops, op=0 to op=%d", n, n-1)
+		}
+		out = append(out, fmt.Sprintf("cut %s: never fired (the run made %s)", r.Cut, ops))
+	}
 	for _, c := range r.Expectations {
 		if !c.Passed {
 			out = append(out, fmt.Sprintf("expected %s: %s", c.Text, c.Detail))
@@ -97,7 +113,7 @@ type runner struct {
 	l        *Loaded
 	m        *sim.Machine
 	imgs     *images
-	rules    storage.Rules
+	faults   *faults
 	seed     uint64
 	maxBoots int
 	vendor   *vendor
@@ -106,6 +122,8 @@ type runner struct {
 	// campaign is the last campaign started and when.
 	campaign   *Campaign
 	campaignAt time.Duration
+	// app follows the trace for appUp.
+	app appWatch
 }
 
 // Run plays a loaded scenario and evaluates its expectations and the
@@ -125,44 +143,71 @@ func start(l *Loaded, opts Options) (*runner, error) {
 	if opts.Seed != nil {
 		seed = *opts.Seed
 	}
-	ll := *l
-	ll.Scenario = &Scenario{}
-	*ll.Scenario = *l.Scenario
-	ll.Seed = seed
-	if l.Factory.ROT == "" {
-		ll.ROT = seededROT(seed)
-	}
-	r := &runner{l: &ll, seed: seed, maxBoots: opts.MaxBoots}
-	if r.maxBoots == 0 {
-		r.maxBoots = DefaultMaxBoots
-	}
-	imgs, err := r.l.buildImages()
+	rig, err := newRig(l, seed)
 	if err != nil {
 		return nil, err
 	}
-	r.imgs = imgs
-	if r.vendor, err = newVendor(seed); err != nil {
+	return rig.start(opts)
+}
+
+// start builds a run's device in the factory state: a machine over a copy
+// of the rig's factory storage, with its own update service and its own
+// copy of the client's configuration.
+func (g *rig) start(opts Options) (*runner, error) {
+	client := *g.client
+	r := &runner{l: g.l, seed: g.seed, maxBoots: opts.MaxBoots, imgs: g.imgs, vendor: g.vendor,
+		svc: g.l.newService(), client: &client}
+	if r.maxBoots == 0 {
+		r.maxBoots = DefaultMaxBoots
+	}
+	var err error
+	if r.m, err = g.l.newMachine(g.imgs, g.seed, g.factory, r.client, r.svc); err != nil {
 		return nil, err
 	}
-	r.svc = r.l.newService()
-	r.client = r.l.clientConfig(r.vendor)
-	if r.m, err = r.l.newMachine(imgs, seed, nil, r.client, r.svc); err != nil {
-		return nil, err
-	}
-	if err := r.l.programFactory(r.m, imgs); err != nil {
-		return nil, fmt.Errorf("factory: %v", err)
-	}
+	// Every run arms its own copies of the rules it uses: a rule keeps
+	// state (an nth counter), and the loaded scenario and the options are
+	// shared by every run of them.
+	r.faults = &faults{}
 	if opts.Cut != nil {
-		r.rules = append(r.rules, opts.Cut)
-		r.m.Storage().SetInjector(r.rules)
+		r.faults.cut = opts.Cut.Arm()
 	}
+	r.m.Storage().SetInjector(r.faults)
 	return r, nil
+}
+
+// faults is a run's injector: the --cut rule of the options, consulted
+// first so that it wins, and the rules the steps arm.
+type faults struct {
+	cut      *storage.Rule
+	cutFired bool
+	rules    storage.Rules
+}
+
+// Inject implements storage.Injector. Every rule sees every op, as in
+// storage.Rules, so their counters do not depend on which one fired.
+func (f *faults) Inject(op *storage.Op) (storage.Fault, bool) {
+	var (
+		cut   storage.Fault
+		fired bool
+	)
+	if f.cut != nil {
+		cut, fired = f.cut.Inject(op)
+	}
+	fault, ok := f.rules.Inject(op)
+	if fired {
+		f.cutFired = true
+		return cut, true
+	}
+	return fault, ok
 }
 
 // play runs the steps and checks the outcome.
 func (r *runner) play() *Result {
 	l := r.l
-	res := &Result{Name: l.Name, File: l.File, Profile: l.Profile, Seed: r.seed}
+	res := &Result{Name: l.Name, File: l.File, Profile: l.Profile, Seed: r.seed, MaxBoots: r.maxBoots}
+	if c := r.faults.cut; c != nil {
+		res.Cut = c.String()
+	}
 	for i, st := range l.Steps {
 		if err := r.step(st); err != nil {
 			res.Error, res.Step = fmt.Sprintf("%s: %v", st, err), i+1
@@ -177,6 +222,7 @@ func (r *runner) play() *Result {
 	res.Trace = m.Trace()
 	res.Serial = m.Serial()
 	res.Journal = m.Storage().Journal()
+	res.CutFired = r.faults.cutFired
 	res.Invariants = r.invariants(res)
 	res.Expectations = r.expectations(res)
 	res.Passed = len(res.Failures()) == 0
@@ -219,11 +265,11 @@ func (r *runner) step(st Step) error {
 		if timeout == 0 {
 			timeout = defaultTimeout
 		}
-		start := len(m.Trace())
-		if !m.Run(m.Now()+timeout, func() bool { return r.holds(w.Until, start) || r.bootLoop() }) {
+		cond := r.watch(w.Until)
+		if !m.Run(m.Now()+timeout, func() bool { return cond.holds() || r.bootLoop() }) {
 			return fmt.Errorf("timed out after %s; the device is %s", timeout, r.describe())
 		}
-		if err := r.bootLoopErr(); err != nil && !r.holds(w.Until, start) {
+		if err := r.bootLoopErr(); err != nil && !cond.holds() {
 			return err
 		}
 	case StepCorrupt:
@@ -236,8 +282,7 @@ func (r *runner) step(st Step) error {
 			sd.Insert()
 		}
 	case StepFault:
-		r.rules = append(r.rules, st.Fault)
-		m.Storage().SetInjector(r.rules)
+		r.faults.rules = append(r.faults.rules, st.Fault.Arm())
 	case StepCampaign:
 		return r.startCampaign(st.Campaign)
 	case StepNetwork:
@@ -275,16 +320,11 @@ func (r *runner) armedCut(p *PowerCut) error {
 	}
 	switch {
 	case p.rule != nil:
-		// A fresh copy of the rule: its nth counter starts now.
-		rule, err := storage.ParseRule(p.rule.String())
-		if err != nil {
-			panic(err)
-		}
-		r.rules = append(r.rules, rule)
-		m.Storage().SetInjector(r.rules)
+		// An armed copy: its nth counter starts now.
+		rule := p.rule.Arm()
+		r.faults.rules = append(r.faults.rules, rule)
 		defer func() {
-			r.rules = slices.DeleteFunc(r.rules, func(x *storage.Rule) bool { return x == rule })
-			m.Storage().SetInjector(r.rules)
+			r.faults.rules = slices.DeleteFunc(r.faults.rules, func(x *storage.Rule) bool { return x == rule })
 		}()
 	case p.Event != "":
 		m.CutPowerOnMark(p.Event, p.Delay.D())
@@ -330,19 +370,30 @@ func (r *runner) corrupt(c *Corrupt) {
 // last stage started, and which image it is.
 func (r *runner) appUp() (*sim.Image, bool) {
 	m := r.m
-	if m.State() != sim.StateRunning || m.Stage() != "application" {
+	r.app.follow(m.Trace())
+	if m.State() != sim.StateRunning || m.Stage() != sim.StageApplication || !r.app.up {
 		return nil, false
 	}
-	tr := m.Trace()
-	for i := len(tr) - 1; i >= 0; i-- {
-		switch {
-		case tr[i].Kind == sim.EvMark && tr[i].Name == updateclient.MarkRunning:
-			return m.Image(), true
-		case tr[i].Kind == sim.EvStage:
-			return nil, false
+	return m.Image(), true
+}
+
+// appWatch follows a trace as it grows and knows whether the running stage
+// has reported MarkRunning: it reads each event once, so asking after every
+// timer of a long run costs nothing more than the run.
+type appWatch struct {
+	next int
+	up   bool
+}
+
+func (w *appWatch) follow(tr []sim.Event) {
+	for ; w.next < len(tr); w.next++ {
+		switch e := &tr[w.next]; {
+		case e.Kind == sim.EvStage:
+			w.up = false
+		case e.Kind == sim.EvMark && e.Name == updateclient.MarkRunning:
+			w.up = true
 		}
 	}
-	return nil, false
 }
 
 func (r *runner) running() string {
@@ -364,17 +415,31 @@ func (r *runner) describe() string {
 	return fmt.Sprintf("%s after %d boots", s, r.m.Boots())
 }
 
-// holds evaluates a wait condition; events and serial text count from the
-// trace index since.
-func (r *runner) holds(c *Condition, since int) bool {
-	m := r.m
-	switch c.Kind {
+// condWatch evaluates a wait condition as the trace grows: events and
+// serial lines count from the trace index it starts at, and each is read
+// once.
+type condWatch struct {
+	r      *runner
+	c      *Condition
+	next   int
+	events eventCounter
+	seen   bool
+}
+
+func (r *runner) watch(c *Condition) *condWatch {
+	return &condWatch{r: r, c: c, next: len(r.m.Trace()), events: eventCounter{name: c.Value}}
+}
+
+// holds reports whether the condition holds now.
+func (w *condWatch) holds() bool {
+	m := w.r.m
+	switch w.c.Kind {
 	case CondAppRunning:
-		_, ok := r.appUp()
+		_, ok := w.r.appUp()
 		return ok
 	case CondRunning:
-		img, ok := r.appUp()
-		return ok && img.Desc.Name == c.Value
+		img, ok := w.r.appUp()
+		return ok && img.Desc.Name == w.c.Value
 	case CondHalted:
 		return m.State() == sim.StateHalted
 	case CondOff:
@@ -382,17 +447,20 @@ func (r *runner) holds(c *Condition, since int) bool {
 	case CondLockedUp:
 		return m.State() == sim.StateLockedUp
 	case CondState:
-		return m.State().String() == c.Value
+		return m.State().String() == w.c.Value
 	case CondBoots:
-		return m.Boots() >= c.N
-	case CondEvent:
-		return countEvents(m.Trace()[since:], c.Value) > 0
-	case CondSerial:
-		for _, e := range m.Trace()[since:] {
-			if e.Kind == sim.EvSerial && strings.Contains(e.Detail, c.Value) {
-				return true
+		return m.Boots() >= w.c.N
+	case CondEvent, CondSerial:
+		tr := m.Trace()
+		for ; w.next < len(tr) && !w.seen; w.next++ {
+			e := &tr[w.next]
+			if w.c.Kind == CondEvent {
+				w.seen = w.events.add(e) > 0
+			} else {
+				w.seen = e.Kind == sim.EvSerial && strings.Contains(e.Detail, w.c.Value)
 			}
 		}
+		return w.seen
 	}
 	return false
 }
@@ -406,29 +474,65 @@ const (
 // countEvents counts the milestones of a name in a trace, derived ones
 // included.
 func countEvents(tr []sim.Event, name string) int {
-	n := 0
-	if name == EventInstallRetried {
-		open := false
-		for _, e := range tr {
-			if e.Kind != sim.EvMark {
-				continue
-			}
-			switch e.Name {
-			case bootloader.MarkCopyBegin:
-				if open {
-					n++
-				}
-				open = true
-			case bootloader.MarkCopyDone:
-				open = false
-			}
-		}
-		return n
+	c := eventCounter{name: name}
+	for i := range tr {
+		c.add(&tr[i])
 	}
-	for _, e := range tr {
-		if e.Kind == sim.EvMark && e.Name == name {
-			n++
-		}
-	}
-	return n
+	return c.n
 }
+
+// eventCounter counts the milestones of a name, derived ones included, one
+// event at a time.
+type eventCounter struct {
+	name string
+	n    int
+	open bool // a copy began and has not finished (EventInstallRetried)
+}
+
+// add counts one more event and returns the count so far.
+func (c *eventCounter) add(e *sim.Event) int {
+	if e.Kind != sim.EvMark {
+		return c.n
+	}
+	if c.name != EventInstallRetried {
+		if e.Name == c.name {
+			c.n++
+		}
+		return c.n
+	}
+	switch e.Name {
+	case bootloader.MarkCopyBegin:
+		if c.open {
+			c.n++
+		}
+		c.open = true
+	case bootloader.MarkCopyDone:
+		c.open = false
+	}
+	return c.n
+}
+
+// ReplayArgs returns the arguments of `bootsim run` that play the run again
+// with every option that shaped it: the scenario (its name if built in, else
+// its file; "-" for standard input), the seed, the cut and a boot limit
+// other than the default. The replay gives the same result byte for byte.
+func (r *Result) ReplayArgs() []string {
+	what := r.File
+	switch {
+	case strings.HasPrefix(r.File, "library/"):
+		what = r.Name
+	case r.File == StdinFile:
+		what = "-"
+	}
+	args := []string{what, "--seed", strconv.FormatUint(r.Seed, 10)}
+	if r.Cut != "" {
+		args = append(args, "--cut", r.Cut)
+	}
+	if r.MaxBoots != 0 && r.MaxBoots != DefaultMaxBoots {
+		args = append(args, "--max-boots", strconv.Itoa(r.MaxBoots))
+	}
+	return args
+}
+
+// StdinFile is the file name of a scenario read from standard input.
+const StdinFile = "<stdin>"

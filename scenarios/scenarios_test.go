@@ -3,6 +3,7 @@ package scenarios
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -428,4 +429,73 @@ func TestPowerCutIn(t *testing.T) {
 	require.GreaterOrEqual(t, off[0], up+250*time.Millisecond)
 	require.Less(t, off[0], up+251*time.Millisecond)
 	require.Equal(t, "off", r.State)
+}
+
+// TestRunsOwnTheirFaultState: a loaded scenario and the options are shared by
+// every run of them, and each run arms its own copies of their fault rules:
+// running the same Loaded again, or the same --cut over several scenarios,
+// gives the same result each time. (Before, the second run of a fault step
+// with nth=2 went on counting where the first had stopped.)
+func TestRunsOwnTheirFaultState(t *testing.T) {
+	y := strings.Replace(base, "  - power-on\n  - wait: {until: app-running, timeout: 60s}\n", `  - fault: "region=active-app,kind=program,nth=2,mode=cut-after"
+  - power-on
+  - wait: {until: "off", timeout: 60s}
+  - power-on
+  - wait: {until: "off", timeout: 60s}
+  - power-on
+  - wait: {until: app-running, timeout: 60s}
+`, 1)
+	l, err := Load("t.yaml", []byte(y), nil)
+	require.NoError(t, err)
+	cut, err := storage.ParseRule("region=active-app,kind=program,nth=6,mode=torn,seed=1")
+	require.NoError(t, err)
+	opts := Options{Cut: cut}
+	first, err := Run(l, opts)
+	require.NoError(t, err)
+	require.True(t, first.CutFired)
+	require.True(t, first.Passed, "%v", first.Failures())
+	faults := 0
+	for _, op := range first.Journal {
+		if op.Fault.Mode != storage.FaultNone {
+			faults++
+		}
+	}
+	require.Equal(t, 2, faults, "the fault step and the --cut fired once each")
+	for range 2 {
+		again, err := Run(l, opts)
+		require.NoError(t, err)
+		require.Empty(t, cmp.Diff(traceText(first), traceText(again)))
+	}
+	// The same options over another scenario, then this one again.
+	other, err := Find("install-from-sd")
+	require.NoError(t, err)
+	_, err = Run(other, opts)
+	require.NoError(t, err)
+	again, err := Run(l, opts)
+	require.NoError(t, err)
+	require.Empty(t, cmp.Diff(traceText(first), traceText(again)))
+}
+
+// TestRunLeavesLoadedUntouched: a run changes nothing in the scenario it
+// plays; it equals, field for field (unexported ones included), a fresh load
+// of the same text.
+func TestRunLeavesLoadedUntouched(t *testing.T) {
+	y := strings.Replace(base, "  - power-on\n", `  - fault: "kind=program,nth=5,mode=bit-flip,seed=2"
+  - fault: "region=active-app,time=30ms,mode=io-error"
+  - power-on
+  - power-cut: {after: {op: program, nth: 3}}
+  - power-on
+`, 1)
+	ran, err := Load("t.yaml", []byte(y), nil)
+	require.NoError(t, err)
+	fresh, err := Load("t.yaml", []byte(y), nil)
+	require.NoError(t, err)
+	seed := uint64(5)
+	cut, err := storage.ParseRule("kind=erase,nth=2,mode=cut-before")
+	require.NoError(t, err)
+	for _, opts := range []Options{{}, {Seed: &seed}, {Cut: cut}} {
+		_, err := Run(ran, opts)
+		require.NoError(t, err)
+	}
+	require.Empty(t, cmp.Diff(fresh, ran, cmp.Exporter(func(reflect.Type) bool { return true })))
 }

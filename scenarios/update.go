@@ -51,7 +51,7 @@ func (r *runner) startCampaign(c *Campaign) error {
 // appAction makes the running application do something.
 func (r *runner) appAction(a *AppAction) error {
 	m := r.m
-	if m.State() != sim.StateRunning || m.Stage() != "application" {
+	if m.State() != sim.StateRunning || m.Stage() != sim.StageApplication {
 		return fmt.Errorf("no application is running; the device is %s", r.describe())
 	}
 	if a.Crash {

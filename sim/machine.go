@@ -266,17 +266,25 @@ func (m *Machine) AddRawImage(img *Image) {
 
 func (m *Machine) emit(e Event) {
 	e.Time = m.now
+	m.record(e)
+}
+
+// record appends an event with the running stage and image filled in.
+func (m *Machine) record(e Event) {
 	if e.Stage == "" {
 		e.Stage = m.stage
+	}
+	if m.image != nil {
+		e.Image, e.Version = m.image.Desc.Name, m.image.Desc.Version
 	}
 	m.trace = append(m.trace, e)
 }
 
 func (m *Machine) onOp(op storage.Op) {
 	if op.Fault.Mode != storage.FaultNone {
-		m.trace = append(m.trace, Event{Time: op.Time, Kind: EvFault, Stage: m.stage, Name: op.Fault.Mode.String(), Detail: op.String()})
+		m.record(Event{Time: op.Time, Kind: EvFault, Op: op.Index, Name: op.Fault.Mode.String(), Detail: op.String()})
 	}
-	m.trace = append(m.trace, Event{Time: op.Time, Kind: EvOp, Stage: m.stage, Detail: op.String()})
+	m.record(Event{Time: op.Time, Kind: EvOp, Op: op.Index, Detail: op.String()})
 }
 
 func (m *Machine) onPowerLoss(op storage.Op) {

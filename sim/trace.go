@@ -40,12 +40,28 @@ func (k EventKind) String() string {
 	return fmt.Sprintf("EventKind(%d)", uint8(k))
 }
 
-// Event is one entry of a run's trace.
+// The boot stages an image can be (Descriptor.Stage, Event.Stage).
+const (
+	StageBootSelector = "bootsel"
+	StageBootloader   = "bootloader"
+	StageApplication  = "application"
+)
+
+// Event is one entry of a run's trace. Readers use its typed fields (Kind,
+// Stage, Name, Image, Version, Op); Detail is text for people.
 type Event struct {
 	Time time.Duration
 	Kind EventKind
 	// Stage is the stage that was running ("" between stages).
-	Stage  string
+	Stage string
+	// Image and Version name the image that was running when the event
+	// was recorded (for EvStage, the one that starts); "" and 0 when none
+	// was (a power-off or reset stops the image before it is recorded).
+	Image   string
+	Version uint64
+	// Op is the journal index of the op an EvOp or EvFault event records
+	// (0 for other kinds).
+	Op     int
 	Name   string
 	OK     bool
 	Detail string

@@ -39,7 +39,8 @@ type Device interface {
 	// what a factory programmer does before the device first powers up.
 	Load(addr uint64, data []byte)
 	// FlipBit inverts one bit (0..7 from the least significant) at addr, as
-	// retention loss or an attacker with a probe would; it is not journaled.
+	// retention loss or an attacker with a probe would. It is not an op: it
+	// costs no time and meets no fault; the system's change log records it.
 	FlipBit(addr uint64, bit uint)
 	// Stamp identifies the current contents of [addr, addr+n): a later Stamp
 	// of the same range is Equal only if no byte in it may have changed.
@@ -107,6 +108,12 @@ func (b *base) Load(addr uint64, data []byte) {
 
 // FlipBit implements Device.
 func (b *base) FlipBit(addr uint64, bit uint) {
+	b.flip(addr, bit)
+	b.sys.logChange(Change{Device: b.name, Kind: ChangeFlipBit, Addr: addr, Bit: bit})
+}
+
+// flip inverts a bit without logging it: a fault's flip is part of its op.
+func (b *base) flip(addr uint64, bit uint) {
 	if addr >= b.mem.size || bit > 7 {
 		panic(fmt.Sprintf("storage: flip bit %d at %s 0x%x out of bounds", bit, b.name, addr))
 	}
@@ -130,7 +137,7 @@ func (b *base) enforceStuck(addr, n uint64) {
 // flipSeeded flips one seeded bit of [addr, addr+n).
 func (b *base) flipSeeded(op *Op) {
 	r := op.Fault.rng(op.Index)
-	b.FlipBit(op.Addr+r.Uint64N(op.Len), uint(r.IntN(8)))
+	b.flip(op.Addr+r.Uint64N(op.Len), uint(r.IntN(8)))
 }
 
 // stickSeeded sticks one seeded bit of [addr, addr+n) at a seeded value.

@@ -122,17 +122,28 @@ type Injector interface {
 	Inject(op *Op) (Fault, bool)
 }
 
-// Matcher selects ops. Matchers may keep state, like Injectors.
+// Matcher selects ops. A matcher may keep state (Nth counts the ops it has
+// seen, AtTime remembers that it fired); Arm returns a copy whose state
+// starts afresh, so that one parsed matcher can be shared by many runs.
 type Matcher interface {
 	Match(op *Op) bool
+	Arm() Matcher
 	String() string
 }
 
 // Rule injects its Fault at the ops its matcher selects.
+//
+// A Rule that is kept and used again — a scenario's fault step, a --cut
+// given for several scenarios — must be armed for each use: Arm copies it
+// with fresh matcher state. Injecting through the same Rule in two runs
+// would let the second start counting where the first stopped.
 type Rule struct {
 	Match Matcher
 	Fault Fault
 }
+
+// Arm returns a copy of r whose matcher state starts afresh.
+func (r *Rule) Arm() *Rule { return &Rule{Match: r.Match.Arm(), Fault: r.Fault} }
 
 // Inject implements Injector.
 func (r *Rule) Inject(op *Op) (Fault, bool) {
@@ -148,6 +159,15 @@ func (r *Rule) String() string { return joinKV(r.Match.String(), r.Fault.String(
 // Every rule sees every op, so stateful matchers count consistently whatever
 // the other rules do.
 type Rules []*Rule
+
+// Arm returns the rules armed afresh, each as Rule.Arm does.
+func (rs Rules) Arm() Rules {
+	out := make(Rules, len(rs))
+	for i, r := range rs {
+		out[i] = r.Arm()
+	}
+	return out
+}
 
 // Inject implements Injector.
 func (rs Rules) Inject(op *Op) (Fault, bool) {
@@ -170,6 +190,9 @@ type OnIndex int
 func (i OnIndex) Match(op *Op) bool { return op.Index == int(i) }
 func (i OnIndex) String() string    { return "op=" + strconv.Itoa(int(i)) }
 
+// Arm implements Matcher; OnIndex has no state.
+func (i OnIndex) Arm() Matcher { return i }
+
 // OpFilter matches ops by device, region and kind; empty fields match all.
 type OpFilter struct {
 	Device string
@@ -183,6 +206,9 @@ func (f OpFilter) Match(op *Op) bool {
 		(f.Region == "" || f.Region == op.Region) &&
 		(f.Kind == 0 || f.Kind == op.Kind)
 }
+
+// Arm implements Matcher; OpFilter has no state.
+func (f OpFilter) Arm() Matcher { return f }
 
 func (f OpFilter) String() string {
 	var parts []string
@@ -225,6 +251,9 @@ func (n *Nth) Match(op *Op) bool {
 	return n.seen == n.N
 }
 
+// Arm implements Matcher: the copy has seen no op yet.
+func (n *Nth) Arm() Matcher { return &Nth{Filter: n.Filter.Arm(), N: n.N} }
+
 func (n *Nth) String() string { return joinKV(n.Filter.String(), fmt.Sprintf("nth=%d", n.N)) }
 
 // AtTime matches the first op its filter matches that starts at or after a
@@ -243,6 +272,9 @@ func (a *AtTime) Match(op *Op) bool {
 	a.fired = true
 	return true
 }
+
+// Arm implements Matcher: the copy has not fired.
+func (a *AtTime) Arm() Matcher { return &AtTime{Filter: a.Filter.Arm(), At: a.At} }
 
 func (a *AtTime) String() string { return joinKV(a.Filter.String(), "time="+a.At.String()) }
 
@@ -263,6 +295,9 @@ func (r Randomly) Match(op *Op) bool {
 	x := rand.New(rand.NewPCG(r.Seed, uint64(op.Index)+1)).Float64()
 	return x < r.P
 }
+
+// Arm implements Matcher; Randomly draws from the op's index, with no state.
+func (r Randomly) Arm() Matcher { return Randomly{Filter: r.Filter.Arm(), P: r.P, Seed: r.Seed} }
 
 func (r Randomly) String() string { return joinKV(r.Filter.String(), fmt.Sprintf("random=%g", r.P)) }
 

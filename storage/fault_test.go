@@ -81,6 +81,60 @@ func TestMatchers(t *testing.T) {
 	require.Equal(t, a, b)
 }
 
+// TestArmStartsAfresh: an armed copy of a rule counts from zero, whatever its
+// original or earlier copies have seen, and arming does not change the
+// original. A shared rule that kept its counter would fire at another op in
+// the next run (issue 9).
+func TestArmStartsAfresh(t *testing.T) {
+	ops := []Op{
+		{Index: 0, Kind: OpErase, Time: 0},
+		{Index: 1, Kind: OpProgram, Time: 10 * time.Millisecond},
+		{Index: 2, Kind: OpProgram, Time: 20 * time.Millisecond},
+		{Index: 3, Kind: OpProgram, Time: 30 * time.Millisecond},
+	}
+	fired := func(in Injector) []int {
+		var out []int
+		for i := range ops {
+			if _, ok := in.Inject(&ops[i]); ok {
+				out = append(out, ops[i].Index)
+			}
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		spec     string
+		want     []int
+		stateful bool
+	}{
+		{"kind=program,nth=2", []int{2}, true},
+		{"nth=1", []int{0}, true},
+		{"time=15ms", []int{2}, true},
+		{"kind=program", []int{1}, true},
+		{"op=3", []int{3}, false},
+		{"random=1,seed=4", []int{0, 1, 2, 3}, false},
+	} {
+		r, err := ParseRule(tc.spec)
+		require.NoError(t, err)
+		text := r.String()
+		for run := range 3 {
+			require.Equal(t, tc.want, fired(r.Arm()), "%s, run %d", tc.spec, run)
+		}
+		require.Equal(t, text, r.Arm().String(), "an armed rule reads as its original")
+		// The original, never used, still fires as a fresh rule: arming
+		// copied the state, it did not share it.
+		require.Equal(t, tc.want, fired(r), tc.spec)
+		// Used once, a stateful original does not fire again; an armed
+		// copy of it does.
+		if tc.stateful {
+			require.Nil(t, fired(r), tc.spec)
+		} else {
+			require.Equal(t, tc.want, fired(r), tc.spec)
+		}
+		require.Equal(t, tc.want, fired(r.Arm()), tc.spec)
+		require.Equal(t, tc.want, fired(Rules{r}.Arm()), tc.spec)
+	}
+}
+
 func TestRulesFirstWinsButAllCount(t *testing.T) {
 	r1, _ := ParseRule("kind=program,nth=1,mode=bit-flip")
 	r2, _ := ParseRule("kind=program,nth=2,mode=torn")

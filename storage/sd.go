@@ -58,16 +58,29 @@ func (c *SDCard) EraseSize(uint64) uint64 { return SDBlockSize }
 func (c *SDCard) EraseValue() int { return -1 }
 
 // Remove takes the card out: every op fails with ErrNoMedia until Insert.
-func (c *SDCard) Remove() { c.removed = true }
+// The system's change log records it.
+func (c *SDCard) Remove() {
+	c.removed = true
+	c.sys.logChange(Change{Device: c.name, Kind: ChangeRemove})
+}
 
-// Insert puts the card back.
-func (c *SDCard) Insert() { c.removed = false }
+// Insert puts the card back. The system's change log records it.
+func (c *SDCard) Insert() {
+	c.removed = false
+	c.sys.logChange(Change{Device: c.name, Kind: ChangeInsert})
+}
 
 // Present reports whether the card is in its slot.
 func (c *SDCard) Present() bool { return !c.removed }
 
-// SetBadBlock makes block lba fail every read and write with ErrIO (or heals it).
+// SetBadBlock makes block lba fail every read and write with ErrIO (or heals
+// it). The system's change log records it.
 func (c *SDCard) SetBadBlock(lba uint64, bad bool) {
+	kind := ChangeGoodBlock
+	if bad {
+		kind = ChangeBadBlock
+	}
+	c.sys.logChange(Change{Device: c.name, Kind: kind, Addr: lba})
 	if c.bad == nil {
 		c.bad = map[uint64]bool{}
 	}

@@ -61,8 +61,10 @@ type System struct {
 	devices     []device
 	regions     []Region
 	journal     []Op
+	changes     []Change
 	injector    Injector
 	onPowerLoss func(Op)
+	beforeOp    func(Op)
 	observer    func(Op)
 	powered     bool
 	stage       string
@@ -160,6 +162,13 @@ func (s *System) SetPowerLossHandler(f func(Op)) { s.onPowerLoss = f }
 // simulator traces ops and injected faults through it.
 func (s *System) SetObserver(f func(Op)) { s.observer = f }
 
+// SetBeforeOp installs a function called with every mutating op before the
+// injector is consulted and before the op touches the medium (nil for none):
+// the storage is still as the op found it, so a sweep can snapshot the state
+// "at op i" (and whatever else it needs, such as the update service's) in the
+// same pass that runs the firmware. The function must not issue ops.
+func (s *System) SetBeforeOp(f func(Op)) { s.beforeOp = f }
+
 // SetActor records which firmware stage and phase issue the following ops.
 func (s *System) SetActor(stage, phase string) { s.stage, s.phase = stage, phase }
 
@@ -176,9 +185,10 @@ func (s *System) PowerOn() { s.powered = true }
 // between ops.
 func (s *System) PowerOff() { s.powered = false }
 
-// ClearJournal forgets the ops issued so far, as after factory programming:
-// a run's journal starts with the first op of the run.
-func (s *System) ClearJournal() { s.journal = nil }
+// ClearJournal forgets the ops issued and the external changes made so far,
+// as after factory programming: a run's journal starts with the first op of
+// the run.
+func (s *System) ClearJournal() { s.journal, s.changes = nil, nil }
 
 // Journal returns the ops issued so far. The slice is shared: callers must not
 // modify it.
@@ -204,6 +214,9 @@ func (s *System) mutate(d device, kind OpKind, addr uint64, data []byte, n uint6
 	}
 	if data != nil {
 		op.Data = slices.Clone(data)
+	}
+	if s.beforeOp != nil {
+		s.beforeOp(op)
 	}
 	if s.injector != nil {
 		if f, ok := s.injector.Inject(&op); ok {
@@ -239,7 +252,7 @@ func (s *System) applyOp(d device, op *Op) (time.Duration, error) {
 		// scenario can pull it at any moment of a flow.
 		for _, other := range s.devices {
 			if sd, ok := other.(*SDCard); ok {
-				sd.Remove()
+				sd.removed = true // the op's fault, journaled with it: not an external change
 			}
 		}
 	}
@@ -266,11 +279,13 @@ func (s *System) Apply(op Op) error {
 	return err
 }
 
-// Snapshot is a frozen copy of a System's devices, regions and journal.
+// Snapshot is a frozen copy of a System's devices, regions, journal and
+// change log.
 type Snapshot struct {
 	devices []device
 	regions []Region
 	journal []Op
+	changes []Change
 }
 
 // Snapshot returns a frozen copy of the system. It costs one pointer copy per
@@ -278,7 +293,7 @@ type Snapshot struct {
 // page the first time it writes it afterwards. The injector, power-loss handler
 // and clock are not part of a snapshot.
 func (s *System) Snapshot() *Snapshot {
-	sn := &Snapshot{regions: slices.Clone(s.regions), journal: s.journal[:len(s.journal):len(s.journal)]}
+	sn := &Snapshot{regions: slices.Clone(s.regions), journal: s.Journal(), changes: s.Changes()}
 	for _, d := range s.devices {
 		sn.devices = append(sn.devices, d.frozen())
 	}
@@ -292,6 +307,7 @@ func (sn *Snapshot) Restore(clock Clock) *System {
 	s := NewSystem(clock)
 	s.regions = slices.Clone(sn.regions)
 	s.journal = sn.journal[:len(sn.journal):len(sn.journal)]
+	s.changes = sn.changes[:len(sn.changes):len(sn.changes)]
 	for _, d := range sn.devices {
 		s.devices = append(s.devices, d.restore(s))
 	}

@@ -188,7 +188,7 @@ func (h *hub) register() {
 		h.m.After(h.svc.TransferTime(h.m.Now(), len(manifest)), func() { h.notified(manifest) })
 	}
 	h.svc.Subscribe(h.cfg.DeviceID, func(manifest []byte) bool {
-		if h.m.Boots() != boot || h.m.Stage() != "application" || h.m.State() != sim.StateRunning {
+		if h.m.Boots() != boot || h.m.Stage() != sim.StageApplication || h.m.State() != sim.StateRunning {
 			return false
 		}
 		push(manifest)

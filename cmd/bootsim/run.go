@@ -34,7 +34,7 @@ func loadScenarios(cmd *cobra.Command, args []string) ([]*scenarios.Loaded, erro
 			if err != nil {
 				return nil, err
 			}
-			l, err := scenarios.Load("<stdin>", data, fileReader("."))
+			l, err := scenarios.Load(scenarios.StdinFile, data, fileReader("."))
 			if err != nil {
 				return nil, usageErr("%v", err)
 			}
@@ -104,6 +104,7 @@ type runFlags struct {
 	trace     string
 	failFast  bool
 	cut       string
+	maxBoots  int
 	verbosity int
 }
 
@@ -142,6 +143,7 @@ Exit status: 0 all passed, 1 a scenario failed, 2 a scenario does not load.`,
 	fl.StringVar(&f.trace, "trace", "", "write Chrome trace-event JSON (Perfetto) to this file")
 	fl.BoolVar(&f.failFast, "fail-fast", false, "stop at the first failing scenario")
 	fl.StringVar(&f.cut, "cut", "", "inject a fault for the whole run, e.g. op=1234,mode=torn,seed=7 (a sweep's replay)")
+	fl.IntVar(&f.maxBoots, "max-boots", scenarios.DefaultMaxBoots, "fail a run that boots more often than this (a reset loop)")
 	fl.CountVarP(&f.verbosity, "verbose", "v", "on failure show more of the trace (-vv: all of it)")
 	return cmd
 }
@@ -173,6 +175,10 @@ func runScenarios(cmd *cobra.Command, g *globalFlags, f runFlags, args []string)
 		}
 		opts.Cut = r
 	}
+	if f.maxBoots < 1 {
+		return usageErr("--max-boots %d: want at least 1", f.maxBoots)
+	}
+	opts.MaxBoots = f.maxBoots
 	list, err := loadScenarios(cmd, args)
 	if err != nil {
 		return err
@@ -272,7 +278,7 @@ func printResult(w io.Writer, st styles, res *scenarios.Result, f runFlags, quie
 	for _, e := range tr[skip:] {
 		fmt.Fprintf(w, "        %s\n", e)
 	}
-	fmt.Fprintf(w, "      replay: bootsim run %s --seed %d --serial -vv\n", replayArg(res), res.Seed)
+	fmt.Fprintf(w, "      replay: %s\n", replayCommand(res))
 }
 
 // serialTranscript is the serial console with virtual timestamps, and the
@@ -301,11 +307,22 @@ func serialTranscript(res *scenarios.Result) []string {
 	return out
 }
 
-func replayArg(res *scenarios.Result) string {
-	if strings.HasPrefix(res.File, "library/") {
-		return res.Name
+// replayCommand is the command line that plays a run again, with its
+// serial console and whole trace.
+func replayCommand(res *scenarios.Result) string {
+	args := append([]string{"bootsim", "run"}, res.ReplayArgs()...)
+	for i, a := range args {
+		args[i] = shellQuote(a)
 	}
-	return res.File
+	return strings.Join(append(args, "--serial", "-vv"), " ")
+}
+
+// shellQuote quotes a word for a POSIX shell, if it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-+=.,:/@%") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // fmtVirtual prints a virtual time in seconds with millisecond precision.
@@ -331,6 +348,8 @@ type scenarioJSON struct {
 	Passed        bool            `json:"passed"`
 	Profile       string          `json:"profile"`
 	Seed          uint64          `json:"seed"`
+	Cut           string          `json:"cut,omitempty"`
+	MaxBoots      int             `json:"max_boots"`
 	Boots         int             `json:"boots"`
 	VirtualTimeNS int64           `json:"virtual_time_ns"`
 	Running       string          `json:"running"`
@@ -339,6 +358,8 @@ type scenarioJSON struct {
 	Expectations  []checkJSON     `json:"expectations"`
 	Invariants    []invariantJSON `json:"invariants"`
 	Ops           int             `json:"storage_ops"`
+	Failures      []string        `json:"failures,omitempty"`
+	Replay        string          `json:"replay"`
 }
 
 func runJSON(results []*scenarios.Result) any {
@@ -348,9 +369,9 @@ func runJSON(results []*scenarios.Result) any {
 		if r.Passed {
 			passed++
 		}
-		s := scenarioJSON{Name: r.Name, File: r.File, Passed: r.Passed, Profile: r.Profile, Seed: r.Seed, Boots: r.Boots,
+		s := scenarioJSON{Name: r.Name, File: r.File, Passed: r.Passed, Profile: r.Profile, Seed: r.Seed, Cut: r.Cut, MaxBoots: r.MaxBoots, Boots: r.Boots,
 			VirtualTimeNS: r.VirtualTime.Nanoseconds(), Running: r.Running, State: r.State, Ops: len(r.Journal),
-			Expectations: []checkJSON{}, Invariants: []invariantJSON{}}
+			Expectations: []checkJSON{}, Invariants: []invariantJSON{}, Failures: r.Failures(), Replay: replayCommand(r)}
 		if r.Error != "" {
 			s.Error = fmt.Sprintf("step %d: %s", r.Step, r.Error)
 		}
@@ -423,7 +444,7 @@ func writeJUnit(w io.Writer, results []*scenarios.Result) error {
 		if !r.Passed {
 			why := r.Failures()
 			c.Failure = &junitFailure{Message: why[0], Type: "ExpectationFailed", Body: strings.Join(why, "\n") +
-				fmt.Sprintf("\nreplay: bootsim run %s --seed %d --serial -vv\n", replayArg(r), r.Seed)}
+				"\nreplay: " + replayCommand(r) + "\n"}
 			suite.Failures++
 		}
 		suite.Tests++
@@ -522,7 +543,7 @@ Exit status: 0 every file is valid, 2 otherwise.`,
 				if a == "-" {
 					var data []byte
 					if data, err = readInput(cmd, "-"); err == nil {
-						l, err = scenarios.Load("<stdin>", data, fileReader("."))
+						l, err = scenarios.Load(scenarios.StdinFile, data, fileReader("."))
 					}
 				} else {
 					l, err = loadFile(a)

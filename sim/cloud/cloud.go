@@ -13,6 +13,7 @@ package cloud
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 )
@@ -328,3 +329,24 @@ func (s *Service) source(name string) (Source, bool) {
 
 // Requests counts the requests served (or refused) so far.
 func (s *Service) Requests() int { return s.requests }
+
+// Clone returns a copy of the service as it is now, for a run forked from
+// this moment: the campaign, the link, the sources and what the service knows
+// of each device carry over; the subscriptions do not, since they push to a
+// device's live connection and a forked device has none until it connects
+// again. Campaigns, payloads and published resources are shared: the service
+// never writes them once given.
+func (s *Service) Clone() *Service {
+	c := *s
+	c.devices = make(map[string]*DeviceView, len(s.devices))
+	for id, d := range s.devices {
+		dv := *d
+		c.devices[id] = &dv
+	}
+	c.sources = slices.Clone(s.sources)
+	c.busy = maps.Clone(s.busy)
+	c.corrupt = slices.Clone(s.corrupt)
+	c.available = maps.Clone(s.available)
+	c.notify = map[string]func([]byte) bool{}
+	return &c
+}

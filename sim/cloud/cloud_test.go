@@ -109,3 +109,51 @@ func TestTransferTime(t *testing.T) {
 	require.Equal(t, 10*time.Second-time.Second+50*time.Millisecond, s.TransferTime(time.Second, 0))
 	require.Equal(t, 50*time.Millisecond, s.TransferTime(11*time.Second, 0))
 }
+
+// TestCloneIsIndependent: a clone starts with everything the service knows
+// (campaign, link, sources, device views, pending corruptions and busy
+// answers) and from then on neither sees the other's changes; subscriptions
+// stay with the original, whose pushes go to a live device.
+func TestCloneIsIndependent(t *testing.T) {
+	s := newTestService()
+	pushed := 0
+	s.Subscribe("d", func([]byte) bool { pushed++; return true })
+	require.NoError(t, s.Register("d", 1))
+	s.CorruptAt(Corruption{Offset: 1, Mask: 0x01})
+	s.StartCampaign(&Campaign{Manifest: []byte("m"), PayloadURI: "u", Payload: []byte("abcd"), Target: 2})
+	require.Equal(t, 1, pushed)
+	before := s.Device("d")
+
+	c := s.Clone()
+	require.Equal(t, before, c.Device("d"))
+	require.Same(t, s.Campaign(), c.Campaign())
+	require.Equal(t, s.Link(), c.Link())
+	require.Equal(t, s.Sources(), c.Sources())
+
+	// Changes to the clone stay in the clone.
+	require.NoError(t, c.Register("d", 2))
+	c.Report("d", 3, 0)
+	b, err := c.Fetch("d", "http", "u", 0, 4)
+	require.NoError(t, err)
+	require.Equal(t, "accd", string(b), "the pending corruption carried over")
+	_, err = c.Fetch("d", "mirror", "u", 0, 4)
+	require.ErrorIs(t, err, ErrBusy, "the busy answer carried over")
+	c.SetLinkUp(false)
+	c.Publish("old", []byte("x"))
+	c.StartCampaign(&Campaign{Manifest: []byte("m2"), PayloadURI: "u2", Payload: []byte("z"), Target: 3})
+	require.Equal(t, 1, pushed, "the clone has no subscription to push to")
+	require.Equal(t, before, s.Device("d"))
+	require.True(t, s.Link().Up)
+	b, err = s.Fetch("d", "http", "u", 0, 4)
+	require.NoError(t, err)
+	require.Equal(t, "accd", string(b), "the original's corruption is still pending")
+	_, err = s.Fetch("d", "mirror", "u", 0, 4)
+	require.ErrorIs(t, err, ErrBusy)
+	_, err = s.Fetch("d", "http", "old", 0, 1)
+	require.ErrorIs(t, err, ErrNotFound)
+	require.Equal(t, "u", s.Campaign().PayloadURI)
+
+	// And the original's changes do not reach the clone.
+	s.Report("d", 5, 0)
+	require.Equal(t, 3, c.Device("d").State)
+}

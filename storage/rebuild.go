@@ -1,0 +1,95 @@
+package storage
+
+import "fmt"
+
+// Rebuilder rebuilds the states a run went through from a snapshot of its
+// start, its journal and its change log, one op at a time, without the
+// firmware that issued the ops: the state before op i is the start, then ops
+// 0 to i-1 with their recorded faults and every external change made before
+// op i. A sweep forks each of these states (Fork) to try a fault at op i.
+//
+// The Rebuilder owns a System that no one else writes; the snapshots it
+// returns may be restored from any number of goroutines.
+type Rebuilder struct {
+	sys     *System
+	journal []Op
+	changes []Change
+	next    int // the op the state is before
+	change  int // the first change not applied yet
+}
+
+// Rebuild returns a Rebuilder at the state before the journal's first op.
+// The journal and change log are those of a system restored from sn (their
+// indexes count from sn's journal's end).
+func (sn *Snapshot) Rebuild(journal []Op, changes []Change) *Rebuilder {
+	r := &Rebuilder{sys: sn.Restore(nil), journal: journal, changes: changes}
+	r.sys.ClearJournal()
+	return r
+}
+
+// Index returns the op the current state is before; len(journal) once every
+// op is applied.
+func (r *Rebuilder) Index() int { return r.next }
+
+// Op returns the op the current state is before.
+func (r *Rebuilder) Op() Op { return r.journal[r.next] }
+
+// Done reports whether every op has been applied.
+func (r *Rebuilder) Done() bool { return r.next >= len(r.journal) }
+
+// catchUp applies the external changes made before the next op.
+func (r *Rebuilder) catchUp() error {
+	for r.change < len(r.changes) && r.changes[r.change].Before <= r.next {
+		if err := r.sys.ApplyChange(r.changes[r.change]); err != nil {
+			return err
+		}
+		r.change++
+	}
+	return nil
+}
+
+// Snapshot returns the state before op Index, external changes made before
+// it included.
+func (r *Rebuilder) Snapshot() (*Snapshot, error) {
+	if err := r.catchUp(); err != nil {
+		return nil, err
+	}
+	return r.sys.Snapshot(), nil
+}
+
+// Step applies op Index with its recorded fault and moves to the next. An
+// error the op met in the run (a failed program, say) is part of the run and
+// not returned; only an op that cannot be applied at all is.
+func (r *Rebuilder) Step() error {
+	if r.Done() {
+		panic("storage: Rebuilder.Step past the journal's end")
+	}
+	if err := r.catchUp(); err != nil {
+		return err
+	}
+	op := r.journal[r.next]
+	if r.sys.Device(op.Device) == nil {
+		return fmt.Errorf("rebuild: op %s: no device %q", op, op.Device)
+	}
+	_ = r.sys.Apply(op)
+	r.next++
+	return nil
+}
+
+// Fork returns a new system in the state op Index leaves when fault f hits
+// it instead of its recorded fault (FaultNone: the op completes), on the
+// given clock (a new ManualClock if nil). The Rebuilder does not move.
+func (r *Rebuilder) Fork(f Fault, clock Clock) (*System, error) {
+	sn, err := r.Snapshot()
+	if err != nil {
+		return nil, err
+	}
+	s := sn.Restore(clock)
+	if f.Mode == FaultCutBefore {
+		return s, nil
+	}
+	op := r.journal[r.next]
+	op.Fault = f
+	_ = s.Apply(op)
+	return s, nil
+}

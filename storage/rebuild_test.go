@@ -1,0 +1,209 @@
+package storage
+
+import (
+	"bytes"
+	"fmt"
+	"hash/fnv"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"pgregory.net/rapid"
+)
+
+// stateOf describes everything a device holds that a later op or a firmware
+// read can see: the bytes, the wear, worn sectors, stuck bits, whether the
+// card is in and which blocks are bad.
+func stateOf(s *System) string {
+	var b bytes.Buffer
+	for _, d := range s.devices {
+		h := fnv.New64a()
+		h.Write(contents(d))
+		fmt.Fprintf(&b, "%s %x", d.Name(), h.Sum64())
+		switch x := d.(type) {
+		case *NORFlash:
+			fmt.Fprintf(&b, " erases %v worn %v stuck %v", x.erases, x.worn, x.stuck)
+		case *SDCard:
+			bad := []uint64{}
+			for lba := range x.Size() / SDBlockSize {
+				if x.bad[lba] {
+					bad = append(bad, lba)
+				}
+			}
+			fmt.Fprintf(&b, " present %v bad %v stuck %v", !x.removed, bad, x.stuck)
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// step is one thing a drawn script does to a system: an op or an external
+// change.
+type step func(s *System)
+
+// drawScript draws up to 30 ops on a NOR flash and an SD card, with external
+// changes (bit flips, the card out and in, bad blocks) between them.
+func drawScript(t *rapid.T) []step {
+	var script []step
+	nor := func(s *System) *NORFlash { return s.Device("nor").(*NORFlash) }
+	sdc := func(s *System) *SDCard { return s.Device("sd").(*SDCard) }
+	shape := newScriptSystem() // for drawing aligned ranges only
+	for i := range rapid.IntRange(1, 30).Draw(t, "steps") {
+		label := fmt.Sprint(i)
+		switch rapid.IntRange(0, 6).Draw(t, "kind-"+label) {
+		case 0:
+			a, n := drawSectorRange(t, nor(shape), label)
+			script = append(script, func(s *System) { _ = nor(s).Erase(a, n) })
+		case 1, 2:
+			a, d := drawProgram(t, nor(shape), label)
+			script = append(script, func(s *System) { _ = nor(s).Program(a, d) })
+		case 3:
+			blocks := rapid.Uint64Range(1, 4).Draw(t, "blocks-"+label)
+			at := rapid.Uint64Range(0, 32-blocks).Draw(t, "lba-"+label)
+			data := rapid.SliceOfN(rapid.Byte(), int(blocks*SDBlockSize), int(blocks*SDBlockSize)).Draw(t, "sd-"+label)
+			script = append(script, func(s *System) { _ = sdc(s).Program(at*SDBlockSize, data) })
+		case 4:
+			dev := rapid.SampledFrom([]string{"nor", "sd"}).Draw(t, "flip-dev-"+label)
+			addr := rapid.Uint64Range(0, shape.Device(dev).Size()-1).Draw(t, "flip-addr-"+label)
+			bit := uint(rapid.IntRange(0, 7).Draw(t, "flip-bit-"+label))
+			script = append(script, func(s *System) { s.Device(dev).FlipBit(addr, bit) })
+		case 5:
+			out := rapid.Bool().Draw(t, "remove-"+label)
+			script = append(script, func(s *System) {
+				if out {
+					sdc(s).Remove()
+				} else {
+					sdc(s).Insert()
+				}
+			})
+		case 6:
+			lba := rapid.Uint64Range(0, 31).Draw(t, "bad-lba-"+label)
+			bad := rapid.Bool().Draw(t, "bad-"+label)
+			script = append(script, func(s *System) { sdc(s).SetBadBlock(lba, bad) })
+		}
+	}
+	return script
+}
+
+func newScriptSystem() *System {
+	s := NewSystem(nil)
+	s.NewNORFlash(NORConfig{Name: "nor", ProgramUnit: 8, Sectors: []SectorRun{{Size: 2048, Count: 8}}})
+	s.NewSDCard(SDConfig{Name: "sd", Size: 16 << 10, Blank: 0x00})
+	return s
+}
+
+// drawRules draws faults at op indexes, of the modes that leave the run going
+// (a power cut is followed by power coming back, as a new boot would).
+func drawRules(t *rapid.T, label string) Rules {
+	modes := []FaultMode{FaultBitFlip, FaultStuckBit, FaultIOError, FaultTorn, FaultCutAfter, FaultCutBefore, FaultWearOut, FaultSDRemoved}
+	var rules Rules
+	for i := range rapid.IntRange(0, 3).Draw(t, label) {
+		rules = append(rules, &Rule{
+			Match: OnIndex(rapid.IntRange(0, 30).Draw(t, fmt.Sprint(label, "-at-", i))),
+			Fault: Fault{Mode: rapid.SampledFrom(modes).Draw(t, fmt.Sprint(label, "-mode-", i)), Seed: rapid.Uint64().Draw(t, fmt.Sprint(label, "-seed-", i))},
+		})
+	}
+	return rules
+}
+
+// play runs a script on a system, power coming back before each step, and
+// stops once stop says so (checked after each step).
+func play(s *System, script []step, stop func() bool) {
+	for _, st := range script {
+		s.PowerOn()
+		st(s)
+		if stop != nil && stop() {
+			return
+		}
+	}
+}
+
+// TestPropertyRebuildMatchesRun: the state a Rebuilder gives before op i,
+// from the run's start, journal and change log, is the state the live run
+// had when it was about to issue op i (seen through the before-op hook),
+// for runs with faults, bit flips, a card pulled out and bad blocks.
+func TestPropertyRebuildMatchesRun(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		script := drawScript(t)
+		s := newScriptSystem()
+		start := s.Snapshot()
+		s.SetInjector(drawRules(t, "faults"))
+		var live []string
+		s.SetBeforeOp(func(op Op) {
+			if op.Index != len(live) {
+				t.Fatalf("before-op hook saw op %d after %d ops", op.Index, len(live))
+			}
+			live = append(live, stateOf(s))
+		})
+		play(s, script, nil)
+		final := stateOf(s)
+
+		r := start.Rebuild(s.Journal(), s.Changes())
+		for i := range live {
+			require.Equal(t, i, r.Index())
+			sn, err := r.Snapshot()
+			require.NoError(t, err)
+			if got := stateOf(sn.Restore(nil)); got != live[i] {
+				t.Fatalf("before op %d (%s): rebuilt\n%s\nlive\n%s", i, s.Journal()[i], got, live[i])
+			}
+			require.NoError(t, r.Step())
+		}
+		require.True(t, r.Done())
+		sn, err := r.Snapshot()
+		require.NoError(t, err)
+		require.Equal(t, final, stateOf(sn.Restore(nil)), "after the last op and the changes that followed it")
+	})
+}
+
+// TestPropertyForkMatchesReplay: forking the rebuilt state at op i with a
+// fault gives the state a run from the start reaches when that fault hits
+// op i (pebble's crash clone, checked against the naive replay).
+func TestPropertyForkMatchesReplay(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		script := drawScript(t)
+		rules := drawRules(t, "faults")
+		s := newScriptSystem()
+		start := s.Snapshot()
+		s.SetInjector(rules)
+		play(s, script, nil)
+		if len(s.Journal()) == 0 {
+			return
+		}
+		i := rapid.IntRange(0, len(s.Journal())-1).Draw(t, "fork-at")
+		f := Fault{
+			Mode: rapid.SampledFrom(append([]FaultMode{FaultNone}, FaultModes()...)).Draw(t, "fork-mode"),
+			Seed: rapid.Uint64().Draw(t, "fork-seed"),
+		}
+		r := start.Rebuild(s.Journal(), s.Changes())
+		for r.Index() < i {
+			require.NoError(t, r.Step())
+		}
+		forked, err := r.Fork(f, nil)
+		require.NoError(t, err)
+
+		// The naive way: the same script from the start, with f at op i
+		// instead of whatever the rules said, stopped once op i is done.
+		replay := newScriptSystem()
+		at := &Rule{Match: OnIndex(i), Fault: f}
+		if f.Mode == FaultNone {
+			at.Fault = Fault{Mode: FaultNone}
+		}
+		replay.SetInjector(forkFirst{at: at, rest: rules})
+		play(replay, script, func() bool { return len(replay.Journal()) > i })
+		require.Equal(t, stateOf(replay), stateOf(forked), "fork at op %d with %s", i, f)
+	})
+}
+
+// forkFirst injects at's fault (even FaultNone: the op completes cleanly) at
+// its op, and the other rules elsewhere.
+type forkFirst struct {
+	at   *Rule
+	rest Rules
+}
+
+func (f forkFirst) Inject(op *Op) (Fault, bool) {
+	fault, ok := f.rest.Inject(op)
+	if g, hit := f.at.Inject(op); hit {
+		return g, g.Mode != FaultNone
+	}
+	return fault, ok
+}
