@@ -16,7 +16,7 @@ import (
 
 func (r *runner) expectations(res *Result) []Check {
 	var out []Check
-	for _, e := range r.l.Expect {
+	for _, e := range r.expectList() {
 		c := Check{Text: e.String()}
 		c.Passed, c.Detail = r.expect(&e, res)
 		out = append(out, c)
@@ -160,7 +160,7 @@ func (r *runner) promised(name string) bool {
 }
 
 func (r *runner) declaredWeakness(name string) bool {
-	for _, e := range r.l.Expect {
+	for _, e := range r.expectList() {
 		if e.Kind == ExpWeakness && e.Value == name {
 			return true
 		}
@@ -208,6 +208,12 @@ func (r *runner) noBrick(*Result) (bool, bool, string) {
 	if !had {
 		return false, true, "the device never held an application"
 	}
+	if rec := r.recovery; rec != nil {
+		if rec.firstUp != "" && rec.firstUpBoot <= rec.policy.Boots {
+			return false, false, "after the cut " + rec.firstUp
+		}
+		return true, false, fmt.Sprintf("after the cut no application ran within %d boots and %s: the device is %s", rec.policy.Boots, rec.policy.Time, r.describe())
+	}
 	m, err := l.newMachine(r.imgs, r.seed+1, r.m.Storage().Snapshot(), r.client, l.newService())
 	if err != nil {
 		panic(err)
@@ -229,6 +235,9 @@ func (r *runner) noBrick(*Result) (bool, bool, string) {
 
 // authentic: every application that ran is one the scenario's vendor built.
 func (r *runner) authentic(res *Result) (bool, bool, string) {
+	if rec := r.recovery; rec != nil && rec.prefix.stranger != "" {
+		return true, false, "ran " + rec.prefix.stranger + ", which the vendor did not build"
+	}
 	for _, e := range res.Trace {
 		if e.Kind != sim.EvStage || e.Stage != sim.StageApplication {
 			continue
@@ -245,6 +254,9 @@ func (r *runner) authentic(res *Result) (bool, bool, string) {
 func (r *runner) noDowngrade(res *Result) (bool, bool, string) {
 	var best uint64
 	var bestName string
+	if rec := r.recovery; rec != nil {
+		best, bestName = rec.prefix.best, rec.prefix.bestName
+	}
 	for _, e := range res.Trace {
 		if e.Kind != sim.EvMark || e.Name != updateclient.MarkRunning {
 			continue

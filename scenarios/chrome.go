@@ -39,7 +39,18 @@ func us(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
 // as spans of their virtual duration.
 func WriteChromeTrace(w io.Writer, results []*Result) error {
 	events := []chromeEvent{}
-	for i, res := range results {
+	// A recovery after a cut is a process of its own: its clock starts
+	// at its power-on.
+	var runs []*Result
+	for _, res := range results {
+		runs = append(runs, res)
+		if rec := res.Recovery; rec != nil {
+			r := *rec
+			r.Name = res.Name + " (recovery)"
+			runs = append(runs, &r)
+		}
+	}
+	for i, res := range runs {
 		pid := i + 1
 		meta := func(tid int, name string) {
 			events = append(events, chromeEvent{Name: "thread_name", Ph: "M", Pid: pid, Tid: tid, Args: map[string]any{"name": name}})

@@ -108,6 +108,9 @@ func check(sc *Scenario, readFile ReadFile) (*Loaded, error) {
 			return nil, err
 		}
 	}
+	if err := l.checkSweep(); err != nil {
+		return nil, err
+	}
 	return l, nil
 }
 

@@ -66,7 +66,14 @@ type Result struct {
 	// CutFired says whether the Cut rule fired; a cut that never fires
 	// fails the run, since it was meant to reproduce a fault.
 	CutFired bool
-	Passed   bool
+	// Recovery is set when the Cut cut power: the steps stopped there, the
+	// device recovered under the scenario's sweep policy, and Recovery is
+	// that run (its trace starts at the power-on). Expectations and
+	// Invariants are then the recovery's.
+	Recovery *Result
+	// cutStorage is the storage the cut left, the recovery's start.
+	cutStorage *storage.Snapshot
+	Passed     bool
 	// Error says why the steps could not all run (a wait that timed out),
 	// and Step which step it was (from 1); empty when they all ran.
 	Error        string
@@ -110,6 +117,7 @@ func (r *Result) Failures() []string {
 
 // runner plays one scenario.
 type runner struct {
+	rig      *rig
 	l        *Loaded
 	m        *sim.Machine
 	imgs     *images
@@ -124,6 +132,23 @@ type runner struct {
 	campaignAt time.Duration
 	// app follows the trace for appUp.
 	app appWatch
+	// recovery is set on the runner of a recovery after a cut.
+	recovery *recoveryState
+}
+
+// expectList is what the runner's expectations are: the scenario's, or
+// for a recovery its sweep section's.
+func (r *runner) expectList() []Expect {
+	if r.recovery != nil {
+		return r.recovery.policy.Expect
+	}
+	return r.l.Expect
+}
+
+// cutDone reports whether the run's --cut has cut power: the steps stop
+// there and the device recovers under the scenario's sweep policy.
+func (r *runner) cutDone() bool {
+	return r.faults.cutFired && r.faults.cut.Fault.Mode.CutsPower()
 }
 
 // Run plays a loaded scenario and evaluates its expectations and the
@@ -155,7 +180,7 @@ func start(l *Loaded, opts Options) (*runner, error) {
 // copy of the client's configuration.
 func (g *rig) start(opts Options) (*runner, error) {
 	client := *g.client
-	r := &runner{l: g.l, seed: g.seed, maxBoots: opts.MaxBoots, imgs: g.imgs, vendor: g.vendor,
+	r := &runner{rig: g, l: g.l, seed: g.seed, maxBoots: opts.MaxBoots, imgs: g.imgs, vendor: g.vendor,
 		svc: g.l.newService(), client: &client}
 	if r.maxBoots == 0 {
 		r.maxBoots = DefaultMaxBoots
@@ -209,7 +234,13 @@ func (r *runner) play() *Result {
 		res.Cut = c.String()
 	}
 	for i, st := range l.Steps {
-		if err := r.step(st); err != nil {
+		err := r.step(st)
+		if r.cutDone() {
+			// What the step made of the cut (a wait that timed out on a
+			// dead device) is not an error: the recovery judges the run.
+			break
+		}
+		if err != nil {
 			res.Error, res.Step = fmt.Sprintf("%s: %v", st, err), i+1
 			break
 		}
@@ -223,8 +254,15 @@ func (r *runner) play() *Result {
 	res.Serial = m.Serial()
 	res.Journal = m.Storage().Journal()
 	res.CutFired = r.faults.cutFired
-	res.Invariants = r.invariants(res)
-	res.Expectations = r.expectations(res)
+	if r.cutDone() {
+		res.cutStorage = m.Storage().Snapshot()
+		res.Recovery = r.rig.recover(&cutState{storage: res.cutStorage, svc: r.svc.Clone(), client: *r.client,
+			prefix: r.rig.prefixOf(res.Trace)})
+		res.Invariants, res.Expectations = res.Recovery.Invariants, res.Recovery.Expectations
+	} else {
+		res.Invariants = r.invariants(res)
+		res.Expectations = r.expectations(res)
+	}
 	res.Passed = len(res.Failures()) == 0
 	return res
 }
@@ -258,7 +296,7 @@ func (r *runner) step(st Step) error {
 	case StepWait:
 		w := st.Wait
 		if w.Until == nil {
-			m.Run(m.Now()+w.For.D(), r.bootLoop)
+			m.Run(m.Now()+w.For.D(), func() bool { return r.bootLoop() || r.cutDone() })
 			return r.bootLoopErr()
 		}
 		timeout := w.Timeout.D()
@@ -266,7 +304,7 @@ func (r *runner) step(st Step) error {
 			timeout = defaultTimeout
 		}
 		cond := r.watch(w.Until)
-		if !m.Run(m.Now()+timeout, func() bool { return cond.holds() || r.bootLoop() }) {
+		if !m.Run(m.Now()+timeout, func() bool { return cond.holds() || r.bootLoop() || r.cutDone() }) {
 			return fmt.Errorf("timed out after %s; the device is %s", timeout, r.describe())
 		}
 		if err := r.bootLoopErr(); err != nil && !cond.holds() {

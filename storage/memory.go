@@ -1,5 +1,11 @@
 package storage
 
+import (
+	"bytes"
+	"fmt"
+	"io"
+)
+
 // pageSize is the unit of copy-on-write sharing. It is independent of any
 // device's sector or block size: 4 KiB keeps a 1 MiB flash at 256 pages and
 // is small enough that a sector write copies little it does not touch.
@@ -211,4 +217,40 @@ func (m *memory) stamp(addr, n uint64) Stamp {
 		s.versions = append(s.versions, v)
 	}
 	return s
+}
+
+// digest writes the memory's contents to h, a run of blank pages as its
+// length: a large, mostly blank card digests in time proportional to what
+// was written to it. Blank pages that exist digest as pages that do not.
+func (m *memory) digest(h io.Writer) {
+	var blank [pageSize]byte
+	for i := range blank {
+		blank[i] = m.blank
+	}
+	run := uint64(0)
+	flush := func() {
+		if run > 0 {
+			fmt.Fprintf(h, "blank %d\n", run)
+			run = 0
+		}
+	}
+	pages := (m.size + pageSize - 1) / pageSize
+	for idx := uint64(0); idx < pages; idx++ {
+		ch := m.chunks[idx/pagesPerChunk]
+		if ch == nil {
+			skip := min(pagesPerChunk-idx%pagesPerChunk, pages-idx)
+			run += skip
+			idx += skip - 1
+			continue
+		}
+		p := ch.pages[idx%pagesPerChunk]
+		n := min(pageSize, m.size-idx*pageSize)
+		if p == nil || bytes.Equal(p.data[:n], blank[:n]) {
+			run++
+			continue
+		}
+		flush()
+		h.Write(p.data[:n])
+	}
+	flush()
 }

@@ -1,7 +1,9 @@
 package storage
 
 import (
+	"crypto/sha256"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 )
@@ -317,3 +319,28 @@ func (sn *Snapshot) Restore(clock Clock) *System {
 // Clone returns an independent copy of the system on the given clock: the
 // copy and the original never see each other's later writes.
 func (s *System) Clone(clock Clock) *System { return s.Snapshot().Restore(clock) }
+
+// Fingerprint is a digest of everything a snapshot's devices hold that a
+// later op or read can see: every byte, the wear of every sector, worn-out
+// sectors, stuck bits, whether a card is in and which blocks are bad. Two
+// snapshots with equal fingerprints behave the same under the same ops.
+func (sn *Snapshot) Fingerprint() [32]byte {
+	h := sha256.New()
+	for _, d := range sn.devices {
+		fmt.Fprintf(h, "%s %d\n", d.Name(), d.Size())
+		switch x := d.(type) {
+		case *NORFlash:
+			x.mem.digest(h)
+			fmt.Fprintf(h, "erases %v worn %v stuck %v\n", x.erases, x.worn, x.stuck)
+		case *SDCard:
+			x.mem.digest(h)
+			bad := slices.Sorted(maps.Keys(x.bad))
+			fmt.Fprintf(h, "present %v bad %v stuck %v\n", !x.removed, bad, x.stuck)
+		default:
+			panic(fmt.Sprintf("storage: no fingerprint for a %T", d))
+		}
+	}
+	var out [32]byte
+	h.Sum(out[:0])
+	return out
+}

@@ -254,9 +254,19 @@ func printResult(w io.Writer, st styles, res *scenarios.Result, f runFlags, quie
 	}
 	boots := fmt.Sprintf("%d boot%s", res.Boots, plural(res.Boots))
 	fmt.Fprintf(w, "%s  %-34s %9s %12s  %s\n", verdict, res.Name, boots, fmtVirtual(res.VirtualTime), running)
+	rec := res.Recovery
+	if rec != nil {
+		fmt.Fprintf(w, "      %s\n", recoveryLine(res))
+	}
 	if f.serial {
 		for _, line := range serialTranscript(res) {
 			fmt.Fprintf(w, "      %s\n", line)
+		}
+		if rec != nil {
+			fmt.Fprintf(w, "      ~~ recovery, from a new power-on (its clock starts at 0)\n")
+			for _, line := range serialTranscript(rec) {
+				fmt.Fprintf(w, "      %s\n", line)
+			}
 		}
 	}
 	if res.Passed {
@@ -270,15 +280,39 @@ func printResult(w io.Writer, st styles, res *scenarios.Result, f runFlags, quie
 	case 1:
 		n = 60
 	case 2:
-		n = len(res.Trace)
+		n = -1
 	}
-	tr := res.Trace
+	printTrace(w, "trace", res.Trace, n)
+	if rec != nil {
+		printTrace(w, "recovery trace", rec.Trace, n)
+	}
+	fmt.Fprintf(w, "      replay: %s\n", replayCommand(res))
+}
+
+// recoveryLine says where a --cut cut power and how the device recovered.
+func recoveryLine(res *scenarios.Result) string {
+	rec := res.Recovery
+	running := rec.Running
+	if running == "" {
+		running = "no application runs (" + rec.State + ")"
+	}
+	return fmt.Sprintf("cut %s, then recovery: %d boot%s, %s: %s", res.Cut, rec.Boots, plural(rec.Boots), fmtVirtual(rec.VirtualTime), running)
+}
+
+// printTrace prints the last n events of a trace (all if n < 0).
+func printTrace(w io.Writer, label string, tr []sim.Event, n int) {
+	if n < 0 {
+		n = len(tr)
+	}
 	skip := max(0, len(tr)-n)
-	fmt.Fprintf(w, "      trace (last %d of %d events; -v for more):\n", len(tr)-skip, len(tr))
+	more := "; -v for more"
+	if skip == 0 {
+		more = ""
+	}
+	fmt.Fprintf(w, "      %s (last %d of %d events%s):\n", label, len(tr)-skip, len(tr), more)
 	for _, e := range tr[skip:] {
 		fmt.Fprintf(w, "        %s\n", e)
 	}
-	fmt.Fprintf(w, "      replay: %s\n", replayCommand(res))
 }
 
 // serialTranscript is the serial console with virtual timestamps, and the
@@ -359,7 +393,18 @@ type scenarioJSON struct {
 	Invariants    []invariantJSON `json:"invariants"`
 	Ops           int             `json:"storage_ops"`
 	Failures      []string        `json:"failures,omitempty"`
+	Recovery      *recoveryJSON   `json:"recovery,omitempty"`
 	Replay        string          `json:"replay"`
+}
+
+// recoveryJSON is the recovery after a --cut that cut power: the
+// scenario's expectations and invariants are then the recovery's.
+type recoveryJSON struct {
+	Boots         int    `json:"boots"`
+	VirtualTimeNS int64  `json:"virtual_time_ns"`
+	Running       string `json:"running"`
+	State         string `json:"state"`
+	Ops           int    `json:"storage_ops"`
 }
 
 func runJSON(results []*scenarios.Result) any {
@@ -374,6 +419,10 @@ func runJSON(results []*scenarios.Result) any {
 			Expectations: []checkJSON{}, Invariants: []invariantJSON{}, Failures: r.Failures(), Replay: replayCommand(r)}
 		if r.Error != "" {
 			s.Error = fmt.Sprintf("step %d: %s", r.Step, r.Error)
+		}
+		if rec := r.Recovery; rec != nil {
+			s.Recovery = &recoveryJSON{Boots: rec.Boots, VirtualTimeNS: rec.VirtualTime.Nanoseconds(), Running: rec.Running,
+				State: rec.State, Ops: len(rec.Journal)}
 		}
 		for _, c := range r.Expectations {
 			cj := checkJSON{Text: c.Text, Passed: c.Passed}
@@ -441,6 +490,10 @@ func writeJUnit(w io.Writer, results []*scenarios.Result) error {
 			c.File = r.File
 		}
 		c.SystemOut = strings.Join(serialTranscript(r), "\n") + "\n"
+		if rec := r.Recovery; rec != nil {
+			c.SystemOut += recoveryLine(r) + "\n~~ recovery, from a new power-on (its clock starts at 0)\n" +
+				strings.Join(serialTranscript(rec), "\n") + "\n"
+		}
 		if !r.Passed {
 			why := r.Failures()
 			c.Failure = &junitFailure{Message: why[0], Type: "ExpectationFailed", Body: strings.Join(why, "\n") +

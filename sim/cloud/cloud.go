@@ -350,3 +350,7 @@ func (s *Service) Clone() *Service {
 	c.notify = map[string]func([]byte) bool{}
 	return &c
 }
+
+// StopCampaign withdraws the current campaign: devices are no longer
+// notified of it. Its payload stays where it was published.
+func (s *Service) StopCampaign() { s.campaign = nil }
