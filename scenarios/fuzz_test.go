@@ -14,6 +14,8 @@ func FuzzLoad(f *testing.F) {
 		f.Add(l.Source)
 	}
 	f.Add([]byte(base + "  - power-cut: {torn: {index: 3}}\n"))
+	f.Add([]byte(sweepable))
+	f.Add([]byte(base + "sweep: {boots: 2, time: 5s, until: {running: app-v2}, campaign: withdrawn, expect: [weakness: no-brick]}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		l, err := Load("f.yaml", data, nil)
 		if err != nil {

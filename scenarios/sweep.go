@@ -27,7 +27,9 @@ type Sweep struct {
 	// was active at the cut ("active", the default) or withdraws it.
 	Campaign string `yaml:"campaign,omitempty" jsonschema:"enum=active,enum=withdrawn,description=Whether the campaign active at the cut stays active during the recovery (default active)."`
 	// Expect must hold after every recovery, as the scenario's expect
-	// list does after its steps (weaknesses included).
+	// list does after its steps; a weakness it declares may show at a
+	// point or not (without a sweep section, the scenario's declared
+	// weaknesses are the recovery's).
 	Expect []Expect `yaml:"expect,omitempty" jsonschema:"description=What must hold after every recovery."`
 	pos    strictyaml.Pos
 }
@@ -53,9 +55,18 @@ func (s *Sweep) UnmarshalStrictYAML(d strictyaml.Decoder, n *yaml.Node) error {
 // defaultSweep is the recovery policy of a scenario with no sweep section.
 var defaultSweep = Sweep{Boots: recoveryBoots, Time: units.Duration(recoveryTime), Until: &Condition{Kind: CondAppRunning}, Campaign: CampaignActive}
 
-// sweepPolicy returns the scenario's recovery policy with defaults filled in.
+// sweepPolicy returns the scenario's recovery policy with defaults filled
+// in. With no sweep section, the weaknesses the scenario declares are the
+// recovery's too: they are properties of the design under test.
 func (l *Loaded) sweepPolicy() *Sweep {
 	p := defaultSweep
+	if l.Scenario.Sweep == nil {
+		for _, e := range l.Expect {
+			if e.Kind == ExpWeakness {
+				p.Expect = append(p.Expect, e)
+			}
+		}
+	}
 	if s := l.Scenario.Sweep; s != nil {
 		p.Expect, p.pos = s.Expect, s.pos
 		if s.Boots != 0 {
