@@ -113,19 +113,3 @@ func TestSweepFiltersAndModes(t *testing.T) {
 	require.ErrorContains(t, err, "shard 4 of 3")
 	require.True(t, strings.HasPrefix(all.Scenario, "test"))
 }
-
-// TestLibrarySweeps: a bounded sweep of every built-in scenario (every op,
-// before, after and one torn seed) finds no failure the scenario does not
-// declare: the classic bootloader recovers from every cut of these flows.
-func TestLibrarySweeps(t *testing.T) {
-	for _, l := range Library() {
-		t.Run(l.Name, func(t *testing.T) {
-			rep, err := SweepScenario(l, SweepOptions{TornSeeds: 1, Workers: 2})
-			require.NoError(t, err)
-			require.Equal(t, rep.Ops*3, rep.Points)
-			for _, f := range rep.Failures() {
-				t.Errorf("%s: %s: %s (replay: bootsim run %s)", f.Point, f.Class, f.Reason, strings.Join(f.Replay, " "))
-			}
-		})
-	}
-}
