@@ -23,16 +23,19 @@ const (
 // bootloaderImageSize is the size of the generated bootloader image.
 const bootloaderImageSize = 24 << 10
 
-// images are the images a scenario builds, by firmware name.
+// images are the images a scenario builds, by firmware name, and the cache
+// of checks over unchanged pages that every machine running them shares
+// (the forks of a sweep hash and compare the same images).
 type images struct {
 	bootloader *sim.Image
 	app        map[string]*sim.Image
+	cache      *storage.StampCache
 }
 
 // buildImages builds the bootloader image and one image per firmware. The
 // bytes depend on the scenario's seed only.
 func (l *Loaded) buildImages() (*images, error) {
-	out := &images{app: map[string]*sim.Image{}}
+	out := &images{app: map[string]*sim.Image{}, cache: storage.NewStampCache()}
 	bl := &sim.Descriptor{Stage: sim.StageBootloader, Impl: implClassic, Name: "mbed-bootloader", Version: 1,
 		Behaviour: "healthy", Size: min(bootloaderImageSize, uint64(l.Layout.BootloaderSize))}
 	b, err := sim.BuildImage(bl, l.Seed)
@@ -66,7 +69,7 @@ func (l *Loaded) buildImages() (*images, error) {
 // programs registered and the images known; storage is blank, or restored
 // from a snapshot. The application runs the update client against svc.
 func (l *Loaded) newMachine(imgs *images, seed uint64, from *storage.Snapshot, client *updateclient.Config, svc *cloud.Service) (*sim.Machine, error) {
-	m, err := sim.New(sim.Config{Board: l.Board, Layout: l.Layout, Seed: seed, Storage: from})
+	m, err := sim.New(sim.Config{Board: l.Board, Layout: l.Layout, Seed: seed, Storage: from, Cache: imgs.cache})
 	if err != nil {
 		return nil, err
 	}

@@ -274,26 +274,37 @@ func (r *runner) noDowngrade(res *Result) (bool, bool, string) {
 	return false, false, "versions never went down"
 }
 
-// sotpIntact: the provisioned ROT still reads back after sotp_init.
+// sotpIntact: the provisioned ROT still reads back after sotp_init. The
+// verdict depends only on the two SOTP areas, so it is kept in the machine's
+// cache by their pages: a sweep's forks rarely write them.
 func (r *runner) sotpIntact(*Result) (bool, bool, string) {
 	if r.l.ROT == nil {
 		return false, true, "no ROT was provisioned"
 	}
-	sys := r.m.Storage().Clone(nil)
 	a1, a2 := r.l.Layout.SOTPAreas()
+	lo, hi := min(a1.Addr, a2.Addr), max(a1.Addr+a1.Size, a2.Addr+a2.Size)
+	dev := r.m.Internal()
+	stamp := dev.Stamp(lo, hi-lo)
+	type verdict struct {
+		violated bool
+		detail   string
+	}
+	if v, ok := r.m.Cache().Get(dev.Name(), lo, hi-lo, "sotp-intact "+hex.EncodeToString(r.l.ROT), stamp); ok {
+		return v.(verdict).violated, false, v.(verdict).detail
+	}
+	v := verdict{false, "the ROT reads back"}
+	sys := r.m.Storage().Clone(nil)
 	st := sotp.New(sys.Device(sim.DeviceInternal), a1, a2)
 	sys.PowerOn()
 	if err := st.Init(); err != nil {
-		return true, false, "sotp_init: " + err.Error()
+		v = verdict{true, "sotp_init: " + err.Error()}
+	} else if got, err := st.Get(sotp.TypeROT); err != nil {
+		v = verdict{true, "ROT: " + err.Error()}
+	} else if !bytes.Equal(got, r.l.ROT) {
+		v = verdict{true, fmt.Sprintf("ROT reads %x, provisioned %x", got, r.l.ROT)}
 	}
-	v, err := st.Get(sotp.TypeROT)
-	if err != nil {
-		return true, false, "ROT: " + err.Error()
-	}
-	if !bytes.Equal(v, r.l.ROT) {
-		return true, false, fmt.Sprintf("ROT reads %x, provisioned %x", v, r.l.ROT)
-	}
-	return false, false, "the ROT reads back"
+	r.m.Cache().Put(dev.Name(), lo, hi-lo, "sotp-intact "+hex.EncodeToString(r.l.ROT), stamp, v)
+	return v.violated, false, v.detail
 }
 
 // resultText is a result code with its name, when it has one.

@@ -72,6 +72,11 @@ type Config struct {
 	// Storage, if set, is the state the machine's storage starts from
 	// (a snapshot of another machine's); otherwise it starts blank.
 	Storage *storage.Snapshot
+	// Cache, if set, is shared with other machines (the forks of one run)
+	// for checks over unchanged pages: the image a jump lands on, and
+	// whatever stages keep there (Machine.Cache). Otherwise the machine has
+	// its own.
+	Cache *storage.StampCache
 }
 
 // Machine is the virtual MCU with its storage: clock, power, resets,
@@ -115,16 +120,11 @@ type Machine struct {
 	programs map[string]Program
 	images   map[string]*Image
 	raw      []*Image
-	verified map[uint64]verification
+	cache    *storage.StampCache
 
 	trace   []Event
 	serial  []SerialLine
 	partial strings.Builder
-}
-
-type verification struct {
-	image *Image
-	stamp storage.Stamp
 }
 
 type unwindKind uint8
@@ -181,7 +181,10 @@ func New(cfg Config) (*Machine, error) {
 		firmware:  rand.New(rand.NewPCG(cfg.Seed, streamFirmware)),
 		programs:  map[string]Program{},
 		images:    map[string]*Image{},
-		verified:  map[uint64]verification{},
+		cache:     cfg.Cache,
+	}
+	if m.cache == nil {
+		m.cache = storage.NewStampCache()
 	}
 	if cfg.Storage != nil {
 		m.storage = cfg.Storage.Restore(machineClock{m})
@@ -586,15 +589,17 @@ func (m *Machine) resolve(addr uint64) (*Image, string) {
 }
 
 // verify reports whether flash holds exactly img at addr. A match is
-// remembered with the stamp of the pages it covered, so an unchanged image
-// is not compared again; any write to those pages changes the stamp.
+// remembered in the cache with the stamp of the pages it covered, so an
+// unchanged image is not compared again; any write to those pages changes
+// the stamp.
 func (m *Machine) verify(dev storage.Device, addr uint64, img *Image) bool {
 	n := uint64(len(img.Bytes))
 	if addr+n > dev.Size() {
 		return false
 	}
 	st := dev.Stamp(addr, n)
-	if v, ok := m.verified[addr]; ok && v.image == img && v.stamp.Equal(st) {
+	tag := "image " + img.Desc.Key()
+	if _, ok := m.cache.Get(dev.Name(), addr, n, tag, st); ok {
 		return true
 	}
 	buf := make([]byte, min(n, 64<<10))
@@ -605,9 +610,16 @@ func (m *Machine) verify(dev storage.Device, addr uint64, img *Image) bool {
 			return false
 		}
 	}
-	m.verified[addr] = verification{image: img, stamp: st}
+	m.cache.Put(dev.Name(), addr, n, tag, st, true)
 	return true
 }
+
+// Cache returns the cache of checks over unchanged pages that the machine
+// shares with the other forks of its run: a stage may keep there what it
+// computes from storage (a digest), keyed by the pages it read, and skip
+// the computation when the pages are the same (never the reads: they cost
+// virtual time and may fail).
+func (m *Machine) Cache() *storage.StampCache { return m.cache }
 
 // Stage API: what firmware running on the machine may call.
 

@@ -263,3 +263,46 @@ func TestFingerprintIsContents(t *testing.T) {
 		require.Equal(t, a.Snapshot().Fingerprint(), b.Snapshot().Fingerprint())
 	})
 }
+
+// TestStampCache: a value comes back only for the same range, tag and page
+// contents; a write, a clone's write or another range misses; forks share
+// the pages they did not write, and with them the entries.
+func TestStampCache(t *testing.T) {
+	s := newScriptSystem()
+	nor := s.Device("nor")
+	require.NoError(t, nor.Program(0, bytes.Repeat([]byte{0x5A}, 64)))
+	c := NewStampCache()
+	c.Put("nor", 0, 64, "sum", nor.Stamp(0, 64), "v1")
+	got, ok := c.Get("nor", 0, 64, "sum", nor.Stamp(0, 64))
+	require.True(t, ok)
+	require.Equal(t, "v1", got)
+	for _, miss := range []struct {
+		dev     string
+		addr, n uint64
+		tag     string
+	}{{"sd", 0, 64, "sum"}, {"nor", 8, 64, "sum"}, {"nor", 0, 32, "sum"}, {"nor", 0, 64, "other"}} {
+		_, ok := c.Get(miss.dev, miss.addr, miss.n, miss.tag, nor.Stamp(miss.addr, miss.n))
+		require.False(t, ok, "%+v", miss)
+	}
+	// A fork that did not write the page hits; one that did misses, and so
+	// does the original after its own write.
+	fork := s.Clone(nil)
+	_, ok = c.Get("nor", 0, 64, "sum", fork.Device("nor").Stamp(0, 64))
+	require.True(t, ok, "a fork shares the unchanged page")
+	require.NoError(t, fork.Device("nor").Program(1024, bytes.Repeat([]byte{0}, 8)))
+	_, ok = c.Get("nor", 0, 64, "sum", fork.Device("nor").Stamp(0, 64))
+	require.False(t, ok, "the fork wrote the page")
+	require.NoError(t, nor.Program(64, bytes.Repeat([]byte{0}, 8)))
+	_, ok = c.Get("nor", 0, 64, "sum", nor.Stamp(0, 64))
+	require.False(t, ok, "the original wrote the page")
+	// Only a few contents of a range are kept.
+	for i := range 6 {
+		require.NoError(t, nor.Program(uint64(128+8*i), bytes.Repeat([]byte{0}, 8)))
+		c.Put("nor", 0, 64, "sum", nor.Stamp(0, 64), i)
+	}
+	require.Len(t, c.entries[stampKey{"nor", 0, 64, "sum"}], stampsPerRange)
+	var nilCache *StampCache
+	nilCache.Put("nor", 0, 64, "sum", nor.Stamp(0, 64), 1)
+	_, ok = nilCache.Get("nor", 0, 64, "sum", nor.Stamp(0, 64))
+	require.False(t, ok)
+}
