@@ -68,9 +68,10 @@ func (r *runner) expect(e *Expect, res *Result) (bool, string) {
 		return inv.Status == StatusPass, inv.Status + ": " + inv.Detail
 	case ExpWeakness:
 		inv := findInvariant(res.Invariants, e.Value)
-		if r.recovery != nil {
-			// After a cut a declared weakness may show or not: a sweep
-			// reports the points where it does, and fails none for it.
+		if r.sweepJudged() {
+			// Under injected faults a declared weakness may show or not:
+			// a sweep reports the points where it does, and fails none
+			// for it.
 			return true, fmt.Sprintf("%s: %s", inv.Status, inv.Detail)
 		}
 		return inv.Status == StatusWeakness, fmt.Sprintf("%s: %s", inv.Status, inv.Detail)

@@ -84,6 +84,7 @@ func (g *rig) recover(cs *cutState) *Result {
 	r := &runner{rig: g, l: g.l, m: m, imgs: g.imgs, seed: g.seed, vendor: g.vendor, svc: svc, client: &client,
 		maxBoots: p.Boots, faults: &faults{}, recovery: rec}
 	m.Storage().SetInjector(r.faults)
+	m.Storage().DropJournalData()
 	m.PowerOn()
 	until := r.watch(p.Until)
 	reached := m.Run(p.Time.D(), func() bool {

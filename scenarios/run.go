@@ -22,6 +22,10 @@ type Options struct {
 	// Cut is an extra fault rule armed for the whole run, as a sweep's
 	// replay command (--cut op=N,mode=M,seed=S) gives one.
 	Cut *storage.Rule
+	// Faults is a fault schedule armed for the whole run, after Cut: a
+	// random campaign's replay (--faults RULE;RULE...). The first of them
+	// that matches an op wins it.
+	Faults []*storage.Rule
 	// MaxBoots stops a run that boots more often than this (a reset loop
 	// under a long wait); 0 means DefaultMaxBoots.
 	MaxBoots int
@@ -58,14 +62,16 @@ type Result struct {
 	File    string
 	Profile string
 	// Seed, Cut and MaxBoots are the options that shaped the run (Cut is
-	// the --cut rule's text, "" for none); Replay turns them back into a
-	// command line.
+	// the text of the --cut rule or the --faults schedule, rules separated
+	// by ";", "" for none); ReplayArgs turns them back into a command line.
 	Seed     uint64
 	Cut      string
 	MaxBoots int
-	// CutFired says whether the Cut rule fired; a cut that never fires
-	// fails the run, since it was meant to reproduce a fault.
+	// CutFired says whether every rule of Cut fired; a fault that never
+	// fires fails the run, since it was meant to reproduce something.
+	// Unfired lists those that did not.
 	CutFired bool
+	Unfired  []string
 	// Recovery is set when the Cut cut power: the steps stopped there, the
 	// device recovered under the scenario's sweep policy, and Recovery is
 	// that run (its trace starts at the power-on). Expectations and
@@ -92,15 +98,18 @@ type Result struct {
 // Failures returns one line per reason the run failed.
 func (r *Result) Failures() []string {
 	var out []string
-	if r.Error != "" {
+	if r.Error != "" && r.Cut == "" {
+		// With injected faults, a step that cannot go on (a wait for a
+		// firmware a bit flip kept from running) is what the faults did;
+		// the invariants judge the run.
 		out = append(out, fmt.Sprintf("step %d: %s", r.Step, r.Error))
 	}
-	if r.Cut != "" && !r.CutFired {
+	for _, rule := range r.Unfired {
 		ops := "no storage op"
 		if n := len(r.Journal); n > 0 {
 			ops = fmt.Sprintf("%d storage ops, op=0 to op=%d", n, n-1)
 		}
-		out = append(out, fmt.Sprintf("cut %s: never fired (the run made %s)", r.Cut, ops))
+		out = append(out, fmt.Sprintf("cut %s: never fired (the run made %s)", rule, ops))
 	}
 	for _, c := range r.Expectations {
 		if !c.Passed {
@@ -139,17 +148,22 @@ type runner struct {
 // expectList is what the runner's expectations are: the scenario's, or
 // for a recovery its sweep section's.
 func (r *runner) expectList() []Expect {
-	if r.recovery != nil {
-		return r.recovery.policy.Expect
+	if r.sweepJudged() {
+		return r.l.sweepPolicy().Expect
 	}
 	return r.l.Expect
 }
 
+// sweepJudged reports whether the run is judged as a sweep judges a point:
+// a recovery, or a run given faults (--cut, --faults) that did not cut
+// power. The scenario's own expectations tell the story without faults; with
+// them, what must hold is the invariants and the sweep section's
+// expectations, and a declared weakness may show or not.
+func (r *runner) sweepJudged() bool { return r.recovery != nil || len(r.faults.given) > 0 }
+
 // cutDone reports whether the run's --cut has cut power: the steps stop
 // there and the device recovers under the scenario's sweep policy.
-func (r *runner) cutDone() bool {
-	return r.faults.cutFired && r.faults.cut.Fault.Mode.CutsPower()
-}
+func (r *runner) cutDone() bool { return r.faults.powerCut }
 
 // Run plays a loaded scenario and evaluates its expectations and the
 // invariants. It returns an error only if the scenario cannot be built; a
@@ -194,17 +208,23 @@ func (g *rig) start(opts Options) (*runner, error) {
 	// shared by every run of them.
 	r.faults = &faults{}
 	if opts.Cut != nil {
-		r.faults.cut = opts.Cut.Arm()
+		r.faults.given = append(r.faults.given, opts.Cut.Arm())
 	}
+	for _, f := range opts.Faults {
+		r.faults.given = append(r.faults.given, f.Arm())
+	}
+	r.faults.fired = make([]bool, len(r.faults.given))
 	r.m.Storage().SetInjector(r.faults)
 	return r, nil
 }
 
-// faults is a run's injector: the --cut rule of the options, consulted
-// first so that it wins, and the rules the steps arm.
+// faults is a run's injector: the rules the options give (--cut, --faults),
+// consulted first and in order, and the rules the steps arm.
 type faults struct {
-	cut      *storage.Rule
-	cutFired bool
+	given []*storage.Rule
+	fired []bool
+	// powerCut is set once a given rule has cut power.
+	powerCut bool
 	rules    storage.Rules
 }
 
@@ -212,27 +232,36 @@ type faults struct {
 // storage.Rules, so their counters do not depend on which one fired.
 func (f *faults) Inject(op *storage.Op) (storage.Fault, bool) {
 	var (
-		cut   storage.Fault
-		fired bool
+		out storage.Fault
+		won bool
 	)
-	if f.cut != nil {
-		cut, fired = f.cut.Inject(op)
+	for i, r := range f.given {
+		if fault, ok := r.Inject(op); ok && !won {
+			out, won, f.fired[i] = fault, true, true
+			f.powerCut = f.powerCut || fault.Mode.CutsPower()
+		}
 	}
 	fault, ok := f.rules.Inject(op)
-	if fired {
-		f.cutFired = true
-		return cut, true
+	if won {
+		return out, true
 	}
 	return fault, ok
+}
+
+// text is the given rules, as --cut or --faults takes them.
+func (f *faults) text() string {
+	parts := make([]string, len(f.given))
+	for i, r := range f.given {
+		parts[i] = r.String()
+	}
+	return strings.Join(parts, ";")
 }
 
 // play runs the steps and checks the outcome.
 func (r *runner) play() *Result {
 	l := r.l
 	res := &Result{Name: l.Name, File: l.File, Profile: l.Profile, Seed: r.seed, MaxBoots: r.maxBoots}
-	if c := r.faults.cut; c != nil {
-		res.Cut = c.String()
-	}
+	res.Cut = r.faults.text()
 	for i, st := range l.Steps {
 		err := r.step(st)
 		if r.cutDone() {
@@ -253,7 +282,13 @@ func (r *runner) play() *Result {
 	res.Trace = m.Trace()
 	res.Serial = m.Serial()
 	res.Journal = m.Storage().Journal()
-	res.CutFired = r.faults.cutFired
+	res.CutFired = true
+	for i, fired := range r.faults.fired {
+		if !fired {
+			res.CutFired = false
+			res.Unfired = append(res.Unfired, r.faults.given[i].String())
+		}
+	}
 	if r.cutDone() {
 		res.cutStorage = m.Storage().Snapshot()
 		res.Recovery = r.rig.recover(&cutState{storage: res.cutStorage, svc: r.svc.Clone(), client: *r.client,
@@ -563,7 +598,10 @@ func (r *Result) ReplayArgs() []string {
 		what = "-"
 	}
 	args := []string{what, "--seed", strconv.FormatUint(r.Seed, 10)}
-	if r.Cut != "" {
+	switch {
+	case strings.Contains(r.Cut, ";"):
+		args = append(args, "--faults", r.Cut)
+	case r.Cut != "":
 		args = append(args, "--cut", r.Cut)
 	}
 	if r.MaxBoots != 0 && r.MaxBoots != DefaultMaxBoots {

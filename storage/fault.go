@@ -403,3 +403,17 @@ func ParseRule(s string) (*Rule, error) {
 	}
 	return &Rule{Match: m, Fault: fault}, nil
 }
+
+// ParseSchedule parses a fault schedule: rules as ParseRule takes them,
+// separated by semicolons ("op=12,mode=bit-flip,seed=3;op=40,mode=torn").
+func ParseSchedule(s string) ([]*Rule, error) {
+	var out []*Rule
+	for i, part := range strings.Split(s, ";") {
+		r, err := ParseRule(part)
+		if err != nil {
+			return nil, fmt.Errorf("rule %d: %v", i+1, err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}

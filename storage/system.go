@@ -69,6 +69,7 @@ type System struct {
 	beforeOp    func(Op)
 	observer    func(Op)
 	powered     bool
+	dropData    bool
 	stage       string
 	phase       string
 }
@@ -187,6 +188,12 @@ func (s *System) PowerOn() { s.powered = true }
 // between ops.
 func (s *System) PowerOff() { s.powered = false }
 
+// DropJournalData makes the journal keep only what each later op was
+// (device, range, time, fault), not the bytes it programmed: for a system
+// whose journal will never be rebuilt from, such as a sweep's recovery,
+// where copying every programmed byte is most of the garbage.
+func (s *System) DropJournalData() { s.dropData = true }
+
 // ClearJournal forgets the ops issued and the external changes made so far,
 // as after factory programming: a run's journal starts with the first op of
 // the run.
@@ -215,7 +222,10 @@ func (s *System) mutate(d device, kind OpKind, addr uint64, data []byte, n uint6
 		Region: s.regionOf(d.Name(), addr, n),
 	}
 	if data != nil {
-		op.Data = slices.Clone(data)
+		op.Data = data
+		if !s.dropData {
+			op.Data = slices.Clone(data)
+		}
 	}
 	if s.beforeOp != nil {
 		s.beforeOp(op)
@@ -229,6 +239,9 @@ func (s *System) mutate(d device, kind OpKind, addr uint64, data []byte, n uint6
 	dur, err := s.applyOp(d, &op)
 	op.Dur = dur
 	s.journal[op.Index].Dur = dur
+	if s.dropData {
+		s.journal[op.Index].Data = nil
+	}
 	if op.Fault.Mode.CutsPower() {
 		s.powered = false
 	}

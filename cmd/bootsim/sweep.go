@@ -29,6 +29,8 @@ type sweepFlags struct {
 	shard      string
 	shardTotal int
 	replay     bool
+	random     int
+	maxFaults  int
 	device     string
 	region     string
 	stage      string
@@ -53,6 +55,12 @@ expectations are checked after every recovery.
 Every failure has a replay command that plays it from the start:
   bootsim run SCENARIO --cut op=1234,mode=torn,seed=7
 
+--random N makes N runs instead, each with up to --max-faults faults drawn
+from the seed, swarm style (each run enables a random subset of the fault
+kinds), played from the start (a device hit by a bit flip keeps running, so
+such runs cannot be forked); a failure is shrunk to the fewest faults at the
+earliest ops that still fail the same way, and replays with --faults.
+
 Points are assigned to shards by a stable hash, so a point's result does not
 depend on the shard count; --shard I/N (I from 1) picks one. Without it the
 shard comes from the environment of the CI engine:
@@ -67,7 +75,8 @@ Exit status: 0 every point recovered, 1 a point failed, 2 bad input.`,
   bootsim sweep install-from-sd --modes torn --torn-seeds 8 --phase body
   bootsim sweep my-scenario.yaml -o json > sweep.json
   bootsim sweep seed-update-flow --shard 2/4 -o json > shard-2.json
-  bootsim sweep merge shard-*.json`,
+  bootsim sweep merge shard-*.json
+  bootsim sweep update-resume-after-reset-internal --random 500 --max-faults 2`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeScenarios,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -85,6 +94,8 @@ Exit status: 0 every point recovered, 1 a point failed, 2 bad input.`,
 	fl.StringVar(&f.shard, "shard", "", "run shard I of N (I from 1), e.g. 2/4")
 	fl.IntVar(&f.shardTotal, "shard-total", 0, "the number of shards, with JOB_COMPLETION_INDEX (Kubernetes Indexed Jobs)")
 	fl.BoolVar(&f.replay, "replay", false, "run every point from the start instead of forking (the slow reference)")
+	fl.IntVar(&f.random, "random", 0, "instead of every op, make N runs with random fault schedules (power cuts, torn ops, bit flips, I/O errors, stuck bits, a card pulled out) and shrink each failure")
+	fl.IntVar(&f.maxFaults, "max-faults", scenarios.DefaultMaxFaults, "with --random: the most faults in one run")
 	fl.StringVar(&f.device, "device", "", "cut only at ops on this device (internal, sd, spi)")
 	fl.StringVar(&f.region, "region", "", "cut only at ops on this region (e.g. active-app, slot-0)")
 	fl.StringVar(&f.stage, "stage", "", "cut only at ops this stage issues (bootloader, application)")
@@ -241,6 +252,9 @@ func runSweep(cmd *cobra.Command, g *globalFlags, f sweepFlags, arg string) erro
 		return err
 	}
 	l := list[0]
+	if f.random < 0 || (f.random > 0 && f.maxFaults < 1) {
+		return usageErr("--random %d --max-faults %d: want positive numbers", f.random, f.maxFaults)
+	}
 	stderr := cmd.ErrOrStderr()
 	if isTerminal(stderr) && !g.quiet {
 		p := mpb.New(mpb.WithOutput(stderr), mpb.WithWidth(40))
@@ -254,12 +268,22 @@ func runSweep(cmd *cobra.Command, g *globalFlags, f sweepFlags, arg string) erro
 		}
 		defer p.Wait()
 	}
-	rep, err := scenarios.SweepScenario(l, opts)
-	if err != nil {
-		return usageErr("%v", err)
+	var doc *sweepJSON
+	if f.random > 0 {
+		rep, err := scenarios.RandomCampaign(l, scenarios.RandomOptions{Seed: opts.Seed, Runs: f.random, MaxFaults: f.maxFaults,
+			Workers: opts.Workers, Shard: opts.Shard, Shards: opts.Shards, Progress: opts.Progress})
+		if err != nil {
+			return usageErr("%v", err)
+		}
+		doc = randomJSONOf(rep, f.maxFaults)
+	} else {
+		rep, err := scenarios.SweepScenario(l, opts)
+		if err != nil {
+			return usageErr("%v", err)
+		}
+		doc = sweepJSONOf(rep, opts)
 	}
 	out := cmd.OutOrStdout()
-	doc := sweepJSONOf(rep, opts)
 	switch f.output {
 	case "json":
 		if err := writeJSON(out, doc); err != nil {
@@ -313,7 +337,9 @@ func writeFileWith(name string, fn func(io.Writer) error) error {
 
 // sweepJSON is the sweep report, schema bootsim/sweep/v1.
 type sweepJSON struct {
-	Schema   string         `json:"schema"`
+	Schema string `json:"schema"`
+	// Kind is "exhaustive" (every op in every mode) or "random".
+	Kind     string         `json:"kind"`
 	Scenario string         `json:"scenario"`
 	Seed     uint64         `json:"seed"`
 	Modes    []string       `json:"modes"`
@@ -331,16 +357,23 @@ type sweepJSON struct {
 }
 
 type failureJSON struct {
-	Op     int    `json:"op"`
-	Mode   string `json:"mode"`
-	Seed   uint64 `json:"seed"`
+	// Op, Mode and Seed are the point's (for a random run, the last fault
+	// of its shrunk schedule).
+	Op   int    `json:"op"`
+	Mode string `json:"mode"`
+	Seed uint64 `json:"seed"`
+	// Run, Faults and Shrunk are a random run's number, schedule and
+	// shrunk schedule, as --faults takes them.
+	Run    *int   `json:"run,omitempty"`
+	Faults string `json:"faults,omitempty"`
+	Shrunk string `json:"shrunk,omitempty"`
 	Class  string `json:"class"`
 	Reason string `json:"reason"`
 	Replay string `json:"replay"`
 }
 
 func sweepJSONOf(rep *scenarios.SweepReport, opts scenarios.SweepOptions) *sweepJSON {
-	doc := &sweepJSON{Schema: "bootsim/sweep/v1", Scenario: rep.Scenario, Seed: rep.Seed, Ops: rep.Ops, Points: rep.Points,
+	doc := &sweepJSON{Schema: "bootsim/sweep/v1", Kind: "exhaustive", Scenario: rep.Scenario, Seed: rep.Seed, Ops: rep.Ops, Points: rep.Points,
 		Runs: rep.Runs, Shards: []int{rep.Shard}, Total: rep.Shards, Passed: rep.Passed, Failed: rep.Failed, Bricks: rep.Bricks,
 		Weak: rep.Weak, Classes: map[string]int{}, Failures: []failureJSON{}}
 	for _, m := range opts.Modes {
@@ -354,6 +387,22 @@ func sweepJSONOf(rep *scenarios.SweepReport, opts scenarios.SweepOptions) *sweep
 		doc.Classes[r.Class]++
 		doc.Failures = append(doc.Failures, failureJSON{Op: r.Op, Mode: r.Mode.String(), Seed: r.Seed, Class: r.Class,
 			Reason: r.Reason, Replay: shellCommand(append([]string{"bootsim", "run"}, r.Replay...))})
+	}
+	return doc
+}
+
+func randomJSONOf(rep *scenarios.RandomReport, maxFaults int) *sweepJSON {
+	doc := &sweepJSON{Schema: "bootsim/sweep/v1", Kind: "random", Scenario: rep.Scenario, Seed: rep.Seed, Ops: rep.Ops,
+		Points: rep.Total, Runs: rep.Runs, Shards: []int{rep.Shard}, Total: rep.Shards, Passed: rep.Passed, Failed: rep.Failed,
+		Bricks: rep.Bricks, Weak: rep.Weak, Classes: map[string]int{}, Failures: []failureJSON{},
+		Modes: []string{fmt.Sprintf("random×%d", maxFaults)}}
+	for _, r := range rep.Failures() {
+		doc.Classes[r.Class]++
+		last := r.Shrunk[len(r.Shrunk)-1]
+		run := r.Run
+		doc.Failures = append(doc.Failures, failureJSON{Op: last.Op, Mode: last.Mode.String(), Seed: last.Seed, Run: &run,
+			Faults: r.Faults.String(), Shrunk: r.Shrunk.String(), Class: r.Class, Reason: r.Reason,
+			Replay: shellCommand(append([]string{"bootsim", "run"}, r.Replay...))})
 	}
 	return doc
 }
@@ -372,14 +421,28 @@ func printSweep(w io.Writer, st styles, doc *sweepJSON, quiet bool) {
 	if doc.Total > 1 {
 		shard = fmt.Sprintf(", shard %s of %d: %d of them", joinInts(doc.Shards), doc.Total, doc.Runs)
 	}
+	unit := "points"
+	if doc.Kind == "random" {
+		unit = "runs"
+	}
 	if !quiet || doc.Failed > 0 {
-		fmt.Fprintf(w, "sweep %s (seed %d): %d ops × %s = %d points%s\n", doc.Scenario, doc.Seed, doc.Ops, strings.Join(doc.Modes, ", "), doc.Points, shard)
+		if doc.Kind == "random" {
+			fmt.Fprintf(w, "random campaign %s (seed %d): %d runs of up to %s faults over %d ops%s\n", doc.Scenario, doc.Seed, doc.Points,
+				strings.TrimPrefix(doc.Modes[0], "random×"), doc.Ops, shard)
+		} else {
+			fmt.Fprintf(w, "sweep %s (seed %d): %d ops × %s = %d points%s\n", doc.Scenario, doc.Seed, doc.Ops, strings.Join(doc.Modes, ", "), doc.Points, shard)
+		}
 	}
 	for _, f := range doc.Failures {
-		fmt.Fprintf(w, "%s  op=%d mode=%s seed=%d  %s: %s\n", st.fail("FAIL"), f.Op, f.Mode, f.Seed, f.Class, f.Reason)
+		if f.Run != nil {
+			fmt.Fprintf(w, "%s  run %d  %s: %s\n", st.fail("FAIL"), *f.Run, f.Class, f.Reason)
+			fmt.Fprintf(w, "      faults: %s\n      shrunk: %s\n", f.Faults, f.Shrunk)
+		} else {
+			fmt.Fprintf(w, "%s  op=%d mode=%s seed=%d  %s: %s\n", st.fail("FAIL"), f.Op, f.Mode, f.Seed, f.Class, f.Reason)
+		}
 		fmt.Fprintf(w, "      replay: %s --serial -vv\n", f.Replay)
 	}
-	summary := fmt.Sprintf("%d points: %d passed", doc.Runs, doc.Passed)
+	summary := fmt.Sprintf("%d %s: %d passed", doc.Runs, unit, doc.Passed)
 	if doc.Weak > 0 {
 		summary += fmt.Sprintf(" (%d showing a known weakness)", doc.Weak)
 	}
@@ -500,11 +563,11 @@ Exit status: 0 every point passed, 1 a point failed, 2 bad input.`,
 // mergeSweeps joins shard reports of one sweep.
 func mergeSweeps(docs []*sweepJSON) (*sweepJSON, error) {
 	first := docs[0]
-	out := &sweepJSON{Schema: first.Schema, Scenario: first.Scenario, Seed: first.Seed, Modes: first.Modes, Ops: first.Ops,
+	out := &sweepJSON{Schema: first.Schema, Kind: first.Kind, Scenario: first.Scenario, Seed: first.Seed, Modes: first.Modes, Ops: first.Ops,
 		Points: first.Points, Total: first.Total, Classes: map[string]int{}, Failures: []failureJSON{}}
 	seen := map[int]bool{}
 	for _, d := range docs {
-		if d.Scenario != first.Scenario || d.Seed != first.Seed || !slices.Equal(d.Modes, first.Modes) ||
+		if d.Scenario != first.Scenario || d.Kind != first.Kind || d.Seed != first.Seed || !slices.Equal(d.Modes, first.Modes) ||
 			d.Points != first.Points || d.Total != first.Total {
 			return nil, fmt.Errorf("the reports are not shards of one sweep: %s seed %d %v (%d points, %d shards) and %s seed %d %v (%d points, %d shards)",
 				first.Scenario, first.Seed, first.Modes, first.Points, first.Total, d.Scenario, d.Seed, d.Modes, d.Points, d.Total)
@@ -543,6 +606,9 @@ func mergeSweeps(docs []*sweepJSON) (*sweepJSON, error) {
 		return nil, fmt.Errorf("shards %s of %d are missing", strings.Join(missing, ", "), out.Total)
 	}
 	slices.SortFunc(out.Failures, func(a, b failureJSON) int {
+		if a.Run != nil && b.Run != nil {
+			return *a.Run - *b.Run
+		}
 		if a.Op != b.Op {
 			return a.Op - b.Op
 		}
