@@ -152,7 +152,9 @@ func BenchmarkSweep1MiB(b *testing.B) {
 }
 
 // BenchmarkSweep1MiBReplay is the same sweep the naive way (every point
-// from the start), on a sample of the ops: one op in 50.
+// played from the start, as --replay does), on one goroutine, on a sample
+// of the points: every mode at one op in 50. Compare its points/s with
+// BenchmarkSweep1MiB's on 2 workers.
 func BenchmarkSweep1MiBReplay(b *testing.B) {
 	l := updateFlow(b, "nucleo-f429zi", "1MiB")
 	g, err := newRig(l, l.Seed)
@@ -167,11 +169,18 @@ func BenchmarkSweep1MiBReplay(b *testing.B) {
 	for b.Loop() {
 		points = 0
 		for i := 0; i < len(base.journal); i += 50 {
-			rep, err := SweepScenario(l, SweepOptions{Replay: true, Workers: 2, Filter: OpFilter{From: i, Until: i + 1}})
-			if err != nil {
-				b.Fatal(err)
+			for _, p := range []Point{{Op: i, Mode: storage.FaultCutBefore}, {Op: i, Mode: storage.FaultCutAfter},
+				{Op: i, Mode: storage.FaultTorn, Seed: 1}, {Op: i, Mode: storage.FaultTorn, Seed: 2},
+				{Op: i, Mode: storage.FaultTorn, Seed: 3}, {Op: i, Mode: storage.FaultTorn, Seed: 4}} {
+				r, err := g.start(Options{Cut: p.rule()})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if res := r.play(); !res.Passed {
+					b.Fatal(res.Failures())
+				}
+				points++
 			}
-			points += rep.Runs
 		}
 	}
 	b.ReportMetric(float64(points), "points")
