@@ -70,10 +70,34 @@ func recoverySeed(seed uint64) uint64 { return seed + 1 }
 // condition first) and its invariants those of the recovery, with the facts
 // of the run before the cut.
 func (g *rig) recover(cs *cutState) *Result {
+	res, _ := g.recoverMemo(cs)
+	return res
+}
+
+// recoverMemo is recover, with the rig's memo if it has one; it says
+// whether the result is a remembered one.
+func (g *rig) recoverMemo(cs *cutState) (*Result, bool) {
+	if g.memo != nil {
+		if res := g.memo.find(cs); res != nil {
+			return res, true
+		}
+	}
+	res, touched, asked := g.recoverFresh(cs)
+	if g.memo != nil && !asked {
+		g.memo.remember(cs, touched, res)
+	}
+	return res, false
+}
+
+// recoverFresh runs a recovery, and says which pages it touched and whether
+// it asked the update service anything.
+func (g *rig) recoverFresh(cs *cutState) (*Result, storage.Touched, bool) {
 	p := g.l.sweepPolicy()
-	svc := cs.svc
+	// A clone, so that what the recovery asks it is counted from zero.
+	svc := cs.svc.Clone()
 	if p.Campaign == CampaignWithdrawn {
 		svc.StopCampaign()
+		svc = svc.Clone()
 	}
 	client := cs.client
 	m, err := g.l.newMachine(g.imgs, recoverySeed(g.seed), cs.storage, &client, svc)
@@ -85,6 +109,7 @@ func (g *rig) recover(cs *cutState) *Result {
 		maxBoots: p.Boots, faults: &faults{}, recovery: rec}
 	m.Storage().SetInjector(r.faults)
 	m.Storage().DropJournalData()
+	m.Storage().TrackTouches()
 	m.PowerOn()
 	until := r.watch(p.Until)
 	reached := m.Run(p.Time.D(), func() bool {
@@ -111,5 +136,5 @@ func (g *rig) recover(cs *cutState) *Result {
 	}
 	res.Expectations = append([]Check{c}, r.expectations(res)...)
 	res.Passed = len(res.Failures()) == 0
-	return res
+	return res, m.Storage().Touched(), svc.Asked() > 0
 }

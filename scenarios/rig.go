@@ -20,6 +20,8 @@ type rig struct {
 	vendor  *vendor
 	client  *updateclient.Config
 	factory *storage.Snapshot
+	// memo, when set, remembers recoveries (a sweep's rig).
+	memo *recoveryMemo
 }
 
 // newRig builds a scenario's rig for a seed.

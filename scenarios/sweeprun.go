@@ -31,6 +31,11 @@ type SweepOptions struct {
 	// Replay runs every point the naive way, from the start with the cut
 	// (the reference a fork must agree with).
 	Replay bool
+	// NoMemo recovers every point afresh, instead of reusing the recovery
+	// of an earlier point whose storage holds the same pages where that
+	// recovery looked. With the memo, one remembered result in
+	// memoCheckEvery is recovered afresh too and compared.
+	NoMemo bool
 	// Progress, if not nil, is called after each point with the number
 	// done and the number in this shard.
 	Progress func(done, total int)
@@ -169,6 +174,9 @@ func SweepScenario(l *Loaded, opts SweepOptions) (*SweepReport, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !opts.NoMemo && !opts.Replay {
+		g.memo = &recoveryMemo{}
+	}
 	rep := &SweepReport{Scenario: l.Name, Seed: seed, Ops: len(b.journal), Shard: shard, Shards: shards}
 	var points []Point
 	for i := range b.journal {
@@ -224,7 +232,16 @@ func SweepScenario(l *Loaded, opts SweepOptions) (*SweepReport, error) {
 				p := points[j.i]
 				var res *Result
 				if j.cs != nil {
-					res = g.recover(j.cs)
+					var hit bool
+					res, hit = g.recoverMemo(j.cs)
+					if hit && ShardOf(l.Name, p, memoCheckEvery) == 1 {
+						fresh, _, _ := g.recoverFresh(j.cs)
+						if resultDigest(fresh) != resultDigest(res) {
+							mu.Lock()
+							forkErr = fmt.Errorf("internal error: at %s the remembered recovery differs from a fresh one", p)
+							mu.Unlock()
+						}
+					}
 				} else {
 					r, err := replayFn(p)
 					if err != nil {
@@ -283,6 +300,10 @@ func SweepScenario(l *Loaded, opts SweepOptions) (*SweepReport, error) {
 	}
 	return rep, nil
 }
+
+// memoCheckEvery: one remembered recovery in this many (by a stable hash
+// of the point) is recovered afresh as well and compared.
+const memoCheckEvery = 16
 
 // judge turns a recovery into a point's result: the worst failure, or the
 // known weaknesses it showed.

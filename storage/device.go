@@ -77,6 +77,8 @@ type base struct {
 
 func (b *base) Name() string { return b.name }
 
+func (b *base) memory() *memory { return b.mem }
+
 func (b *base) Size() uint64 { return b.mem.size }
 
 func (b *base) checkRange(op string, addr, n, unit uint64) error {

@@ -42,6 +42,19 @@ type memory struct {
 	blank  byte
 	owner  *owner
 	chunks []*chunk
+	// touched, when not nil, collects the index of every page read,
+	// stamped or written (System.TrackTouches).
+	touched map[uint64]struct{}
+}
+
+// touch records the pages of [addr, addr+n) as touched, if tracking.
+func (m *memory) touch(addr, n uint64) {
+	if m.touched == nil || n == 0 {
+		return
+	}
+	for i := addr / pageSize; i <= (addr+n-1)/pageSize; i++ {
+		m.touched[i] = struct{}{}
+	}
 }
 
 func newMemory(size uint64, blank byte) *memory {
@@ -81,6 +94,9 @@ func (m *memory) pageAt(idx uint64) *page {
 // writablePage returns page idx owned by m, copying the chunk and the page if
 // they are shared and allocating a blank page if there is none.
 func (m *memory) writablePage(idx uint64) *page {
+	if m.touched != nil {
+		m.touched[idx] = struct{}{}
+	}
 	ci := idx / pagesPerChunk
 	ch := m.chunks[ci]
 	switch {
@@ -114,6 +130,7 @@ func (m *memory) writablePage(idx uint64) *page {
 
 // read copies len(dst) bytes from addr. The range must be in bounds.
 func (m *memory) read(addr uint64, dst []byte) {
+	m.touch(addr, uint64(len(dst)))
 	for len(dst) > 0 {
 		idx, off := addr/pageSize, addr%pageSize
 		n := min(uint64(len(dst)), pageSize-off)
@@ -167,6 +184,9 @@ func (m *memory) fill(addr, n uint64, v byte) {
 }
 
 func (m *memory) dropPage(idx uint64) {
+	if m.touched != nil {
+		m.touched[idx] = struct{}{}
+	}
 	ci := idx / pagesPerChunk
 	ch := m.chunks[ci]
 	if ch == nil || ch.pages[idx%pagesPerChunk] == nil {
@@ -205,6 +225,7 @@ func (m *memory) stamp(addr, n uint64) Stamp {
 	if n == 0 {
 		return Stamp{}
 	}
+	m.touch(addr, n)
 	first, last := addr/pageSize, (addr+n-1)/pageSize
 	s := Stamp{pages: make([]*page, 0, last-first+1), versions: make([]uint64, 0, last-first+1)}
 	for i := first; i <= last; i++ {

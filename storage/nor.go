@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"sort"
@@ -336,4 +337,33 @@ func (f *NORFlash) restore(sys *System) device {
 	c.erases = slices.Clone(f.erases)
 	c.worn = slices.Clone(f.worn)
 	return &c
+}
+
+// meta implements device: the erase counts matter only to a flash that
+// wears out. It is built without fmt: a sweep compares it for every point.
+func (f *NORFlash) meta() string {
+	b := appendStuck(make([]byte, 0, 64), f.stuck)
+	for _, w := range f.worn {
+		if w {
+			b = append(b, '1')
+		} else {
+			b = append(b, '0')
+		}
+	}
+	if f.cfg.Endurance > 0 {
+		for _, e := range f.erases {
+			b = binary.AppendUvarint(b, uint64(e))
+		}
+	}
+	return string(b)
+}
+
+// appendStuck appends a binary form of stuck bits.
+func appendStuck(b []byte, stuck []stuckBit) []byte {
+	b = binary.AppendUvarint(b, uint64(len(stuck)))
+	for _, s := range stuck {
+		b = binary.AppendUvarint(b, s.addr)
+		b = append(b, s.mask, s.value)
+	}
+	return b
 }

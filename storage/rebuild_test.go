@@ -328,3 +328,38 @@ func TestDropJournalData(t *testing.T) {
 	}
 	require.Equal(t, byte(0x3C), a.Journal()[0].Data[0], "a kept copy is not the caller's buffer")
 }
+
+// TestTouchesAndIdentity: reads, peeks, stamps and writes mark their pages;
+// a snapshot matches an identity while the touched pages and the device
+// state stay as they were, whatever happens elsewhere.
+func TestTouchesAndIdentity(t *testing.T) {
+	s := newScriptSystem()
+	nor, sd := s.Device("nor"), s.Device("sd")
+	start := s.Snapshot()
+	run := start.Restore(nil)
+	run.TrackTouches()
+	buf := make([]byte, 16)
+	require.NoError(t, run.Device("nor").Read(8, buf))           // page 0
+	run.Device("nor").Peek(4096, buf)                            // page 1
+	_ = run.Device("sd").Stamp(0, 512)                           // page 0
+	require.NoError(t, run.Device("nor").Program(8192, buf[:8])) // page 2
+	touched := run.Touched()
+	require.Equal(t, 4, touched.Pages())
+	id := start.Identity(touched)
+	require.True(t, start.Matches(touched, id))
+	require.True(t, id.Equal(s.Snapshot().Identity(touched)))
+
+	require.NoError(t, nor.Program(12288, buf[:8])) // an untouched page
+	require.True(t, s.Snapshot().Matches(touched, id), "a write elsewhere")
+	require.NoError(t, sd.Program(4096, make([]byte, 512)))
+	require.True(t, s.Snapshot().Matches(touched, id), "an SD write elsewhere")
+	require.NoError(t, nor.Program(4096+64, buf[:8])) // touched page 1 (peeked)
+	require.False(t, s.Snapshot().Matches(touched, id), "a write to a touched page")
+
+	other := start.Restore(nil)
+	other.Device("sd").(*SDCard).Remove()
+	require.False(t, other.Snapshot().Matches(touched, id), "the card is out")
+	stuck := start.Restore(nil)
+	stuck.Device("nor").(*NORFlash).stuck = []stuckBit{{addr: 1, mask: 1}}
+	require.False(t, stuck.Snapshot().Matches(touched, id), "a stuck bit")
+}

@@ -1,7 +1,10 @@
 package storage
 
 import (
+	"encoding/binary"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -219,4 +222,16 @@ func cloneSet(m map[uint64]bool) map[uint64]bool {
 		out[k] = v
 	}
 	return out
+}
+
+// meta implements device.
+func (c *SDCard) meta() string {
+	b := appendStuck(make([]byte, 0, 32), c.stuck)
+	if c.removed {
+		b = append(b, 'R')
+	}
+	for _, lba := range slices.Sorted(maps.Keys(c.bad)) {
+		b = binary.AppendUvarint(b, lba)
+	}
+	return string(b)
 }

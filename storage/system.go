@@ -44,6 +44,11 @@ func (r Region) Overlaps(dev string, addr, n uint64) bool {
 // device is what a System needs from each of its devices beyond Device.
 type device interface {
 	Device
+	// memory is the device's contents.
+	memory() *memory
+	// meta describes what the device holds beyond its bytes that a later
+	// op or read can see (stuck bits, worn sectors, a card out, bad blocks).
+	meta() string
 	// apply carries out op, including op.Fault, on the medium and returns the
 	// virtual time it took and the error the issuer sees.
 	apply(op *Op) (time.Duration, error)

@@ -107,7 +107,13 @@ type Service struct {
 	available map[string][]byte // extra resources by URI (old manifests)
 	notify    map[string]func([]byte) bool
 	stall     time.Duration // requests sent before this virtual time hang until it
+	asked     int           // calls to the service's methods, Clone and Asked aside
 }
+
+// Asked counts the calls made to the service's methods (Clone and Asked
+// aside) since it was created or cloned: a run that never asked the service
+// anything did not depend on its state.
+func (s *Service) Asked() int { return s.asked }
 
 // New returns a service with the link up.
 func New(link Link) *Service {
@@ -117,27 +123,47 @@ func New(link Link) *Service {
 }
 
 // Link returns the link's state.
-func (s *Service) Link() Link { return s.link }
+func (s *Service) Link() Link {
+	s.asked++
+	return s.link
+}
 
 // SetLinkUp brings the link up or down.
-func (s *Service) SetLinkUp(up bool) { s.link.Up = up }
+func (s *Service) SetLinkUp(up bool) {
+	s.asked++
+	s.link.Up = up
+}
 
 // SetBandwidth changes the link's bandwidth (bytes per second).
-func (s *Service) SetBandwidth(bps uint64) { s.link.Bandwidth = bps }
+func (s *Service) SetBandwidth(bps uint64) {
+	s.asked++
+	s.link.Bandwidth = bps
+}
 
 // SetLatency changes the link's latency per request.
-func (s *Service) SetLatency(d time.Duration) { s.link.Latency = d }
+func (s *Service) SetLatency(d time.Duration) {
+	s.asked++
+	s.link.Latency = d
+}
 
 // CorruptAt flips bits of the payload byte at an offset the next time it is
 // served.
-func (s *Service) CorruptAt(c Corruption) { s.corrupt = append(s.corrupt, c) }
+func (s *Service) CorruptAt(c Corruption) {
+	s.asked++
+	s.corrupt = append(s.corrupt, c)
+}
 
 // ServeMismatch makes the service serve payload instead of the campaign's
 // (a payload that does not match its manifest).
-func (s *Service) ServeMismatch(payload []byte) { s.mismatch = payload }
+func (s *Service) ServeMismatch(payload []byte) {
+	s.asked++
+	s.mismatch = payload
+}
 
 // SetSources sets the sources devices use, in registration order.
 func (s *Service) SetSources(src []Source) {
+	s.asked++
+
 	s.sources = slices.Clone(src)
 	for _, x := range src {
 		s.busy[x.Name] = x.Busy
@@ -145,20 +171,31 @@ func (s *Service) SetSources(src []Source) {
 }
 
 // Sources returns the configured sources.
-func (s *Service) Sources() []Source { return slices.Clone(s.sources) }
+func (s *Service) Sources() []Source {
+	s.asked++
+	return slices.Clone(s.sources)
+}
 
 // Publish makes a resource available at a URI (an old manifest a replay
 // attack serves, say).
-func (s *Service) Publish(uri string, data []byte) { s.available[uri] = data }
+func (s *Service) Publish(uri string, data []byte) {
+	s.asked++
+	s.available[uri] = data
+}
 
 // Subscribe registers the function that pushes a manifest to a device over
 // its LwM2M connection. It reports whether the device took the push (a
 // device that was reset since it subscribed has no connection).
-func (s *Service) Subscribe(id string, push func(manifest []byte) bool) { s.notify[id] = push }
+func (s *Service) Subscribe(id string, push func(manifest []byte) bool) {
+	s.asked++
+	s.notify[id] = push
+}
 
 // StartCampaign starts a campaign and pushes its manifest to the registered
 // devices below its target version.
 func (s *Service) StartCampaign(c *Campaign) {
+	s.asked++
+
 	s.campaign = c
 	s.available[c.PayloadURI] = c.Payload
 	ids := make([]string, 0, len(s.devices))
@@ -179,10 +216,15 @@ func (s *Service) StartCampaign(c *Campaign) {
 }
 
 // Campaign returns the current campaign, or nil.
-func (s *Service) Campaign() *Campaign { return s.campaign }
+func (s *Service) Campaign() *Campaign {
+	s.asked++
+	return s.campaign
+}
 
 // Device returns the service's view of a device (a zero view if unknown).
 func (s *Service) Device(id string) DeviceView {
+	s.asked++
+
 	if d := s.devices[id]; d != nil {
 		return *d
 	}
@@ -201,6 +243,8 @@ func (s *Service) device(id string) *DeviceView {
 // Register records a device's registration and the version it runs. It
 // fails if the link is down.
 func (s *Service) Register(id string, version uint64) error {
+	s.asked++
+
 	if !s.link.Up {
 		return ErrLinkDown
 	}
@@ -219,6 +263,8 @@ func (s *Service) Register(id string, version uint64) error {
 // campaign targets a version above the device's. Each call that returns one
 // counts as a notification.
 func (s *Service) Pending(id string) ([]byte, bool) {
+	s.asked++
+
 	d := s.devices[id]
 	if d == nil || !d.Registered || s.campaign == nil || d.Version >= s.campaign.Target || !s.link.Up {
 		return nil, false
@@ -229,6 +275,8 @@ func (s *Service) Pending(id string) ([]byte, bool) {
 
 // Report records an update state and result the device reports.
 func (s *Service) Report(id string, state, result int) {
+	s.asked++
+
 	if !s.link.Up {
 		return
 	}
@@ -240,11 +288,16 @@ func (s *Service) Report(id string, state, result int) {
 }
 
 // StallUntil makes requests sent before a virtual time hang until then.
-func (s *Service) StallUntil(t time.Duration) { s.stall = t }
+func (s *Service) StallUntil(t time.Duration) {
+	s.asked++
+	s.stall = t
+}
 
 // TransferTime is how long a request carrying n bytes, sent at virtual time
 // now, takes on the link.
 func (s *Service) TransferTime(now time.Duration, n int) time.Duration {
+	s.asked++
+
 	t := s.link.Latency
 	if now < s.stall {
 		t += s.stall - now
@@ -275,6 +328,8 @@ func Cost(src Source, request string, manifestCached bool) uint32 {
 // as an HTTP Range request does. It returns fewer bytes at the end of the
 // resource.
 func (s *Service) Fetch(id, source, uri string, offset int64, n int) ([]byte, error) {
+	s.asked++
+
 	s.requests++
 	if !s.link.Up {
 		return nil, ErrLinkDown
@@ -328,7 +383,10 @@ func (s *Service) source(name string) (Source, bool) {
 }
 
 // Requests counts the requests served (or refused) so far.
-func (s *Service) Requests() int { return s.requests }
+func (s *Service) Requests() int {
+	s.asked++
+	return s.requests
+}
 
 // Clone returns a copy of the service as it is now, for a run forked from
 // this moment: the campaign, the link, the sources and what the service knows
@@ -338,6 +396,7 @@ func (s *Service) Requests() int { return s.requests }
 // never writes them once given.
 func (s *Service) Clone() *Service {
 	c := *s
+	c.asked = 0
 	c.devices = make(map[string]*DeviceView, len(s.devices))
 	for id, d := range s.devices {
 		dv := *d
@@ -353,4 +412,7 @@ func (s *Service) Clone() *Service {
 
 // StopCampaign withdraws the current campaign: devices are no longer
 // notified of it. Its payload stays where it was published.
-func (s *Service) StopCampaign() { s.campaign = nil }
+func (s *Service) StopCampaign() {
+	s.asked++
+	s.campaign = nil
+}

@@ -157,3 +157,19 @@ func TestCloneIsIndependent(t *testing.T) {
 	s.Report("d", 5, 0)
 	require.Equal(t, 3, c.Device("d").State)
 }
+
+// TestAskedCounts: every method but Clone and Asked counts as asking the
+// service; a clone starts from zero.
+func TestAskedCounts(t *testing.T) {
+	s := newTestService()
+	base := s.Asked()
+	_ = s.Link()
+	_ = s.TransferTime(0, 10)
+	_, _ = s.Fetch("d", "http", "nothing", 0, 1)
+	require.Equal(t, base+3, s.Asked())
+	c := s.Clone()
+	require.Zero(t, c.Asked())
+	_ = c.Device("d")
+	require.Equal(t, 1, c.Asked())
+	require.Equal(t, base+3, s.Asked())
+}
