@@ -85,11 +85,19 @@ func (r *Rebuilder) Fork(f Fault, clock Clock) (*System, error) {
 		return nil, err
 	}
 	s := sn.Restore(clock)
+	// The fork's journal starts empty: a machine built on it starts its
+	// own, and copying the prefix for every fork would cost more than the
+	// fork. The op keeps its index, which seeds its fault's damage.
+	s.journal, s.changes = nil, nil
 	if f.Mode == FaultCutBefore {
 		return s, nil
 	}
 	op := r.journal[r.next]
 	op.Fault = f
-	_ = s.Apply(op)
+	d := s.deviceNamed(op.Device)
+	if d == nil {
+		return nil, fmt.Errorf("fork: op %s: no device %q", op, op.Device)
+	}
+	_, _ = s.applyOp(d, &op)
 	return s, nil
 }

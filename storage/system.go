@@ -284,12 +284,7 @@ func (s *System) applyOp(d device, op *Op) (time.Duration, error) {
 // changes the power state: a sweep uses it to rebuild the state at any op of a
 // baseline run from a snapshot of the run's start.
 func (s *System) Apply(op Op) error {
-	var d device
-	for _, x := range s.devices {
-		if x.Name() == op.Device {
-			d = x
-		}
-	}
+	d := s.deviceNamed(op.Device)
 	if d == nil {
 		return fmt.Errorf("apply %s: no device %q", op, op.Device)
 	}
@@ -297,6 +292,15 @@ func (s *System) Apply(op Op) error {
 	s.journal = append(s.journal, op)
 	_, err := s.applyOp(d, &op)
 	return err
+}
+
+func (s *System) deviceNamed(name string) device {
+	for _, x := range s.devices {
+		if x.Name() == name {
+			return x
+		}
+	}
+	return nil
 }
 
 // Snapshot is a frozen copy of a System's devices, regions, journal and
