@@ -307,3 +307,9 @@ func BenchmarkRetainedSnapshots(b *testing.B) {
 	b.ReportMetric(float64(len(base.journal)), "snapshots")
 	b.ReportMetric(overhead, "B/snapshot-beyond-pages")
 }
+
+// BenchmarkSweep1MiBNoMemo is BenchmarkSweep1MiB with every point
+// recovered afresh: the sweep before reuse.
+func BenchmarkSweep1MiBNoMemo(b *testing.B) {
+	benchSweep(b, updateFlow(b, "nucleo-f429zi", "1MiB"), SweepOptions{Workers: 2, NoMemo: true})
+}
