@@ -3,7 +3,6 @@ package scenarios
 import (
 	"fmt"
 	"math/rand/v2"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -145,25 +144,11 @@ func RandomCampaign(l *Loaded, opts RandomOptions) (*RandomReport, error) {
 	if max < 1 {
 		return nil, fmt.Errorf("random campaign: want at least 1 fault per run, got %d", max)
 	}
-	shards, shard := opts.Shards, opts.Shard
-	if shards == 0 {
-		shards, shard = 1, 1
-	}
-	if shard < 1 || shard > shards {
-		return nil, fmt.Errorf("random campaign: shard %d of %d: want 1 to %d", shard, shards, shards)
-	}
-	workers := opts.Workers
-	if workers <= 0 {
-		workers = runtime.NumCPU()
-	}
-	g, err := newRig(l, seed)
+	run, err := prepareSweep(l, seed, opts.Shard, opts.Shards, opts.Workers)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("random campaign: %v", err)
 	}
-	b, err := g.recordBaseline()
-	if err != nil {
-		return nil, err
-	}
+	g, b, shard, shards, workers := run.rig, run.baseline, run.shard, run.shards, run.workers
 	rep := &RandomReport{Scenario: l.Name, Seed: seed, Ops: len(b.journal), Total: opts.Runs, Shard: shard, Shards: shards}
 	if rep.Ops == 0 {
 		return rep, nil

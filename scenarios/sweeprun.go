@@ -155,25 +155,11 @@ func SweepScenario(l *Loaded, opts SweepOptions) (*SweepReport, error) {
 	if torn == 0 {
 		torn = DefaultTornSeeds
 	}
-	shards, shard := opts.Shards, opts.Shard
-	if shards == 0 {
-		shards, shard = 1, 1
-	}
-	if shard < 1 || shard > shards {
-		return nil, fmt.Errorf("sweep: shard %d of %d: want 1 to %d", shard, shards, shards)
-	}
-	workers := opts.Workers
-	if workers <= 0 {
-		workers = runtime.NumCPU()
-	}
-	g, err := newRig(l, seed)
+	run, err := prepareSweep(l, seed, opts.Shard, opts.Shards, opts.Workers)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("sweep: %v", err)
 	}
-	b, err := g.recordBaseline()
-	if err != nil {
-		return nil, err
-	}
+	g, b, shard, shards, workers := run.rig, run.baseline, run.shard, run.shards, run.workers
 	if !opts.NoMemo && !opts.Replay {
 		g.memo = &recoveryMemo{}
 	}
@@ -304,6 +290,37 @@ func SweepScenario(l *Loaded, opts SweepOptions) (*SweepReport, error) {
 // memoCheckEvery: one remembered recovery in this many (by a stable hash
 // of the point) is recovered afresh as well and compared.
 const memoCheckEvery = 16
+
+// sweepRun is what an exhaustive sweep and a random campaign both start
+// from: the rig, its baseline run, the shard and the workers.
+type sweepRun struct {
+	rig                    *rig
+	baseline               *baseline
+	shard, shards, workers int
+}
+
+// prepareSweep checks the shard, defaults the workers, and records the
+// scenario's baseline run.
+func prepareSweep(l *Loaded, seed uint64, shard, shards, workers int) (*sweepRun, error) {
+	if shards == 0 {
+		shards, shard = 1, 1
+	}
+	if shard < 1 || shard > shards {
+		return nil, fmt.Errorf("shard %d of %d: want 1 to %d", shard, shards, shards)
+	}
+	if workers <= 0 {
+		workers = runtime.NumCPU()
+	}
+	g, err := newRig(l, seed)
+	if err != nil {
+		return nil, err
+	}
+	b, err := g.recordBaseline()
+	if err != nil {
+		return nil, err
+	}
+	return &sweepRun{rig: g, baseline: b, shard: shard, shards: shards, workers: workers}, nil
+}
 
 // judge turns a recovery into a point's result: the worst failure, or the
 // known weaknesses it showed.
