@@ -307,3 +307,17 @@ func TestRegions(t *testing.T) {
 	require.NoError(t, f.Program(8192, make([]byte, 8)))
 	require.Equal(t, "b", s.Journal()[0].Region)
 }
+
+// TestAndBytes: the word-at-a-time AND is the byte-wise one, at every
+// length and alignment of the tail.
+func TestAndBytes(t *testing.T) {
+	for n := range 40 {
+		dst, src := pattern(n, 1), pattern(n, 2)
+		want := make([]byte, n)
+		for i := range want {
+			want[i] = dst[i] & src[i]
+		}
+		andBytes(dst, src)
+		require.Equal(t, want, dst, "n=%d", n)
+	}
+}
