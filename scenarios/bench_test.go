@@ -313,3 +313,57 @@ func BenchmarkRetainedSnapshots(b *testing.B) {
 func BenchmarkSweep1MiBNoMemo(b *testing.B) {
 	benchSweep(b, updateFlow(b, "nucleo-f429zi", "1MiB"), SweepOptions{Workers: 2, NoMemo: true})
 }
+
+// installOnly is a 1 MiB candidate on the SD card of a nucleo-f429zi, from
+// the factory: every op of the run is the bootloader's install.
+func installOnly(b *testing.B) *Loaded {
+	l, err := Load("bench.yaml", []byte(`scenario: bench-install
+summary: An install of a 1 MiB candidate from the SD card, to sweep.
+device: {board: nucleo-f429zi}
+firmware:
+  app-v1: {version: 1561517193, size: 100KiB}
+  app-v2: {version: 1561520000, size: 1MiB}
+factory: {active: app-v1, slots: [app-v2]}
+steps:
+  - power-on
+  - wait: {until: {running: app-v2}, timeout: 1m}
+`), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return l
+}
+
+// BenchmarkSweepInstall1MiB sweeps the install-only run (before, after, 4
+// torn seeds, 2 workers), memo off: issue 9 compares it with (points × one
+// recovery), BenchmarkRecoveryInstall1MiB.
+func BenchmarkSweepInstall1MiB(b *testing.B) {
+	benchSweep(b, installOnly(b), SweepOptions{Workers: 2, NoMemo: true})
+}
+
+// BenchmarkRecoveryInstall1MiB is one recovery from a cut in the middle of
+// the install's copy: the copy starts over.
+func BenchmarkRecoveryInstall1MiB(b *testing.B) {
+	l := installOnly(b)
+	g, err := newRig(l, l.Seed)
+	if err != nil {
+		b.Fatal(err)
+	}
+	base, err := g.recordBaseline()
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := base.forker()
+	if err := f.seek(len(base.journal) / 2); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		cs, err := f.cut(storage.Fault{Mode: storage.FaultCutBefore})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if res := g.recover(cs); !res.Passed {
+			b.Fatal(res.Failures())
+		}
+	}
+}
