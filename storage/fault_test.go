@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 	"time"
 
@@ -222,4 +223,30 @@ func TestStamp(t *testing.T) {
 	c.FlipBit(5000, 3)
 	require.False(t, st.Equal(c.Stamp(0, 8192)))
 	require.True(t, st.Equal(f.Stamp(0, 8192)))
+}
+
+// FuzzParseSchedule: a schedule that parses prints, rule by rule joined by
+// semicolons, as a schedule that parses to the same rules; one that does
+// not says which rule is wrong.
+func FuzzParseSchedule(f *testing.F) {
+	for _, s := range []string{"op=12,mode=bit-flip,seed=3;op=40,mode=torn", "op=1", ";", "op=1;;op=2", "op=1;colour=red"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		rules, err := ParseSchedule(s)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "rule ") {
+				t.Fatalf("%q: error %q does not name the rule", s, err)
+			}
+			return
+		}
+		parts := make([]string, len(rules))
+		for i, r := range rules {
+			parts[i] = r.String()
+		}
+		again, err := ParseSchedule(strings.Join(parts, ";"))
+		if err != nil || len(again) != len(rules) {
+			t.Fatalf("%q → %q does not parse back: %v", s, strings.Join(parts, ";"), err)
+		}
+	})
 }
