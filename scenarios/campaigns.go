@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/bootsim/bootsim/storage"
 )
@@ -42,28 +43,48 @@ var randomModes = []storage.FaultMode{
 type Schedule []Point
 
 func (s Schedule) rules() []*storage.Rule {
-	out := make([]*storage.Rule, len(s))
-	for i, p := range s {
-		out[i] = p.rule()
+	var out []*storage.Rule
+	for _, p := range s {
+		if p.LinkDrop == 0 {
+			out = append(out, p.rule())
+		}
 	}
 	return out
 }
 
-// String is the schedule as --faults takes it.
+func (s Schedule) linkDrops() []LinkDrop {
+	var out []LinkDrop
+	for _, p := range s {
+		if p.LinkDrop > 0 {
+			out = append(out, LinkDrop{Op: p.Op, For: p.LinkDrop})
+		}
+	}
+	return out
+}
+
+// options are the run options that play the schedule.
+func (s Schedule) options() Options { return Options{Faults: s.rules(), LinkDrops: s.linkDrops()} }
+
+// String is the schedule as --faults takes it: the storage faults, then the
+// link drops (the order a run prints them in).
 func (s Schedule) String() string {
-	parts := make([]string, len(s))
-	for i, p := range s {
-		parts[i] = p.String()
+	var parts []string
+	for _, r := range s.rules() {
+		parts = append(parts, r.String())
+	}
+	for _, d := range s.linkDrops() {
+		parts = append(parts, d.String())
 	}
 	return strings.Join(parts, ";")
 }
 
 // RandomResult is one run of a random campaign.
 type RandomResult struct {
-	// Run is the run's number, from 0; Enabled the fault kinds its swarm
-	// drew from.
-	Run     int
-	Enabled []storage.FaultMode
+	// Run is the run's number, from 0; Enabled the storage fault kinds its
+	// swarm drew from, and LinkDrops whether it drew link drops too.
+	Run       int
+	Enabled   []storage.FaultMode
+	LinkDrops bool
 	// Faults is the schedule the run was given; for a failure, Shrunk is
 	// the smallest schedule found that still fails the same way.
 	Faults, Shrunk Schedule
@@ -99,9 +120,10 @@ func (r *RandomReport) Failures() []RandomResult {
 }
 
 // drawSchedule draws run i's faults, swarm style: the run enables a random
-// subset of the fault kinds (each with probability one half, at least one)
-// and draws up to max faults from it at random ops of the baseline.
-func drawSchedule(seed uint64, i, ops, max int) ([]storage.FaultMode, Schedule) {
+// subset of the fault kinds, link drops included (each with probability one
+// half, at least one), and draws up to max faults from it at random ops of
+// the baseline. A link drop lasts 1 to 60 seconds.
+func drawSchedule(seed uint64, i, ops, max int) ([]storage.FaultMode, bool, Schedule) {
 	rng := rand.New(rand.NewPCG(seed, 0x72616e646f6d^uint64(i)))
 	var enabled []storage.FaultMode
 	for _, m := range randomModes {
@@ -109,19 +131,29 @@ func drawSchedule(seed uint64, i, ops, max int) ([]storage.FaultMode, Schedule) 
 			enabled = append(enabled, m)
 		}
 	}
-	if len(enabled) == 0 {
+	drops := rng.IntN(2) == 0
+	if len(enabled) == 0 && !drops {
 		enabled = append(enabled, randomModes[rng.IntN(len(randomModes))])
+	}
+	kinds := len(enabled)
+	if drops {
+		kinds++
 	}
 	n := 1 + rng.IntN(max)
 	var s Schedule
 	for range n {
-		p := Point{Op: rng.IntN(ops), Mode: enabled[rng.IntN(len(enabled))], Seed: rng.Uint64N(1 << 16)}
+		p := Point{Op: rng.IntN(ops)}
+		if k := rng.IntN(kinds); k < len(enabled) {
+			p.Mode, p.Seed = enabled[k], rng.Uint64N(1<<16)
+		} else {
+			p.LinkDrop = time.Duration(1+rng.IntN(60)) * time.Second
+		}
 		if !slices.ContainsFunc(s, func(q Point) bool { return q.Op == p.Op }) {
 			s = append(s, p)
 		}
 	}
 	slices.SortFunc(s, func(a, b Point) int { return a.Op - b.Op })
-	return enabled, s
+	return enabled, drops, s
 }
 
 // RandomCampaign runs a scenario with random fault schedules drawn from one
@@ -173,8 +205,9 @@ func RandomCampaign(l *Loaded, opts RandomOptions) (*RandomReport, error) {
 		go func() {
 			defer wg.Done()
 			for k := range jobs {
-				enabled, sched := drawSchedule(seed, runs[k], rep.Ops, max)
+				enabled, drops, sched := drawSchedule(seed, runs[k], rep.Ops, max)
 				res, err := g.randomRun(runs[k], enabled, sched)
+				res.LinkDrops = drops
 				mu.Lock()
 				if err != nil {
 					errs = append(errs, err)
@@ -249,7 +282,7 @@ func (g *rig) randomRun(i int, enabled []storage.FaultMode, sched Schedule) (Ran
 // that never fire (after a power cut, the steps stop) are dropped from the
 // verdict's concern: only the invariants and the sweep section judge.
 func (g *rig) judgeSchedule(sched Schedule) (PointResult, error) {
-	r, err := g.start(Options{Faults: sched.rules()})
+	r, err := g.start(sched.options())
 	if err != nil {
 		return PointResult{}, err
 	}

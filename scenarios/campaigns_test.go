@@ -1,7 +1,9 @@
 package scenarios
 
 import (
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/bootsim/bootsim/storage"
 	"github.com/google/go-cmp/cmp"
@@ -16,10 +18,10 @@ import (
 func TestRandomCampaign(t *testing.T) {
 	l, err := Find("update-resume-after-reset-internal")
 	require.NoError(t, err)
-	opts := RandomOptions{Runs: 200, MaxFaults: 2, Workers: 1}
+	opts := RandomOptions{Runs: 400, MaxFaults: 2, Workers: 1}
 	one, err := RandomCampaign(l, opts)
 	require.NoError(t, err)
-	require.Equal(t, 200, one.Runs)
+	require.Equal(t, 400, one.Runs)
 	require.Equal(t, one.Runs, one.Passed+one.Failed)
 	require.NotZero(t, one.Failed, "a stuck bit in the active region during the copy bricks the device")
 	opts.Workers = 3
@@ -38,7 +40,7 @@ func TestRandomCampaign(t *testing.T) {
 			require.Empty(t, cmp.Diff(one.Results[r.Run], r))
 		}
 	}
-	require.Len(t, runs, 200)
+	require.Len(t, runs, 400)
 
 	for _, f := range one.Failures() {
 		require.Equal(t, ClassBrick, f.Class)
@@ -51,11 +53,19 @@ func TestRandomCampaign(t *testing.T) {
 		require.Equal(t, []string{"library/update-resume-after-reset-internal.yaml"}[0], l.File)
 		require.Equal(t, "update-resume-after-reset-internal", f.Replay[0])
 	}
+	drops := 0
 	for _, r := range one.Results {
 		if r.Passed {
 			require.Empty(t, r.Shrunk)
 		}
+		for _, p := range r.Faults {
+			if p.LinkDrop > 0 {
+				require.True(t, r.LinkDrops, "run %d drew a link drop without enabling them", r.Run)
+				drops++
+			}
+		}
 	}
+	require.NotZero(t, drops, "the swarm draws link drops too")
 }
 
 // TestShrinkFindsTheCulprit: a schedule a campaign drew, a stuck bit in the
@@ -86,3 +96,52 @@ func TestShrinkFindsTheCulprit(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, ClassBrick, after.Class)
 }
+
+// TestLinkDrops: a link drop placed at an op of the download takes the link
+// down for its time: the download waits it out (the run takes longer), the
+// update still completes, and the replay names it; a drop at an op the run
+// never reaches fails the run. ParseFaults reads drops among rules.
+func TestLinkDrops(t *testing.T) {
+	l, err := Find("seed-update-flow")
+	require.NoError(t, err)
+	plain, err := Run(l, Options{})
+	require.NoError(t, err)
+	dl := -1
+	for _, op := range plain.Journal {
+		if op.Phase == "download" {
+			dl = op.Index
+			break
+		}
+	}
+	require.GreaterOrEqual(t, dl, 0)
+	rules, drops, err := ParseFaults("op=" + itoa(dl+5) + ",link-drop=40s")
+	require.NoError(t, err)
+	require.Empty(t, rules)
+	res, err := Run(l, Options{LinkDrops: drops})
+	require.NoError(t, err)
+	require.True(t, res.Passed, "%v", res.Failures())
+	require.Equal(t, "app-v2", res.Running)
+	require.Greater(t, res.VirtualTime, plain.VirtualTime+30*time.Second, "the download waited for the link")
+	require.Equal(t, []string{"seed-update-flow", "--seed", "1", "--faults", "op=" + itoa(dl+5) + ",link-drop=40s"}, res.ReplayArgs())
+
+	res, err = Run(l, Options{LinkDrops: []LinkDrop{{Op: 99999, For: time.Second}}})
+	require.NoError(t, err)
+	require.False(t, res.Passed)
+	require.Contains(t, res.Failures()[0], "op=99999,link-drop=1s: never fired")
+
+	for _, tc := range []struct{ in, err string }{
+		{"op=3,link-drop=0s", "positive duration"},
+		{"link-drop=5s", "op is required"},
+		{"op=3,link-drop=5s,seed=1", `unknown key "seed"`},
+		{"op=1,mode=torn;op=x,link-drop=1s", "rule 2"},
+	} {
+		_, _, err := ParseFaults(tc.in)
+		require.ErrorContains(t, err, tc.err, tc.in)
+	}
+	rules, drops, err = ParseFaults("op=1,mode=torn,seed=2;op=7,link-drop=1m30s")
+	require.NoError(t, err)
+	require.Len(t, rules, 1)
+	require.Equal(t, []LinkDrop{{Op: 7, For: 90 * time.Second}}, drops)
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -93,12 +93,16 @@ func (g *rig) recoverMemo(cs *cutState) (*Result, bool) {
 // it asked the update service anything.
 func (g *rig) recoverFresh(cs *cutState) (*Result, storage.Touched, bool) {
 	p := g.l.sweepPolicy()
-	// A clone, so that what the recovery asks it is counted from zero.
+	// A clone, so that what the recovery asks it is counted from zero. A
+	// link drop in progress ends with the cut: the recovery's clock starts
+	// at 0.
 	svc := cs.svc.Clone()
 	if p.Campaign == CampaignWithdrawn {
 		svc.StopCampaign()
 		svc = svc.Clone()
 	}
+	svc.SetClock(nil)
+	svc.DropLinkUntil(0)
 	client := cs.client
 	m, err := g.l.newMachine(g.imgs, recoverySeed(g.seed), cs.storage, &client, svc)
 	if err != nil {

@@ -26,6 +26,9 @@ type Options struct {
 	// random campaign's replay (--faults RULE;RULE...). The first of them
 	// that matches an op wins it.
 	Faults []*storage.Rule
+	// LinkDrops take the link to the update service down as given ops
+	// start.
+	LinkDrops []LinkDrop
 	// MaxBoots stops a run that boots more often than this (a reset loop
 	// under a long wait); 0 means DefaultMaxBoots.
 	MaxBoots int
@@ -159,7 +162,9 @@ func (r *runner) expectList() []Expect {
 // power. The scenario's own expectations tell the story without faults; with
 // them, what must hold is the invariants and the sweep section's
 // expectations, and a declared weakness may show or not.
-func (r *runner) sweepJudged() bool { return r.recovery != nil || len(r.faults.given) > 0 }
+func (r *runner) sweepJudged() bool {
+	return r.recovery != nil || len(r.faults.given) > 0 || len(r.faults.drops) > 0
+}
 
 // cutDone reports whether the run's --cut has cut power: the steps stop
 // there and the device recovers under the scenario's sweep policy.
@@ -214,6 +219,20 @@ func (g *rig) start(opts Options) (*runner, error) {
 		r.faults.given = append(r.faults.given, f.Arm())
 	}
 	r.faults.fired = make([]bool, len(r.faults.given))
+	if len(opts.LinkDrops) > 0 {
+		r.faults.drops = opts.LinkDrops
+		r.faults.dropped = make([]bool, len(opts.LinkDrops))
+		m := r.m
+		r.svc.SetClock(m.Now)
+		m.Storage().SetBeforeOp(func(op storage.Op) {
+			for i, d := range r.faults.drops {
+				if d.Op == op.Index {
+					r.svc.DropLinkUntil(m.Now() + d.For)
+					r.faults.dropped[i] = true
+				}
+			}
+		})
+	}
 	r.m.Storage().SetInjector(r.faults)
 	return r, nil
 }
@@ -226,6 +245,9 @@ type faults struct {
 	// powerCut is set once a given rule has cut power.
 	powerCut bool
 	rules    storage.Rules
+	// drops are the link drops the options give, and which have started.
+	drops   []LinkDrop
+	dropped []bool
 }
 
 // Inject implements storage.Injector. Every rule sees every op, as in
@@ -248,11 +270,14 @@ func (f *faults) Inject(op *storage.Op) (storage.Fault, bool) {
 	return fault, ok
 }
 
-// text is the given rules, as --cut or --faults takes them.
+// text is the given rules and link drops, as --cut or --faults takes them.
 func (f *faults) text() string {
-	parts := make([]string, len(f.given))
-	for i, r := range f.given {
-		parts[i] = r.String()
+	var parts []string
+	for _, r := range f.given {
+		parts = append(parts, r.String())
+	}
+	for _, d := range f.drops {
+		parts = append(parts, d.String())
 	}
 	return strings.Join(parts, ";")
 }
@@ -287,6 +312,12 @@ func (r *runner) play() *Result {
 		if !fired {
 			res.CutFired = false
 			res.Unfired = append(res.Unfired, r.faults.given[i].String())
+		}
+	}
+	for i, dropped := range r.faults.dropped {
+		if !dropped {
+			res.CutFired = false
+			res.Unfired = append(res.Unfired, r.faults.drops[i].String())
 		}
 	}
 	if r.cutDone() {
@@ -599,7 +630,7 @@ func (r *Result) ReplayArgs() []string {
 	}
 	args := []string{what, "--seed", strconv.FormatUint(r.Seed, 10)}
 	switch {
-	case strings.Contains(r.Cut, ";"):
+	case strings.Contains(r.Cut, ";") || strings.Contains(r.Cut, "link-drop="):
 		args = append(args, "--faults", r.Cut)
 	case r.Cut != "":
 		args = append(args, "--cut", r.Cut)

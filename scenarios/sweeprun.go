@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/bootsim/bootsim/storage"
 )
@@ -63,17 +64,25 @@ var DefaultSweepModes = []storage.FaultMode{storage.FaultCutBefore, storage.Faul
 const DefaultTornSeeds = 4
 
 // Point is one cut a sweep tries: a power-cut mode (and its seed) at an op.
+// In a random campaign's schedule a point may also be a link drop of
+// LinkDrop starting at the op (its Mode is then FaultNone).
 type Point struct {
-	Op   int
-	Mode storage.FaultMode
-	Seed uint64
+	Op       int
+	Mode     storage.FaultMode
+	Seed     uint64
+	LinkDrop time.Duration
 }
 
 func (p Point) rule() *storage.Rule {
 	return &storage.Rule{Match: storage.OnIndex(p.Op), Fault: storage.Fault{Mode: p.Mode, Seed: p.Seed}}
 }
 
-func (p Point) String() string { return p.rule().String() }
+func (p Point) String() string {
+	if p.LinkDrop > 0 {
+		return LinkDrop{Op: p.Op, For: p.LinkDrop}.String()
+	}
+	return p.rule().String()
+}
 
 // Failure classes of a sweep point, from the worst.
 const (

@@ -144,7 +144,7 @@ Exit status: 0 all passed, 1 a scenario failed, 2 a scenario does not load.`,
 	fl.StringVar(&f.trace, "trace", "", "write Chrome trace-event JSON (Perfetto) to this file")
 	fl.BoolVar(&f.failFast, "fail-fast", false, "stop at the first failing scenario")
 	fl.StringVar(&f.cut, "cut", "", "inject a fault for the whole run, e.g. op=1234,mode=torn,seed=7 (a sweep's replay)")
-	fl.StringVar(&f.faults, "faults", "", "inject a fault schedule, rules separated by ';' (a random campaign's replay)")
+	fl.StringVar(&f.faults, "faults", "", "inject a fault schedule, rules separated by ';', link drops too (op=120,link-drop=5s): a random campaign's replay")
 	fl.IntVar(&f.maxBoots, "max-boots", scenarios.DefaultMaxBoots, "fail a run that boots more often than this (a reset loop)")
 	fl.CountVarP(&f.verbosity, "verbose", "v", "on failure show more of the trace (-vv: all of it)")
 	return cmd
@@ -178,11 +178,11 @@ func runScenarios(cmd *cobra.Command, g *globalFlags, f runFlags, args []string)
 		opts.Cut = r
 	}
 	if f.faults != "" {
-		rules, err := storage.ParseSchedule(f.faults)
+		rules, drops, err := scenarios.ParseFaults(f.faults)
 		if err != nil {
 			return usageErr("--faults: %v", err)
 		}
-		opts.Faults = rules
+		opts.Faults, opts.LinkDrops = rules, drops
 	}
 	if f.maxBoots < 1 {
 		return usageErr("--max-boots %d: want at least 1", f.maxBoots)

@@ -57,7 +57,8 @@ Every failure has a replay command that plays it from the start:
 
 --random N makes N runs instead, each with up to --max-faults faults drawn
 from the seed, swarm style (each run enables a random subset of the fault
-kinds), played from the start (a device hit by a bit flip keeps running, so
+kinds: power cuts, torn ops, bit flips, I/O errors, stuck bits, a card
+pulled out, link drops), played from the start (a device hit by a bit flip keeps running, so
 such runs cannot be forked); a failure is shrunk to the fewest faults at the
 earliest ops that still fail the same way, and replays with --faults.
 
@@ -94,7 +95,7 @@ Exit status: 0 every point recovered, 1 a point failed, 2 bad input.`,
 	fl.StringVar(&f.shard, "shard", "", "run shard I of N (I from 1), e.g. 2/4")
 	fl.IntVar(&f.shardTotal, "shard-total", 0, "the number of shards, with JOB_COMPLETION_INDEX (Kubernetes Indexed Jobs)")
 	fl.BoolVar(&f.replay, "replay", false, "run every point from the start instead of forking (the slow reference)")
-	fl.IntVar(&f.random, "random", 0, "instead of every op, make N runs with random fault schedules (power cuts, torn ops, bit flips, I/O errors, stuck bits, a card pulled out) and shrink each failure")
+	fl.IntVar(&f.random, "random", 0, "instead of every op, make N runs with random fault schedules (power cuts, torn ops, bit flips, I/O errors, stuck bits, a card pulled out, link drops) and shrink each failure")
 	fl.IntVar(&f.maxFaults, "max-faults", scenarios.DefaultMaxFaults, "with --random: the most faults in one run")
 	fl.StringVar(&f.device, "device", "", "cut only at ops on this device (internal, sd, spi)")
 	fl.StringVar(&f.region, "region", "", "cut only at ops on this region (e.g. active-app, slot-0)")
@@ -399,8 +400,12 @@ func randomJSONOf(rep *scenarios.RandomReport, maxFaults int) *sweepJSON {
 	for _, r := range rep.Failures() {
 		doc.Classes[r.Class]++
 		last := r.Shrunk[len(r.Shrunk)-1]
+		mode := last.Mode.String()
+		if last.LinkDrop > 0 {
+			mode = "link-drop"
+		}
 		run := r.Run
-		doc.Failures = append(doc.Failures, failureJSON{Op: last.Op, Mode: last.Mode.String(), Seed: last.Seed, Run: &run,
+		doc.Failures = append(doc.Failures, failureJSON{Op: last.Op, Mode: mode, Seed: last.Seed, Run: &run,
 			Faults: r.Faults.String(), Shrunk: r.Shrunk.String(), Class: r.Class, Reason: r.Reason,
 			Replay: shellCommand(append([]string{"bootsim", "run"}, r.Replay...))})
 	}

@@ -108,6 +108,23 @@ type Service struct {
 	notify    map[string]func([]byte) bool
 	stall     time.Duration // requests sent before this virtual time hang until it
 	asked     int           // calls to the service's methods, Clone and Asked aside
+	now       func() time.Duration
+	downUntil time.Duration // a link drop: down until this time of now
+}
+
+// SetClock gives the service the device's clock, which link drops are
+// timed by. It is the harness's call, not a request: Asked does not count
+// it.
+func (s *Service) SetClock(now func() time.Duration) { s.now = now }
+
+// DropLinkUntil takes the link down until virtual time t (by the clock
+// SetClock gave): a link drop, which ends by itself. It is the harness's
+// call: Asked does not count it.
+func (s *Service) DropLinkUntil(t time.Duration) { s.downUntil = t }
+
+// up reports whether the link is up now.
+func (s *Service) up() bool {
+	return s.link.Up && (s.now == nil || s.now() >= s.downUntil)
 }
 
 // Asked counts the calls made to the service's methods (Clone and Asked
@@ -122,10 +139,12 @@ func New(link Link) *Service {
 		notify: map[string]func([]byte) bool{}}
 }
 
-// Link returns the link's state.
+// Link returns the link's state (down during a link drop).
 func (s *Service) Link() Link {
 	s.asked++
-	return s.link
+	l := s.link
+	l.Up = s.up()
+	return l
 }
 
 // SetLinkUp brings the link up or down.
@@ -206,7 +225,7 @@ func (s *Service) StartCampaign(c *Campaign) {
 	for _, id := range ids {
 		d := s.devices[id]
 		push := s.notify[id]
-		if push == nil || !d.Registered || d.Version >= c.Target || !s.link.Up {
+		if push == nil || !d.Registered || d.Version >= c.Target || !s.up() {
 			continue
 		}
 		if push(c.Manifest) {
@@ -245,7 +264,7 @@ func (s *Service) device(id string) *DeviceView {
 func (s *Service) Register(id string, version uint64) error {
 	s.asked++
 
-	if !s.link.Up {
+	if !s.up() {
 		return ErrLinkDown
 	}
 	d := s.device(id)
@@ -266,7 +285,7 @@ func (s *Service) Pending(id string) ([]byte, bool) {
 	s.asked++
 
 	d := s.devices[id]
-	if d == nil || !d.Registered || s.campaign == nil || d.Version >= s.campaign.Target || !s.link.Up {
+	if d == nil || !d.Registered || s.campaign == nil || d.Version >= s.campaign.Target || !s.up() {
 		return nil, false
 	}
 	d.Notifications++
@@ -277,7 +296,7 @@ func (s *Service) Pending(id string) ([]byte, bool) {
 func (s *Service) Report(id string, state, result int) {
 	s.asked++
 
-	if !s.link.Up {
+	if !s.up() {
 		return
 	}
 	d := s.device(id)
@@ -331,7 +350,7 @@ func (s *Service) Fetch(id, source, uri string, offset int64, n int) ([]byte, er
 	s.asked++
 
 	s.requests++
-	if !s.link.Up {
+	if !s.up() {
 		return nil, ErrLinkDown
 	}
 	src, ok := s.source(source)
