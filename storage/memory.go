@@ -47,6 +47,15 @@ type memory struct {
 	touched map[uint64]struct{}
 }
 
+// erasedNOR is a page of erased NOR flash, copied into a page that comes
+// into being (faster than filling it byte by byte).
+var erasedNOR = func() (p [pageSize]byte) {
+	for i := range p {
+		p[i] = 0xFF
+	}
+	return p
+}()
+
 // touch records the pages of [addr, addr+n) as touched, if tracking.
 func (m *memory) touch(addr, n uint64) {
 	if m.touched == nil || n == 0 {
@@ -113,7 +122,11 @@ func (m *memory) writablePage(idx uint64) *page {
 	switch {
 	case p == nil:
 		p = &page{owner: m.owner}
-		if m.blank != 0 {
+		switch m.blank {
+		case 0:
+		case 0xFF:
+			p.data = erasedNOR
+		default:
 			for i := range p.data {
 				p.data[i] = m.blank
 			}
