@@ -60,7 +60,7 @@ func newBench(t *testing.T, board, storageKind string, edit func(*sim.Layout, *C
 	require.NoError(t, err)
 	m.Register("classic", NewClassic(cfg))
 	m.Register("app", sim.ProgramFunc(testApp))
-	desc := &sim.Descriptor{Stage: "bootloader", Impl: "classic", Name: "mbed-bootloader", Version: 1, Behaviour: "healthy", Size: 16 << 10}
+	desc := &sim.Descriptor{Stage: sim.StageBootloader, Impl: "classic", Name: "mbed-bootloader", Version: 1, Behaviour: "healthy", Size: 16 << 10}
 	data, err := sim.BuildImage(desc, 1)
 	require.NoError(t, err)
 	m.AddImage(&sim.Image{Desc: desc, Bytes: data})
@@ -75,7 +75,7 @@ func newBench(t *testing.T, board, storageKind string, edit func(*sim.Layout, *C
 
 // image builds an application image the machine will run.
 func (bn *bench) image(name string, version, size uint64, behaviour string) *sim.Image {
-	desc := &sim.Descriptor{Stage: "application", Impl: "app", Name: name, Version: version, Behaviour: behaviour, Size: size}
+	desc := &sim.Descriptor{Stage: sim.StageApplication, Impl: "app", Name: name, Version: version, Behaviour: behaviour, Size: size}
 	data, err := sim.BuildImage(desc, version)
 	require.NoError(bn.t, err)
 	img := &sim.Image{Desc: desc, Bytes: data}

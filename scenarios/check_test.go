@@ -352,7 +352,7 @@ func TestInvariantsHoldAndFail(t *testing.T) {
 	})
 	t.Run("an image that is no firmware of the scenario is not authentic", func(t *testing.T) {
 		r := startRun(t, installed)
-		res := &Result{Trace: []sim.Event{{Kind: sim.EvStage, Stage: sim.StageApplication, Name: sim.StageApplication,
+		res := &Result{Trace: []sim.Event{{Kind: sim.EvStage, Stage: sim.StageApplication, Name: string(sim.StageApplication),
 			Image: "stranger", Version: 1, Detail: "stranger version 1 at 0xa400"}}}
 		violated, na, detail := r.authentic(res)
 		require.True(t, violated)
@@ -362,7 +362,7 @@ func TestInvariantsHoldAndFail(t *testing.T) {
 		violated, _, _ = r.authentic(res)
 		require.False(t, violated, "the image's name decides, not the text")
 		res.Trace[0].Image = "stranger"
-		res.Trace[0].Stage, res.Trace[0].Name = sim.StageBootloader, sim.StageBootloader
+		res.Trace[0].Stage, res.Trace[0].Name = sim.StageBootloader, string(sim.StageBootloader)
 		violated, _, _ = r.authentic(res)
 		require.False(t, violated, "only applications are judged")
 	})

@@ -510,7 +510,7 @@ func (r *runner) running() string {
 func (r *runner) describe() string {
 	s := r.m.State().String()
 	if r.m.State() == sim.StateRunning {
-		s += " (" + r.m.Stage()
+		s += " (" + string(r.m.Stage())
 		if img := r.m.Image(); img != nil {
 			s += " " + img.Desc.Name
 		}

@@ -175,7 +175,7 @@ func TestCutOnMarkStopsAtOnce(t *testing.T) {
 	require.Empty(t, serialText(m))
 	for _, e := range m.Trace() {
 		if e.Kind == EvMark {
-			require.Equal(t, "bootloader", e.Stage, "events carry the stage that reported them")
+			require.Equal(t, StageBootloader, e.Stage, "events carry the stage that reported them")
 		}
 	}
 }

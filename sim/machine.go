@@ -97,7 +97,7 @@ type Machine struct {
 	// inStage is true while stage code runs, when hard events (watchdog, an
 	// armed power cut) unwind it as soon as time passes their deadline.
 	inStage bool
-	stage   string
+	stage   Stage
 	image   *Image
 	reason  ResetReason
 	boots   int
@@ -225,7 +225,7 @@ func (m *Machine) Now() time.Duration { return m.now }
 func (m *Machine) State() State { return m.state }
 
 // Stage returns the stage running ("" when none is).
-func (m *Machine) Stage() string { return m.stage }
+func (m *Machine) Stage() Stage { return m.stage }
 
 // Image returns the image the running stage was started from (nil if none).
 func (m *Machine) Image() *Image { return m.image }
@@ -546,8 +546,8 @@ func (m *Machine) enter(addr uint64) {
 	m.state = StateRunning
 	m.stage = img.Desc.Stage
 	m.image = img
-	m.storage.SetActor(m.stage, "")
-	m.emit(Event{Kind: EvStage, Name: img.Desc.Stage, Detail: fmt.Sprintf("%s version %d at 0x%x", img.Desc.Name, img.Desc.Version, addr)})
+	m.storage.SetActor(string(m.stage), "")
+	m.emit(Event{Kind: EvStage, Name: string(img.Desc.Stage), Detail: fmt.Sprintf("%s version %d at 0x%x", img.Desc.Name, img.Desc.Version, addr)})
 	p.Run(m, img)
 }
 

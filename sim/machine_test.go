@@ -35,11 +35,11 @@ func install(t *testing.T, m *Machine, addr uint64, d *Descriptor) *Image {
 }
 
 func bootDesc() *Descriptor {
-	return &Descriptor{Stage: "bootloader", Impl: "test-boot", Name: "boot", Version: 1, Behaviour: "healthy", Size: 8 << 10}
+	return &Descriptor{Stage: StageBootloader, Impl: "test-boot", Name: "boot", Version: 1, Behaviour: "healthy", Size: 8 << 10}
 }
 
 func appDesc() *Descriptor {
-	return &Descriptor{Stage: "application", Impl: "test-app", Name: "app-v1", Version: 7, Behaviour: "healthy", Size: 20 << 10}
+	return &Descriptor{Stage: StageApplication, Impl: "test-app", Name: "app-v1", Version: 7, Behaviour: "healthy", Size: 20 << 10}
 }
 
 // jumper is a test bootloader that prints a banner and jumps to the app.
@@ -48,7 +48,7 @@ func jumper(m *Machine, _ *Image) {
 	m.Jump(uint64(m.Layout().ApplicationStart))
 }
 
-func running(m *Machine, stage string) func() bool {
+func running(m *Machine, stage Stage) func() bool {
 	return func() bool { return m.State() == StateRunning && m.Stage() == stage }
 }
 

@@ -44,7 +44,7 @@ var (
 // Descriptor describes the program an image holds.
 type Descriptor struct {
 	// Stage is the boot stage the image is: bootsel, bootloader or application.
-	Stage string
+	Stage Stage
 	// Impl names the registered implementation that runs it (for example
 	// "classic" for the Mbed bootloader).
 	Impl string
@@ -86,7 +86,7 @@ func (d *Descriptor) Encode() ([]byte, error) {
 	var b bytes.Buffer
 	b.WriteString(descriptorMagic)
 	kv := [][2]string{
-		{"stage", d.Stage}, {"impl", d.Impl}, {"name", d.Name},
+		{"stage", string(d.Stage)}, {"impl", d.Impl}, {"name", d.Name},
 		{"version", strconv.FormatUint(d.Version, 10)}, {"behaviour", d.Behaviour},
 		{"size", strconv.FormatUint(d.Size, 10)},
 	}
@@ -150,7 +150,7 @@ func ParseDescriptor(data []byte) (*Descriptor, int, error) {
 		var err error
 		switch {
 		case k == "stage" && i == 0:
-			d.Stage = v
+			d.Stage = Stage(v)
 		case k == "impl" && i == 1:
 			d.Impl = v
 		case k == "name" && i == 2:

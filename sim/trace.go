@@ -40,11 +40,14 @@ func (k EventKind) String() string {
 	return fmt.Sprintf("EventKind(%d)", uint8(k))
 }
 
-// The boot stages an image can be (Descriptor.Stage, Event.Stage).
+// Stage is the boot stage an image is (Descriptor.Stage, Event.Stage).
+type Stage string
+
+// The boot stages.
 const (
-	StageBootSelector = "bootsel"
-	StageBootloader   = "bootloader"
-	StageApplication  = "application"
+	StageBootSelector Stage = "bootsel"
+	StageBootloader   Stage = "bootloader"
+	StageApplication  Stage = "application"
 )
 
 // Event is one entry of a run's trace. Readers use its typed fields (Kind,
@@ -53,7 +56,7 @@ type Event struct {
 	Time time.Duration
 	Kind EventKind
 	// Stage is the stage that was running ("" between stages).
-	Stage string
+	Stage Stage
 	// Image and Version name the image that was running when the event
 	// was recorded (for EvStage, the one that starts); "" and 0 when none
 	// was (a power-off or reset stops the image before it is recorded).
