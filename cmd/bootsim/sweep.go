@@ -256,6 +256,18 @@ func runSweep(cmd *cobra.Command, g *globalFlags, f sweepFlags, arg string) erro
 	if f.random < 0 || (f.random > 0 && f.maxFaults < 1) {
 		return usageErr("--random %d --max-faults %d: want positive numbers", f.random, f.maxFaults)
 	}
+	// Flags of one kind of sweep given to the other would be ignored:
+	// refuse them instead.
+	fl := cmd.Flags()
+	if f.random > 0 {
+		for _, name := range []string{"modes", "torn-seeds", "replay", "device", "region", "stage", "phase", "ops"} {
+			if fl.Changed(name) {
+				return usageErr("--%s applies to an exhaustive sweep, not to --random (which draws its own faults)", name)
+			}
+		}
+	} else if fl.Changed("max-faults") {
+		return usageErr("--max-faults applies to --random")
+	}
 	stderr := cmd.ErrOrStderr()
 	if isTerminal(stderr) && !g.quiet {
 		p := mpb.New(mpb.WithOutput(stderr), mpb.WithWidth(40))
