@@ -1,8 +1,8 @@
 package scenarios
 
 import (
-	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -38,7 +38,8 @@ func TestForkAgreesWithReplay(t *testing.T) {
 			}
 			rng := rand.New(rand.NewPCG(uint64(n), 7))
 			points := []int{0, n / 3, rng.IntN(n), n - 1}
-			slicesSortUnique(&points)
+			slices.Sort(points)
+			points = slices.Compact(points)
 			f := b.forker()
 			for _, i := range points {
 				require.NoError(t, f.seek(i))
@@ -59,22 +60,3 @@ func TestForkAgreesWithReplay(t *testing.T) {
 		})
 	}
 }
-
-func slicesSortUnique(p *[]int) {
-	seen := map[int]bool{}
-	out := (*p)[:0]
-	for _, x := range *p {
-		if !seen[x] {
-			seen[x] = true
-			out = append(out, x)
-		}
-	}
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && out[j] < out[j-1]; j-- {
-			out[j], out[j-1] = out[j-1], out[j]
-		}
-	}
-	*p = out
-}
-
-var _ = fmt.Sprint
