@@ -262,7 +262,7 @@ func (r *run) checkActiveApplication(d *details) activeStatus {
 // sweep's recoveries hash the same unchanged image again and again).
 func (r *run) hash(dev storage.Device, addr, n uint64) ([32]byte, bool) {
 	stamp := dev.Stamp(addr, n)
-	known, hit := r.m.Cache().Get(dev.Name(), addr, n, "sha256", stamp)
+	known, hit := r.m.Cache().Get(dev.Name(), addr, n, storage.TagSHA256, stamp)
 	h := sha256.New()
 	for off := uint64(0); off < n; {
 		k := min(n-off, BufferSize)
@@ -281,7 +281,7 @@ func (r *run) hash(dev storage.Device, addr, n uint64) ([32]byte, bool) {
 	}
 	var out [32]byte
 	h.Sum(out[:0])
-	r.m.Cache().Put(dev.Name(), addr, n, "sha256", stamp, out)
+	r.m.Cache().Put(dev.Name(), addr, n, storage.TagSHA256, stamp, out)
 	return out, true
 }
 

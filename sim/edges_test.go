@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"github.com/bootsim/bootsim/storage"
 	"strings"
 	"testing"
 	"time"
@@ -344,4 +345,32 @@ func TestLayoutKeys(t *testing.T) {
 	require.Equal(t, "8", keys["update-client.storage-page"])
 	require.Equal(t, "0xa400", keys["mbed-bootloader.application-start-address"])
 	require.Len(t, l.Keys(), len(keys))
+}
+
+// TestJumpCheckByDigest: a digest a stage left for exactly the image's
+// pages proves the image when it is the image's SHA-256, and only then;
+// another digest proves nothing, and a change to the pages voids it.
+func TestJumpCheckByDigest(t *testing.T) {
+	m := testMachine(t, 1)
+	addr := uint64(m.Layout().ApplicationStart)
+	img := install(t, m, addr, appDesc())
+	dev := m.Internal()
+	n := uint64(len(img.Bytes))
+
+	// Damaged pages, with a digest that is not the image's: compared, and
+	// refused.
+	dev.FlipBit(addr+10, 1)
+	other := img.Sum()
+	other[0] ^= 1
+	m.cache.Put(dev.Name(), addr, n, storage.TagSHA256, dev.Stamp(addr, n), other)
+	require.False(t, m.verify(dev, addr, img))
+
+	// The image's digest for exactly these pages is proof.
+	dev.FlipBit(addr+10, 1)
+	m.cache.Put(dev.Name(), addr, n, storage.TagSHA256, dev.Stamp(addr, n), img.Sum())
+	require.True(t, m.verify(dev, addr, img))
+
+	// A change to the pages voids digest and verdict.
+	dev.FlipBit(addr+10, 1)
+	require.False(t, m.verify(dev, addr, img))
 }

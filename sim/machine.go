@@ -602,6 +602,13 @@ func (m *Machine) verify(dev storage.Device, addr uint64, img *Image) bool {
 	if _, ok := m.cache.Get(dev.Name(), addr, n, tag, st); ok {
 		return true
 	}
+	// A stage that hashed exactly these pages (the bootloader checking the
+	// image it is about to boot) left their digest: equal to the image's,
+	// it proves the bytes without comparing them.
+	if sum, ok := m.cache.Get(dev.Name(), addr, n, storage.TagSHA256, st); ok && sum.([32]byte) == img.Sum() {
+		m.cache.Put(dev.Name(), addr, n, tag, st, true)
+		return true
+	}
 	buf := make([]byte, min(n, 64<<10))
 	for off := uint64(0); off < n; off += uint64(len(buf)) {
 		k := min(n-off, uint64(len(buf)))

@@ -2,12 +2,14 @@ package sim
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Program descriptors.
@@ -212,6 +214,15 @@ func BuildImage(d *Descriptor, seed uint64) ([]byte, error) {
 type Image struct {
 	Desc  *Descriptor
 	Bytes []byte
+
+	sumOnce sync.Once
+	sum     [32]byte
+}
+
+// Sum returns the SHA-256 of the image's bytes, computed once.
+func (img *Image) Sum() [32]byte {
+	img.sumOnce.Do(func() { img.sum = sha256.Sum256(img.Bytes) })
+	return img.sum
 }
 
 // Program is the code of a stage. Run starts the image at its entry point and

@@ -30,6 +30,11 @@ type stampEntry struct {
 	value any
 }
 
+// TagSHA256 is the tag of a range's SHA-256 digest ([32]byte) in a
+// StampCache: a stage that hashes a range keeps it there, and the
+// simulator's jump check reads it.
+const TagSHA256 = "sha256"
+
 // stampsPerRange bounds the entries kept for one range: a sweep sees few
 // contents of the same range (the old image, the new one).
 const stampsPerRange = 4
