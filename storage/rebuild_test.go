@@ -363,3 +363,81 @@ func TestTouchesAndIdentity(t *testing.T) {
 	stuck.Device("nor").(*NORFlash).stuck = []stuckBit{{addr: 1, mask: 1}}
 	require.False(t, stuck.Snapshot().Matches(touched, id), "a stuck bit")
 }
+
+// TestTouchedPagesExactly: an access marks exactly the pages it spans,
+// across page boundaries.
+func TestTouchedPagesExactly(t *testing.T) {
+	for _, tc := range []struct {
+		addr, n uint64
+		want    []uint64
+	}{
+		{0, 1, []uint64{0}},
+		{4095, 1, []uint64{0}},
+		{4095, 2, []uint64{0, 1}},
+		{4096, 4096, []uint64{1}},
+		{4000, 5000, []uint64{0, 1, 2}},
+	} {
+		s := newScriptSystem()
+		s.TrackTouches()
+		s.Device("nor").Peek(tc.addr, make([]byte, tc.n))
+		got := s.Touched()
+		require.Equal(t, []string{"nor", "sd"}, got.devices)
+		require.Equal(t, tc.want, got.pages[0], "%d+%d", tc.addr, tc.n)
+		require.Empty(t, got.pages[1])
+	}
+}
+
+// TestFingerprintSeesWhereBytesAre: a byte written at any page of a card
+// with nil chunks, whole blank chunks and a partial last page gives its own
+// fingerprint; written with the blank value, it gives the blank one.
+func TestFingerprintSeesWhereBytesAre(t *testing.T) {
+	const size = 2*chunkSize + 3*pageSize + 512 // two whole chunks, three pages and a partial one
+	blankPrint := func() [32]byte {
+		s := NewSystem(nil)
+		s.NewSDCard(SDConfig{Name: "sd", Size: size, Blank: 0x00})
+		return s.Snapshot().Fingerprint()
+	}()
+	seen := map[[32]byte]uint64{}
+	for _, at := range []uint64{0, pageSize, chunkSize - pageSize, chunkSize, chunkSize + pageSize, 2 * chunkSize, 2*chunkSize + 3*pageSize, size - 1} {
+		s := NewSystem(nil)
+		sd := s.NewSDCard(SDConfig{Name: "sd", Size: size, Blank: 0x00})
+		sd.Load(at, []byte{1})
+		fp := s.Snapshot().Fingerprint()
+		require.NotEqual(t, blankPrint, fp, "a byte at 0x%x", at)
+		prev, dup := seen[fp]
+		require.False(t, dup, "a byte at 0x%x prints as one at 0x%x", at, prev)
+		seen[fp] = at
+		sd.Load(at, []byte{0})
+		require.Equal(t, blankPrint, s.Snapshot().Fingerprint(), "blank again at 0x%x", at)
+	}
+}
+
+// TestMetaSeesWearOnlyWhereItMatters: a flash that wears out tells its erase
+// counts apart; one that does not, does not.
+func TestMetaSeesWearOnlyWhereItMatters(t *testing.T) {
+	for _, endurance := range []int{0, 1000} {
+		s := NewSystem(nil)
+		f := s.NewNORFlash(NORConfig{Name: "nor", ProgramUnit: 8, Endurance: endurance, Sectors: []SectorRun{{Size: 2048, Count: 4}}})
+		before := f.meta()
+		require.NoError(t, f.Erase(0, 2048))
+		if endurance == 0 {
+			require.Equal(t, before, f.meta())
+		} else {
+			require.NotEqual(t, before, f.meta())
+		}
+	}
+}
+
+// TestApplyChangeBounds: a logged change that does not fit its device is
+// an error, not a panic.
+func TestApplyChangeBounds(t *testing.T) {
+	s := newScriptSystem()
+	size := s.Device("nor").Size()
+	require.NoError(t, s.ApplyChange(Change{Device: "nor", Kind: ChangeFlipBit, Addr: size - 1, Bit: 7}))
+	require.ErrorContains(t, s.ApplyChange(Change{Device: "nor", Kind: ChangeFlipBit, Addr: size, Bit: 0}), "out of bounds")
+	require.ErrorContains(t, s.ApplyChange(Change{Device: "nor", Kind: ChangeFlipBit, Addr: 0, Bit: 8}), "out of bounds")
+	require.ErrorContains(t, s.ApplyChange(Change{Device: "nor", Kind: ChangeRemove}), "not an SD card")
+	require.ErrorContains(t, s.ApplyChange(Change{Device: "spi", Kind: ChangeRemove}), `no device "spi"`)
+	require.NoError(t, s.ApplyChange(Change{Device: "sd", Kind: ChangeBadBlock, Addr: 3}))
+	require.ErrorContains(t, s.ApplyChange(Change{Device: "sd", Kind: ChangeKind(99)}), "unknown change")
+}
