@@ -441,3 +441,33 @@ func TestApplyChangeBounds(t *testing.T) {
 	require.NoError(t, s.ApplyChange(Change{Device: "sd", Kind: ChangeBadBlock, Addr: 3}))
 	require.ErrorContains(t, s.ApplyChange(Change{Device: "sd", Kind: ChangeKind(99)}), "unknown change")
 }
+
+// TestChangeText: changes read as the log shows them, unknown kinds by
+// number.
+func TestChangeText(t *testing.T) {
+	for _, tc := range []struct {
+		c    Change
+		want string
+	}{
+		{Change{Before: 3, Device: "nor", Kind: ChangeFlipBit, Addr: 0x10, Bit: 2}, "before #3 nor flip-bit 0x10 bit 2"},
+		{Change{Before: 0, Device: "sd", Kind: ChangeRemove}, "before #0 sd remove"},
+		{Change{Before: 1, Device: "sd", Kind: ChangeInsert}, "before #1 sd insert"},
+		{Change{Before: 2, Device: "sd", Kind: ChangeBadBlock, Addr: 7}, "before #2 sd bad-block 7"},
+		{Change{Before: 2, Device: "sd", Kind: ChangeGoodBlock, Addr: 7}, "before #2 sd good-block 7"},
+		{Change{Device: "sd", Kind: 0}, "before #0 sd ChangeKind(0)"},
+		{Change{Device: "sd", Kind: ChangeKind(len(changeKindNames))}, fmt.Sprintf("before #0 sd ChangeKind(%d)", len(changeKindNames))},
+	} {
+		require.Equal(t, tc.want, tc.c.String())
+	}
+}
+
+// TestParseScheduleNamesTheRule: an error says which rule of a schedule is
+// wrong, counting from 1.
+func TestParseScheduleNamesTheRule(t *testing.T) {
+	_, err := ParseSchedule("op=1;op=2;colour=red")
+	require.ErrorContains(t, err, "rule 3: ")
+	rules, err := ParseSchedule("op=1;kind=erase,nth=2,mode=torn")
+	require.NoError(t, err)
+	require.Len(t, rules, 2)
+	require.Equal(t, "kind=erase,nth=2,mode=torn,seed=0", rules[1].String())
+}
