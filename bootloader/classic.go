@@ -262,16 +262,38 @@ func (r *run) checkActiveApplication(d *details) activeStatus {
 // sweep's recoveries hash the same unchanged image again and again).
 func (r *run) hash(dev storage.Device, addr, n uint64) ([32]byte, bool) {
 	stamp := dev.Stamp(addr, n)
-	known, hit := r.m.Cache().Get(dev.Name(), addr, n, storage.TagSHA256, stamp)
+	cache := r.m.Cache()
+	known, hit := cache.Get(dev.Name(), addr, n, storage.TagSHA256, stamp)
+	if !hit {
+		if known, hit = cache.GetByContent(dev, addr, n, storage.TagSHA256); hit {
+			cache.Put(dev.Name(), addr, n, storage.TagSHA256, stamp, known)
+		}
+	}
 	h := sha256.New()
+	write := h.Write
+	if hit {
+		write = func([]byte) (int, error) { return 0, nil }
+	}
+	// The buffer keeps what the last reads left in it (a copy that
+	// follows may program its stale tail), and the last two reads decide
+	// all of it; the reads before them are only looked at, so they need
+	// not be copied, when the device reads at the byte.
+	viewUntil := uint64(0)
+	if n > 2*BufferSize && addr%dev.ReadSize() == 0 && BufferSize%dev.ReadSize() == 0 {
+		viewUntil = ((n+BufferSize-1)/BufferSize - 2) * BufferSize
+	}
 	for off := uint64(0); off < n; {
 		k := min(n-off, BufferSize)
-		buf := r.buffer[:k]
-		if err := r.readAligned(dev, addr+off, buf); err != nil {
-			return [32]byte{}, false
-		}
-		if !hit {
-			h.Write(buf)
+		if off < viewUntil {
+			if err := dev.ReadView(addr+off, k, func(b []byte) { write(b) }); err != nil {
+				return [32]byte{}, false
+			}
+		} else {
+			buf := r.buffer[:k]
+			if err := r.readAligned(dev, addr+off, buf); err != nil {
+				return [32]byte{}, false
+			}
+			write(buf)
 		}
 		r.m.SpendHashing(k)
 		off += k
@@ -281,7 +303,8 @@ func (r *run) hash(dev storage.Device, addr, n uint64) ([32]byte, bool) {
 	}
 	var out [32]byte
 	h.Sum(out[:0])
-	r.m.Cache().Put(dev.Name(), addr, n, storage.TagSHA256, stamp, out)
+	cache.Put(dev.Name(), addr, n, storage.TagSHA256, stamp, out)
+	cache.PutContent(dev, addr, n, storage.TagSHA256, out)
 	return out, true
 }
 

@@ -575,6 +575,25 @@ func TestLastProgramTailIsStaleBuffer(t *testing.T) {
 	require.Equal(t, uint64(20008-16384), bodies[1].Len)
 }
 
+// TestStaleTailComesFromTheActiveHash: a candidate smaller than the
+// buffer leaves the buffer's tail as the reads before its copy left it: the
+// hash of the candidate (its one read), and before it the hash of the
+// active image, whose last two reads of 16 KiB decide the rest.
+func TestStaleTailComesFromTheActiveHash(t *testing.T) {
+	bn := newBench(t, "k64f", "sd", nil)
+	a := bn.image("a", v1, 3*BufferSize+100, "healthy") // four reads: 16 K, 16 K, 16 K, 100
+	b := bn.image("b", v2, 5003, "healthy")
+	bn.active(a, describe(a))
+	bn.candidate(0, b, describe(b))
+	bn.boot()
+	require.Equal(t, "b", bn.running())
+	tail := make([]byte, 5)
+	bn.m.Internal().Peek(0xA400+5003, tail)
+	// The candidate's hash filled buffer[0:5003]; the active hash's last
+	// read only buffer[0:100]; the read before it (bytes 32 K…48 K) the rest.
+	require.Equal(t, a.Bytes[2*BufferSize+5003:2*BufferSize+5008], tail)
+}
+
 // TestReadAlignedReadsWholeBlocks: a read from a device whose read unit is
 // larger than the request (an SD card) goes through a bounce buffer of the
 // whole blocks that cover it: the bytes asked for, at the cost of those

@@ -140,5 +140,9 @@ func (g *rig) recoverFresh(cs *cutState) (*Result, storage.Touched, bool) {
 	}
 	res.Expectations = append([]Check{c}, r.expectations(res)...)
 	res.Passed = len(res.Failures()) == 0
-	return res, m.Storage().Touched(), svc.Asked() > 0
+	touched := m.Storage().Touched()
+	// Nothing of the recovery's storage outlives it: its pages serve the
+	// next recovery.
+	m.Storage().Release()
+	return res, touched, svc.Asked() > 0
 }

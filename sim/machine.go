@@ -598,7 +598,7 @@ func (m *Machine) verify(dev storage.Device, addr uint64, img *Image) bool {
 		return false
 	}
 	st := dev.Stamp(addr, n)
-	tag := "image " + img.Desc.Key()
+	tag := img.cacheTag()
 	if _, ok := m.cache.Get(dev.Name(), addr, n, tag, st); ok {
 		return true
 	}
@@ -609,13 +609,8 @@ func (m *Machine) verify(dev storage.Device, addr uint64, img *Image) bool {
 		m.cache.Put(dev.Name(), addr, n, tag, st, true)
 		return true
 	}
-	buf := make([]byte, min(n, 64<<10))
-	for off := uint64(0); off < n; off += uint64(len(buf)) {
-		k := min(n-off, uint64(len(buf)))
-		dev.Peek(addr+off, buf[:k])
-		if !bytes.Equal(buf[:k], img.Bytes[off:off+k]) {
-			return false
-		}
+	if !dev.Holds(addr, img.Bytes) {
+		return false
 	}
 	m.cache.Put(dev.Name(), addr, n, tag, st, true)
 	return true

@@ -73,7 +73,7 @@ func (d *Descriptor) Param(key string) (string, bool) {
 
 // Key identifies the image among those a machine knows.
 func (d *Descriptor) Key() string {
-	return fmt.Sprintf("%s/%s@%d", d.Stage, d.Name, d.Version)
+	return string(d.Stage) + "/" + d.Name + "@" + strconv.FormatUint(d.Version, 10)
 }
 
 // reservedKeys are the descriptor's fixed fields, in their canonical order.
@@ -217,6 +217,15 @@ type Image struct {
 
 	sumOnce sync.Once
 	sum     [32]byte
+	tagOnce sync.Once
+	tag     string
+}
+
+// cacheTag is the tag under which a machine's cache remembers that the
+// image's bytes are at a place, computed once.
+func (img *Image) cacheTag() string {
+	img.tagOnce.Do(func() { img.tag = "image " + img.Desc.Key() })
+	return img.tag
 }
 
 // Sum returns the SHA-256 of the image's bytes, computed once.

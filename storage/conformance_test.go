@@ -194,6 +194,47 @@ func TestConformance(t *testing.T) {
 				require.NoError(t, d.Read(0, make([]byte, 512)))
 			})
 
+			// A view is a read without the copy: the same bytes (across
+			// pages, written and blank), the same virtual time, the same
+			// failures.
+			t.Run("read-view-is-read", func(t *testing.T) {
+				view := func(d Device, addr, n uint64) ([]byte, error) {
+					var got []byte
+					err := d.ReadView(addr, n, func(x []byte) { got = append(got, x...) })
+					return got, err
+				}
+				s, v := NewSystem(nil), NewSystem(nil)
+				d, dv := m.make(s), m.make(v)
+				for _, x := range []Device{d, dv} {
+					start, _ := eraseUnitAt(t, x, 0)
+					require.NoError(t, x.Program(start+512, pattern(3*512, 7)))
+				}
+				n := uint64(pageSize + 2048) // crosses a page, ends in blank space
+				want := make([]byte, n)
+				require.NoError(t, d.Read(0, want))
+				got, err := view(dv, 0, n)
+				require.NoError(t, err)
+				require.Equal(t, want, got)
+				require.Equal(t, s.Clock().Now(), v.Clock().Now(), "a view costs what a read costs")
+				require.True(t, dv.Holds(0, want))
+				want[pageSize+7] ^= 1
+				require.False(t, dv.Holds(0, want), "one bit differs in the second page")
+				require.False(t, dv.Holds(0, want[:pageSize+8]))
+				require.True(t, dv.Holds(0, want[:pageSize+7]))
+
+				_, err = view(dv, dv.Size()-dv.ReadSize(), 2*dv.ReadSize())
+				require.ErrorIs(t, err, ErrOutOfBounds)
+				if dv.ReadSize() > 1 {
+					_, err = view(dv, 1, dv.ReadSize())
+					require.ErrorIs(t, err, ErrMisaligned)
+				}
+				v.PowerOff()
+				called := false
+				err = dv.ReadView(0, 512, func([]byte) { called = true })
+				require.ErrorIs(t, err, ErrPowerLost)
+				require.False(t, called, "a failed view shows nothing")
+			})
+
 			t.Run("io-error-changes-nothing", func(t *testing.T) {
 				s := NewSystem(nil)
 				d := m.make(s)

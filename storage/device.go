@@ -29,12 +29,20 @@ type Device interface {
 	// the contents (SD cards).
 	EraseValue() int
 	Read(addr uint64, p []byte) error
+	// ReadView is Read for a caller that only looks at the bytes: it calls
+	// f on the contents of [addr, addr+n), in order, in pieces f must
+	// neither keep nor modify. Its cost, checks and failures are those of
+	// Read of the same range; it only saves the host the copy.
+	ReadView(addr, n uint64, f func([]byte)) error
 	Program(addr uint64, p []byte) error
 	Erase(addr, size uint64) error
 
 	// Peek copies contents without costing time, checking power or media:
 	// what a debugger or a test sees, not what firmware does.
 	Peek(addr uint64, p []byte)
+	// Holds reports whether the device holds p at addr, as Peek would see
+	// it, without a copy.
+	Holds(addr uint64, p []byte) bool
 	// Load writes contents directly, bypassing physics, journal and faults:
 	// what a factory programmer does before the device first powers up.
 	Load(addr uint64, data []byte)
@@ -97,6 +105,21 @@ func (b *base) Peek(addr uint64, p []byte) {
 		panic(fmt.Sprintf("storage: peek %s 0x%x+%d out of bounds", b.name, addr, len(p)))
 	}
 	b.mem.read(addr, p)
+}
+
+// Holds implements Device.
+func (b *base) Holds(addr uint64, p []byte) bool {
+	if addr > b.mem.size || uint64(len(p)) > b.mem.size-addr {
+		panic(fmt.Sprintf("storage: holds %s 0x%x+%d out of bounds", b.name, addr, len(p)))
+	}
+	same := true
+	b.mem.view(addr, uint64(len(p)), func(x []byte) {
+		if same {
+			same = bytes.Equal(x, p[:len(x)])
+		}
+		p = p[len(x):]
+	})
+	return same
 }
 
 // Load implements Device.

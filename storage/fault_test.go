@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"math/bits"
 	"strings"
 	"testing"
 	"time"
@@ -249,4 +250,35 @@ func FuzzParseSchedule(f *testing.F) {
 			t.Fatalf("%q → %q does not parse back: %v", s, strings.Join(parts, ";"), err)
 		}
 	})
+}
+
+// TestTornEraseRaisesAShareOfZeroBits: in the torn sector each bit at 0
+// rises with one chance per tear, between 5 % and 95 %, scattered over the
+// sector (not a prefix); tears differ by seed.
+func TestTornEraseRaisesAShareOfZeroBits(t *testing.T) {
+	shares := map[int]bool{}
+	for seed := range uint64(40) {
+		s := NewSystem(nil)
+		f := k64fFlash(s)
+		f.Load(0, make([]byte, 4096))
+		s.SetInjector(&Rule{Match: OnIndex(0), Fault: Fault{Mode: FaultTorn, Seed: seed}})
+		require.ErrorIs(t, f.Erase(0, 4096), ErrPowerLost)
+		sec := contents(f)[:4096]
+		ones := 0
+		for _, b := range sec {
+			ones += bits.OnesCount8(b)
+		}
+		share := float64(ones) / (4096 * 8)
+		require.InDelta(t, 0.5, share, 0.47, "seed %d: %.3f of the bits rose", seed, share)
+		// Scattered: each quarter of the sector got about the same share.
+		for q := range 4 {
+			n := 0
+			for _, b := range sec[q*1024 : (q+1)*1024] {
+				n += bits.OnesCount8(b)
+			}
+			require.InDelta(t, share, float64(n)/(1024*8), 0.05, "seed %d: quarter %d", seed, q)
+		}
+		shares[int(share*20)] = true
+	}
+	require.Greater(t, len(shares), 5, "tears of different seeds reach different depths")
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"sync"
+	"sync/atomic"
 )
 
 // pageSize is the unit of copy-on-write sharing. It is independent of any
@@ -17,12 +19,18 @@ const (
 
 // owner marks which memory may write a page or chunk in place. A memory gets a
 // fresh owner whenever its contents are shared (Snapshot), so every page it
-// held becomes read-only to it and is copied on its next write. The byte field
-// keeps distinct owners at distinct addresses (zero-size values may share one).
-type owner struct{ _ byte }
+// held becomes read-only to it and is copied on its next write. It is a
+// number, not a pointer, so that a page holds no pointer and the garbage
+// collector never scans one; the numbers are only compared, never shown.
+type owner uint64
+
+// owners hands out owners; 0 is never one.
+var owners atomic.Uint64
+
+func newOwner() owner { return owner(owners.Add(1)) }
 
 type page struct {
-	owner *owner
+	owner owner
 	// version counts in-place writes; together with the page pointer it names
 	// one content state, which lets callers cache checks over unchanged pages.
 	version uint64
@@ -30,7 +38,7 @@ type page struct {
 }
 
 type chunk struct {
-	owner *owner
+	owner owner
 	pages [pagesPerChunk]*page
 }
 
@@ -40,7 +48,7 @@ type chunk struct {
 type memory struct {
 	size   uint64
 	blank  byte
-	owner  *owner
+	owner  owner
 	chunks []*chunk
 	// touched, when not nil, collects the index of every page read,
 	// stamped or written (System.TrackTouches).
@@ -70,7 +78,7 @@ func newMemory(size uint64, blank byte) *memory {
 	return &memory{
 		size:   size,
 		blank:  blank,
-		owner:  new(owner),
+		owner:  newOwner(),
 		chunks: make([]*chunk, (size+chunkSize-1)/chunkSize),
 	}
 }
@@ -80,14 +88,14 @@ func newMemory(size uint64, blank byte) *memory {
 // replaced, so share must not run concurrently with other uses of m; sharing a
 // frozen memory (see freeze) is safe from any number of goroutines.
 func (m *memory) share() *memory {
-	m.owner = new(owner)
+	m.owner = newOwner()
 	return m.frozenCopy()
 }
 
 // frozenCopy returns a new memory over the same chunks with its own owner. It
 // only reads m, so it is safe to call concurrently on a memory nobody writes.
 func (m *memory) frozenCopy() *memory {
-	c := &memory{size: m.size, blank: m.blank, owner: new(owner), chunks: make([]*chunk, len(m.chunks))}
+	c := &memory{size: m.size, blank: m.blank, owner: newOwner(), chunks: make([]*chunk, len(m.chunks))}
 	copy(c.chunks, m.chunks)
 	return c
 }
@@ -121,24 +129,50 @@ func (m *memory) writablePage(idx uint64) *page {
 	p := ch.pages[pi]
 	switch {
 	case p == nil:
-		p = &page{owner: m.owner}
-		switch m.blank {
-		case 0:
-		case 0xFF:
-			p.data = erasedNOR
-		default:
-			for i := range p.data {
-				p.data[i] = m.blank
-			}
-		}
+		p = newPage(m.owner)
+		p.data = *blankPage(m.blank)
 		ch.pages[pi] = p
 	case p.owner != m.owner:
-		cp := &page{owner: m.owner, version: p.version, data: p.data}
+		cp := newPage(m.owner)
+		cp.data = p.data
 		p = cp
 		ch.pages[pi] = p
 	}
 	p.version++
 	return p
+}
+
+// pagePool holds pages that a released memory owned alone, for reuse.
+var pagePool = sync.Pool{New: func() any { return new(page) }}
+
+// newPage returns a page for owner o, with whatever contents. A page taken
+// from the pool keeps its version and only counts up from it, so that a
+// Stamp made of it in an earlier life (a cache may keep one) never equals
+// a stamp of its new contents.
+func newPage(o owner) *page {
+	p := pagePool.Get().(*page)
+	p.owner = o
+	return p
+}
+
+// release gives back the pages m owns: nobody else can hold them (sharing
+// gives m a new owner), except stamps, which the versions keep apart. m
+// must not be used afterwards.
+func (m *memory) release() {
+	for ci, ch := range m.chunks {
+		if ch == nil || ch.owner != m.owner {
+			continue
+		}
+		for pi, p := range ch.pages {
+			if p != nil && p.owner == m.owner {
+				ch.pages[pi] = nil
+				p.owner = 0
+				pagePool.Put(p)
+			}
+		}
+		m.chunks[ci] = nil
+	}
+	m.chunks = nil
 }
 
 // read copies len(dst) bytes from addr. The range must be in bounds.
@@ -158,6 +192,48 @@ func (m *memory) read(addr uint64, dst []byte) {
 		addr += n
 	}
 }
+
+// view calls f on every page-sized piece of [addr, addr+n), in order, with
+// the bytes in place: read without the copy, for callers that only look.
+// The range must be in bounds.
+func (m *memory) view(addr, n uint64, f func([]byte)) {
+	m.touch(addr, n)
+	var blank *[pageSize]byte
+	for n > 0 {
+		idx, off := addr/pageSize, addr%pageSize
+		k := min(n, pageSize-off)
+		if p := m.pageAt(idx); p != nil {
+			f(p.data[off : off+k])
+		} else {
+			if blank == nil {
+				blank = blankPage(m.blank)
+			}
+			f(blank[off : off+k])
+		}
+		n -= k
+		addr += k
+	}
+}
+
+// blankPage returns a page of b, shared when b is one of the usual blanks:
+// callers must not modify it.
+func blankPage(b byte) *[pageSize]byte {
+	switch b {
+	case 0xFF:
+		return &erasedNOR
+	case 0:
+		return &zeroPage
+	}
+	p := new([pageSize]byte)
+	for i := range p {
+		p[i] = b
+	}
+	return p
+}
+
+// zeroPage is a page of zeros, for views of blank pages of media that read
+// zeros there.
+var zeroPage [pageSize]byte
 
 // update calls f on every page-sized piece of [addr, addr+n) with the bytes to
 // modify in place and the offset of the piece from addr.

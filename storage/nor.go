@@ -3,6 +3,7 @@ package storage
 import (
 	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"sort"
 	"time"
@@ -118,14 +119,19 @@ func (f *NORFlash) EraseCounts() []uint32 { return slices.Clone(f.erases) }
 
 // Read implements Device.
 func (f *NORFlash) Read(addr uint64, p []byte) error {
-	n := uint64(len(p))
+	at := 0
+	return f.ReadView(addr, uint64(len(p)), func(x []byte) { at += copy(p[at:], x) })
+}
+
+// ReadView implements Device.
+func (f *NORFlash) ReadView(addr, n uint64, fn func([]byte)) error {
 	if err := f.checkRange("read", addr, n, f.cfg.ReadUnit); err != nil {
 		return err
 	}
 	if !f.sys.powered {
 		return fmt.Errorf("%s read 0x%x: %w", f.name, addr, ErrPowerLost)
 	}
-	f.mem.read(addr, p)
+	f.mem.view(addr, n, fn)
 	f.sys.clock.Advance(readTime(n, f.cfg.ReadBandwidth, f.cfg.ReadLatency))
 	return nil
 }
@@ -291,23 +297,23 @@ func (f *NORFlash) applyErase(op *Op) (time.Duration, error) {
 			spent += f.erase[i]
 		}
 		// The torn sector got part of its erase pulses: each cell still at 0
-		// has risen to 1 with a probability set by how far the erase got.
-		// Cells differ, so the result is scattered, not a clean prefix.
-		progress := 0.05 + 0.9*r.Float64()
+		// has risen to 1 with a probability set by how far the erase got
+		// (in 256ths, from 5 % to 95 %). Cells differ, so the result is
+		// scattered, not a clean prefix.
+		q := 13 + r.IntN(231)
 		start, size := f.SectorBounds(k)
 		f.mem.update(start, size, func(b []byte, _ uint64) {
-			for j := range b {
-				for bit := range 8 {
-					m := byte(1) << bit
-					if b[j]&m == 0 && r.Float64() < progress {
-						b[j] |= m
-					}
-				}
+			for len(b) >= 8 {
+				binary.LittleEndian.PutUint64(b, binary.LittleEndian.Uint64(b)|bitsWithChance(r, q))
+				b = b[8:]
+			}
+			for j, m := 0, bitsWithChance(r, q); j < len(b); j, m = j+1, m>>8 {
+				b[j] |= byte(m)
 			}
 		})
 		f.enforceStuck(start, size)
 		f.erases[k]++
-		return spent + time.Duration(progress*float64(f.erase[k])), nil
+		return spent + f.erase[k]*time.Duration(q)/256, nil
 	}
 	for i := first; i <= last; i++ {
 		f.eraseSector(i)
@@ -376,4 +382,19 @@ func andBytes(dst, src []byte) {
 	for ; i < len(dst); i++ {
 		dst[i] &= src[i]
 	}
+}
+
+// bitsWithChance returns 64 bits, each 1 with probability q/256 and
+// independent of the others, from 8 draws (not one per bit): each draw
+// either sets or keeps the bits by one binary digit of q, from the lowest.
+func bitsWithChance(r *rand.Rand, q int) uint64 {
+	var m uint64
+	for i := range 8 {
+		if q>>i&1 == 1 {
+			m |= r.Uint64()
+		} else {
+			m &= r.Uint64()
+		}
+	}
+	return m
 }

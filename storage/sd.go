@@ -111,14 +111,19 @@ func (c *SDCard) check(op string, addr, n uint64) error {
 
 // Read implements Device.
 func (c *SDCard) Read(addr uint64, p []byte) error {
-	n := uint64(len(p))
+	at := 0
+	return c.ReadView(addr, uint64(len(p)), func(x []byte) { at += copy(p[at:], x) })
+}
+
+// ReadView implements Device.
+func (c *SDCard) ReadView(addr, n uint64, f func([]byte)) error {
 	if err := c.check("read", addr, n); err != nil {
 		return err
 	}
 	if !c.sys.powered {
 		return fmt.Errorf("%s read 0x%x: %w", c.name, addr, ErrPowerLost)
 	}
-	c.mem.read(addr, p)
+	c.mem.view(addr, n, f)
 	c.sys.clock.Advance(readTime(n, c.cfg.ReadBandwidth, c.cfg.ReadLatency))
 	return nil
 }

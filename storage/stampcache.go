@@ -1,6 +1,10 @@
 package storage
 
-import "sync"
+import (
+	"bytes"
+	"slices"
+	"sync"
+)
 
 // StampCache remembers results computed from a range of a device, by the
 // identity of the pages the range covered (a Stamp): a later lookup with an
@@ -14,10 +18,43 @@ import "sync"
 // the stamps it keeps; so an entry is never wrong, and the cache keeps at
 // most a few entries per range to bound what it holds on to. It is safe for
 // concurrent use.
+//
+// It also keeps, for large ranges, values by the bytes themselves
+// (GetByContent, PutContent): what identity cannot serve, a range written
+// again with bytes it held before (every recovery from a cut in an install
+// copies the same image anew), comparing being cheaper than hashing.
 type StampCache struct {
 	mu      sync.Mutex
 	entries map[stampKey][]stampEntry
+	content map[stampKey]*contentRange
+	kept    uint64 // bytes held by content
 }
+
+// contentRange is what the cache knows of one range by content: the
+// contents it keeps (the newest last), and the values it has been given for
+// the range, to keep a content only once its value recurs: most contents a
+// sweep hashes are partial copies that never come back, and copying each
+// would cost more than the comparisons save.
+type contentRange struct {
+	kept []contentEntry
+	seen map[any]struct{}
+}
+
+type contentEntry struct {
+	bytes []byte
+	value any
+}
+
+// Contents are kept for ranges of at least contentMin bytes (below that,
+// hashing costs little more than comparing), contentsPerRange per range,
+// and up to contentBudget bytes in all; a range remembers up to seenPerRange
+// values before it forgets them and starts again.
+const (
+	contentMin       = 64 << 10
+	contentsPerRange = 2
+	contentBudget    = 64 << 20
+	seenPerRange     = 4096
+)
 
 type stampKey struct {
 	dev     string
@@ -40,7 +77,9 @@ const TagSHA256 = "sha256"
 const stampsPerRange = 4
 
 // NewStampCache returns an empty cache.
-func NewStampCache() *StampCache { return &StampCache{entries: map[stampKey][]stampEntry{}} }
+func NewStampCache() *StampCache {
+	return &StampCache{entries: map[stampKey][]stampEntry{}, content: map[stampKey]*contentRange{}}
+}
 
 // Get returns the value stored for [addr, addr+n) of dev under tag with an
 // equal stamp. A nil cache holds nothing.
@@ -72,4 +111,80 @@ func (c *StampCache) Put(dev string, addr, n uint64, tag string, s Stamp, v any)
 		es = append(es[:0:0], es[1:]...)
 	}
 	c.entries[k] = append(es, stampEntry{stamp: s, value: v})
+}
+
+// GetByContent returns the value kept for [addr, addr+n) of dev under tag
+// with bytes that dev holds there now, compared in full as Peek sees them
+// (no time, no fault). A nil cache holds nothing.
+func (c *StampCache) GetByContent(dev Device, addr, n uint64, tag string) (any, bool) {
+	if c == nil || n < contentMin {
+		return nil, false
+	}
+	c.mu.Lock()
+	r := c.content[stampKey{dev.Name(), addr, n, tag}]
+	var kept []contentEntry
+	if r != nil {
+		kept = r.kept
+	}
+	c.mu.Unlock()
+	for i := len(kept) - 1; i >= 0; i-- {
+		if !dev.Holds(addr, kept[i].bytes) {
+			continue
+		}
+		// The content served last is forgotten last.
+		c.mu.Lock()
+		if j := slices.IndexFunc(r.kept, func(e contentEntry) bool { return &e.bytes[0] == &kept[i].bytes[0] }); j >= 0 {
+			e := r.kept[j]
+			r.kept = append(slices.Delete(slices.Clone(r.kept), j, j+1), e)
+		}
+		c.mu.Unlock()
+		return kept[i].value, true
+	}
+	return nil, false
+}
+
+// PutContent tells the cache that v was computed from the bytes dev holds
+// now at [addr, addr+n), under tag. The second time it is told v for that
+// range, it keeps a copy of the bytes with v (forgetting the copy of the
+// range served least recently if it holds too many), as long as its copies stay within its
+// budget. v must be comparable.
+func (c *StampCache) PutContent(dev Device, addr, n uint64, tag string, v any) {
+	if c == nil || n < contentMin {
+		return
+	}
+	k := stampKey{dev.Name(), addr, n, tag}
+	c.mu.Lock()
+	r := c.content[k]
+	if r == nil {
+		r = &contentRange{seen: map[any]struct{}{}}
+		c.content[k] = r
+	}
+	_, recurs := r.seen[v]
+	if len(r.seen) >= seenPerRange {
+		clear(r.seen)
+	}
+	r.seen[v] = struct{}{}
+	c.mu.Unlock()
+	if !recurs {
+		return
+	}
+	b := make([]byte, n)
+	dev.Peek(addr, b)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, e := range r.kept {
+		if e.value == v && bytes.Equal(e.bytes, b) {
+			return // another worker kept it meanwhile
+		}
+	}
+	kept := r.kept
+	if len(kept) >= contentsPerRange {
+		c.kept -= uint64(len(kept[0].bytes))
+		kept = append(kept[:0:0], kept[1:]...)
+	}
+	if c.kept+n > contentBudget {
+		return
+	}
+	c.kept += n
+	r.kept = append(kept, contentEntry{bytes: b, value: v})
 }

@@ -338,6 +338,17 @@ func (sn *Snapshot) Restore(clock Clock) *System {
 	return s
 }
 
+// Release ends the system: the pages that only its devices hold are reused
+// by later systems (a sweep's recoveries write a whole image each, and
+// would otherwise leave it all to the garbage collector). Nothing of the
+// system may be used afterwards; snapshots taken of it stay valid.
+func (s *System) Release() {
+	for _, d := range s.devices {
+		d.memory().release()
+	}
+	s.devices = nil
+}
+
 // Clone returns an independent copy of the system on the given clock: the
 // copy and the original never see each other's later writes.
 func (s *System) Clone(clock Clock) *System { return s.Snapshot().Restore(clock) }

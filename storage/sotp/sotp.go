@@ -159,14 +159,25 @@ func (r *reader) read(area int, off uint64, p []byte) error {
 	return r.dev.Read(r.areas[area].Addr+off, p)
 }
 
+// blankScan is a blank scan buffer, to compare a whole read with at once.
+var blankScan = func() (b [emptyScanBuffer]byte) {
+	for i := range b {
+		b[i] = blank
+	}
+	return b
+}()
+
 // emptyOffset returns where the blank space at the end of an area starts
 // (calc_empty_space): 0 means the area is blank.
 func (r *reader) emptyOffset(area int) (uint64, error) {
 	size := r.areas[area].Size
-	buf := make([]byte, emptyScanBuffer)
+	var buf [emptyScanBuffer]byte
 	for off := size; off >= emptyScanBuffer; off -= emptyScanBuffer {
-		if err := r.read(area, off-emptyScanBuffer, buf); err != nil {
+		if err := r.read(area, off-emptyScanBuffer, buf[:]); err != nil {
 			return 0, err
+		}
+		if buf == blankScan {
+			continue
 		}
 		for j := len(buf); j > 0; j-- {
 			if buf[j-1] != blank {
