@@ -28,6 +28,7 @@ const bootloaderImageSize = 24 << 10
 // (the forks of a sweep hash and compare the same images).
 type images struct {
 	bootloader *sim.Image
+	selector   *sim.Image // the chain profile's boot selector
 	app        map[string]*sim.Image
 	cache      *storage.StampCache
 }
@@ -36,6 +37,11 @@ type images struct {
 // bytes depend on the scenario's seed only.
 func (l *Loaded) buildImages() (*images, error) {
 	out := &images{app: map[string]*sim.Image{}, cache: storage.NewStampCache()}
+	if l.Chain != nil {
+		if err := l.buildChainImages(out); err != nil {
+			return nil, err
+		}
+	}
 	bl := &sim.Descriptor{Stage: sim.StageBootloader, Impl: implClassic, Name: "mbed-bootloader", Version: 1,
 		Behaviour: "healthy", Size: min(bootloaderImageSize, uint64(l.Layout.BootloaderSize))}
 	b, err := sim.BuildImage(bl, l.Seed)
@@ -44,6 +50,9 @@ func (l *Loaded) buildImages() (*images, error) {
 	}
 	out.bootloader = &sim.Image{Desc: bl, Bytes: b}
 	for _, f := range l.Firmware {
+		if f.isBootloader() {
+			continue
+		}
 		d := &sim.Descriptor{Stage: sim.StageApplication, Impl: implApp, Name: f.Name, Version: f.Version,
 			Behaviour: f.Behaviour, Size: uint64(f.Size)}
 		if f.After != 0 {
@@ -51,6 +60,9 @@ func (l *Loaded) buildImages() (*images, error) {
 		}
 		if f.Watchdog != 0 {
 			d.Params = append(d.Params, [2]string{"watchdog", f.Watchdog.String()})
+		}
+		if l.Chain != nil {
+			chainParams(f, d)
 		}
 		if f.data != nil {
 			out.app[f.Name] = &sim.Image{Desc: d, Bytes: f.data}
@@ -69,6 +81,9 @@ func (l *Loaded) buildImages() (*images, error) {
 // programs registered and the images known; storage is blank, or restored
 // from a snapshot. The application runs the update client against svc.
 func (l *Loaded) newMachine(imgs *images, seed uint64, from *storage.Snapshot, client *updateclient.Config, svc *cloud.Service) (*sim.Machine, error) {
+	if l.Chain != nil {
+		return l.newChainMachine(imgs, seed, from, client, svc)
+	}
 	m, err := sim.New(sim.Config{Board: l.Board, Layout: l.Layout, Seed: seed, Storage: from, Cache: imgs.cache})
 	if err != nil {
 		return nil, err
@@ -101,6 +116,9 @@ func (l *Loaded) candidateKey() ([]byte, error) {
 // program the factory state: bootloader, SOTP with the ROT, the active
 // image with its header, candidates with theirs.
 func (l *Loaded) programFactory(m *sim.Machine, imgs *images) error {
+	if l.Chain != nil {
+		return l.programChainFactory(m, imgs)
+	}
 	var err error
 	m.Factory(func() {
 		internal := m.Internal()

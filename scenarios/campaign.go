@@ -186,19 +186,26 @@ func (nw *Network) UnmarshalStrictYAML(d strictyaml.Decoder, n *yaml.Node) error
 // compromised application) plant an image in the candidate slot and reboot.
 type AppAction struct {
 	Crash bool
-	Plant string // firmware to plant
-	pos   strictyaml.Pos
+	// Confirm confirms the running chain application in the boot record,
+	// as its own code would.
+	Confirm bool
+	Plant   string // firmware to plant
+	pos     strictyaml.Pos
 }
 
 // UnmarshalStrictYAML implements strictyaml.StrictUnmarshaler.
 func (a *AppAction) UnmarshalStrictYAML(d strictyaml.Decoder, n *yaml.Node) error {
 	a.pos = d.At(n)
-	kind, v, err := oneOf(d, n, "application action", []string{"crash"}, []string{"plant"})
+	kind, v, err := oneOf(d, n, "application action", []string{"crash", "confirm"}, []string{"plant"})
 	if err != nil {
 		return err
 	}
-	if kind == "crash" {
+	switch kind {
+	case "crash":
 		a.Crash = true
+		return nil
+	case "confirm":
+		a.Confirm = true
 		return nil
 	}
 	return d.Decode(v, &a.Plant)

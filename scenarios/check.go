@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"github.com/bootsim/bootsim/chain"
 	"strings"
 	"time"
 
@@ -129,7 +130,9 @@ func (r *runner) regionHolds(x *RegionExpect, m *sim.Machine) (bool, string) {
 		return got == strings.ToLower(x.SHA256), "sha256 " + got
 	}
 	at := reg.Start
-	if strings.HasPrefix(x.Region, "slot-") {
+	if r.l.Chain != nil && (strings.HasPrefix(x.Region, "app-") || strings.HasPrefix(x.Region, "bootloader-")) {
+		at = reg.Start + chain.HeaderSpace
+	} else if strings.HasPrefix(x.Region, "slot-") {
 		var i int
 		fmt.Sscanf(x.Region, "slot-%d", &i)
 		at = r.l.Layout.SlotBody(r.l.Board, i, dev.ProgramSize())
@@ -211,8 +214,11 @@ func (r *runner) noBrick(*Result) (bool, bool, string) {
 	for _, s := range l.Factory.Slots {
 		had = had || s != ""
 	}
-	if !had {
+	if !had && l.Chain == nil {
 		return false, true, "the device never held an application"
+	}
+	if l.Chain != nil && !l.chainCanRun() {
+		return false, true, "no stored application can run under a stored bootloader"
 	}
 	if rec := r.recovery; rec != nil {
 		if rec.firstUp != "" && rec.firstUpBoot <= rec.policy.Boots {
@@ -231,7 +237,7 @@ func (r *runner) noBrick(*Result) (bool, bool, string) {
 	rr := &runner{l: l, m: m, imgs: r.imgs}
 	up := m.Run(recoveryTime, func() bool {
 		_, ok := rr.appUp()
-		return ok || m.Boots() >= recoveryBoots || m.State() == sim.StateHalted || m.State() == sim.StateOff
+		return ok || m.Boots() >= recoveryBoots || m.State() == sim.StateHalted || m.State() == sim.StateDeadEnd || m.State() == sim.StateOff
 	})
 	if img, ok := rr.appUp(); up && ok {
 		return false, false, fmt.Sprintf("after a power cycle %s runs (boot %d, %s)", img.Desc.Name, m.Boots(), m.Now().Round(time.Millisecond))
@@ -258,6 +264,9 @@ func (r *runner) authentic(res *Result) (bool, bool, string) {
 // noDowngrade: no application ran with a lower version than one that ran
 // before it.
 func (r *runner) noDowngrade(res *Result) (bool, bool, string) {
+	if r.l.Chain != nil {
+		return false, true, "the chain profile rolls back to older versions by design; it keeps no anti-rollback floor"
+	}
 	var best uint64
 	var bestName string
 	if rec := r.recovery; rec != nil {
@@ -279,6 +288,9 @@ func (r *runner) noDowngrade(res *Result) (bool, bool, string) {
 // verdict depends only on the two SOTP areas, so it is kept in the machine's
 // cache by their pages: a sweep's forks rarely write them.
 func (r *runner) sotpIntact(*Result) (bool, bool, string) {
+	if r.l.Chain != nil {
+		return false, true, "the chain profile keeps no SOTP"
+	}
 	if r.l.ROT == nil {
 		return false, true, "no ROT was provisioned"
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bootsim/bootsim/bootloader"
+	"github.com/bootsim/bootsim/chain"
 	"github.com/bootsim/bootsim/firmware"
 	"github.com/bootsim/bootsim/sim"
 	"github.com/bootsim/bootsim/storage"
@@ -19,7 +20,7 @@ import (
 )
 
 // Profiles are the update designs a scenario can run.
-var Profiles = []string{"classic"}
+var Profiles = []string{"classic", ProfileChain}
 
 // Invariant names.
 const (
@@ -38,11 +39,13 @@ var nameRE = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
 // resolved: the board, the layout and the bootloader configuration.
 type Loaded struct {
 	*Scenario
-	Board    *sim.Board
-	Layout   *sim.Layout
-	Boot     bootloader.Config
-	ROT      []byte // nil when none is provisioned
-	Profile  string
+	Board   *sim.Board
+	Layout  *sim.Layout
+	Boot    bootloader.Config
+	ROT     []byte // nil when none is provisioned
+	Profile string
+	// Chain is the chain profile's layout (nil for other profiles).
+	Chain    *chain.Layout
 	builtIn  bool
 	filesDir string
 }
@@ -135,6 +138,19 @@ func (l *Loaded) checkDevice() error {
 	if !slices.Contains(Profiles, l.Profile) {
 		return pos.Errorf("device.profile %q is not available in this version (available: %s)", d.Profile, strings.Join(Profiles, ", "))
 	}
+	if l.Profile == ProfileChain {
+		if err := l.checkChainDevice(pos); err != nil {
+			return err
+		}
+		// The classic layout stays resolved for the code that reads it;
+		// the chain's stages never do.
+		layout, err := b.Layout("")
+		if err != nil {
+			return pos.Errorf("%v", err)
+		}
+		l.Layout, l.Boot = layout, bootloader.DefaultConfig(layout)
+		return nil
+	}
 	kind := d.Storage
 	if kind == "" {
 		kind = b.Storage.Default
@@ -215,8 +231,14 @@ func (l *Loaded) checkFirmware(readFile ReadFile) error {
 			return f.pos.Errorf("firmware %s: a size is required (e.g. size: 200KiB)", f.Name)
 		case f.Size < descriptorRoom:
 			return f.pos.Errorf("firmware %s: size %s is below the 1 KiB minimum of a generated image", f.Name, f.Size)
-		case uint64(f.Size) > l.largestPlace():
+		case l.Chain == nil && uint64(f.Size) > l.largestPlace():
 			return f.pos.Errorf("firmware %s: size %s fits neither the active region (%s) nor a slot", f.Name, f.Size, l.Layout.MaxApplicationSize)
+		}
+		if err := l.checkChainFirmware(f); err != nil {
+			return err
+		}
+		if f.isBootloader() {
+			continue
 		}
 		if f.Behaviour == "" {
 			f.Behaviour = updateclient.Healthy
@@ -255,6 +277,15 @@ func (l *Loaded) firmwareRef(name string, pos strictyaml.Pos, what string) error
 
 func (l *Loaded) checkFactory() error {
 	f := &l.Factory
+	if err := l.checkChainFactory(); err != nil {
+		return err
+	}
+	if l.Chain != nil {
+		if f.ROT != "" {
+			return f.at("rot").Errorf("factory.rot: the chain profile keeps no SOTP")
+		}
+		return nil
+	}
 	if f.Active != "" {
 		if err := l.firmwareRef(f.Active, f.at("active"), "factory.active"); err != nil {
 			return err
@@ -299,16 +330,24 @@ func seededROT(seed uint64) []byte {
 	return out
 }
 
+// regions are the named parts of the scenario's layout.
+func (l *Loaded) regions() []storage.Region {
+	if l.Chain != nil {
+		return l.Chain.Regions()
+	}
+	return l.Layout.Regions(l.Board)
+}
+
 func (l *Loaded) regionNames() []string {
 	var out []string
-	for _, r := range l.Layout.Regions(l.Board) {
+	for _, r := range l.regions() {
 		out = append(out, r.Name)
 	}
 	return out
 }
 
 func (l *Loaded) region(name string, pos strictyaml.Pos) (storage.Region, error) {
-	for _, r := range l.Layout.Regions(l.Board) {
+	for _, r := range l.regions() {
 		if r.Name == name {
 			return r, nil
 		}
@@ -349,7 +388,7 @@ func (l *Loaded) checkCondition(c *Condition) error {
 
 func stateNames() []string {
 	var out []string
-	for s := sim.StateOff; s <= sim.StateLockedUp; s++ {
+	for s := sim.StateOff; s <= sim.StateDeadEnd; s++ {
 		out = append(out, s.String())
 	}
 	return out
@@ -389,8 +428,17 @@ func (l *Loaded) checkStep(st Step) error {
 			return st.Pos.Errorf("%s: board %s has no SD card", st.Kind, l.Board.Name)
 		}
 	case StepCampaign:
+		if l.Chain != nil {
+			return st.Pos.Errorf("campaign: updates through the service are not yet delivered to the chain profile's slots")
+		}
 		return l.checkCampaign(st.Campaign)
 	case StepApp:
+		if st.App.Plant != "" && l.Chain != nil {
+			return st.App.pos.Errorf("app.plant: plants a classic candidate; not available in the chain profile")
+		}
+		if st.App.Confirm && l.Chain == nil {
+			return st.App.pos.Errorf("app: confirm belongs to the chain profile")
+		}
 		if st.App.Plant != "" {
 			return l.firmwareRef(st.App.Plant, st.App.pos, "app.plant")
 		}

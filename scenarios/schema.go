@@ -119,7 +119,7 @@ func mapType(r *jsonschema.Reflector, t reflect.Type) *jsonschema.Schema {
 				words("", "down", "up"),
 				{Type: "object", Properties: props("corrupt", size(), "bandwidth", integer(), "latency", duration(), "stall", duration()), AdditionalProperties: jsonschema.FalseSchema},
 			}}),
-			oneKey(StepApp, &jsonschema.Schema{OneOf: []*jsonschema.Schema{words("", "crash"), oneKey("plant", str())}}),
+			oneKey(StepApp, &jsonschema.Schema{OneOf: []*jsonschema.Schema{words("", "crash", "confirm"), oneKey("plant", str())}}),
 		}}
 	case reflect.TypeFor[Authorization]():
 		return &jsonschema.Schema{OneOf: []*jsonschema.Schema{words("", "grant", "deny"), oneKey("delay", duration())}}

@@ -111,6 +111,9 @@ func (s Step) String() string {
 		if s.App.Crash {
 			return "app crash"
 		}
+		if s.App.Confirm {
+			return "app confirm"
+		}
 		return "app plant " + s.App.Plant
 	}
 	return s.Kind

@@ -37,7 +37,7 @@ type Scenario struct {
 // Device is the simulated device.
 type Device struct {
 	Board   string `yaml:"board" jsonschema:"required,enum=k64f,enum=nucleo-f429zi,enum=disco-l475vg"`
-	Profile string `yaml:"profile,omitempty" jsonschema:"enum=classic,description=Update design (default classic)."`
+	Profile string `yaml:"profile,omitempty" jsonschema:"enum=classic,enum=chain,description=Update design (default classic)."`
 	Storage string `yaml:"storage,omitempty" jsonschema:"enum=sd,enum=spi,enum=internal,description=Where candidates live (default: the board's)."`
 	// Config overrides configuration keys: layout keys of mbed_app.json and
 	// mbed-bootloader.* keys.
@@ -107,15 +107,21 @@ type Firmware struct {
 	Size    units.Size `yaml:"size,omitempty" jsonschema:"description=Image size\\, e.g. 200KiB (generated images)."`
 	File    string     `yaml:"file,omitempty" jsonschema:"description=A binary to use instead of a generated image; relative to the scenario file."`
 	// Behaviour is how the application behaves: healthy, crash or hang.
-	Behaviour string         `yaml:"behaviour,omitempty" jsonschema:"enum=healthy,enum=crash,enum=hang,description=How the image behaves when run (default healthy)."`
+	Behaviour string         `yaml:"behaviour,omitempty" jsonschema:"enum=healthy,enum=crash,enum=hang,enum=corrupts-app,enum=wrong-entry,description=How the image behaves when run (default healthy); a chain bootloader may also corrupt the application it boots (corrupts-app) or jump to the wrong entry (wrong-entry)."`
 	After     units.Duration `yaml:"after,omitempty" jsonschema:"description=crash/hang: how long after start (0: in start-up code\\, before RAM is initialised)."`
 	Watchdog  units.Duration `yaml:"watchdog,omitempty" jsonschema:"description=Start the watchdog with this timeout (hang: default 1s)."`
 	// Semver is the semantic version v3 manifests give the firmware.
 	Semver string `yaml:"semver,omitempty" jsonschema:"description=Semantic version for v3 manifests\\, e.g. 1.2.3."`
 	// Attacker marks an image the vendor did not build.
 	Attacker bool `yaml:"attacker,omitempty" jsonschema:"description=Not built by the vendor: running it violates the authentic invariant."`
-	pos      strictyaml.Pos
-	data     []byte // a user binary's bytes
+	// Stage is the stage the image is for (chain profile): application
+	// (the default) or bootloader.
+	Stage string `yaml:"stage,omitempty" jsonschema:"enum=application,enum=bootloader,description=Chain profile: the stage the image is for (default application)."`
+	// Confirm says whether a chain application confirms itself once it
+	// registers with the service (auto, the default) or never.
+	Confirm string `yaml:"confirm,omitempty" jsonschema:"enum=auto,enum=never,description=Chain profile: an application confirms itself after it registers (auto\\, default) or never."`
+	pos     strictyaml.Pos
+	data    []byte // a user binary's bytes
 }
 
 // FirmwareSet is the scenario's firmware, in the order written.
@@ -166,6 +172,12 @@ type Factory struct {
 	Active string `yaml:"active,omitempty" jsonschema:"description=Firmware installed as the active image (default: none)."`
 	// Slots lists the firmware in each candidate slot ("" for an empty slot).
 	Slots []string `yaml:"slots,omitempty" jsonschema:"description=Firmware in each candidate slot\\, by slot index; an empty string leaves a slot empty."`
+	// Bootloaders and Applications are the chain profile's stored
+	// versions, by slot; Trial lists those not confirmed yet (they boot on
+	// trial). The newest version of each stage runs first.
+	Bootloaders  []string `yaml:"bootloaders,omitempty" jsonschema:"description=Chain profile: the bootloader versions stored\\, by slot."`
+	Applications []string `yaml:"applications,omitempty" jsonschema:"description=Chain profile: the application versions stored\\, by slot."`
+	Trial        []string `yaml:"trial,omitempty" jsonschema:"description=Chain profile: stored versions not yet confirmed (they boot on trial)."`
 	// ROT is the 128-bit root of trust provisioned in SOTP, 32 hex digits;
 	// "none" provisions none. The default is drawn from the seed.
 	ROT string `yaml:"rot,omitempty" jsonschema:"description=Root of trust in SOTP\\, 32 hex digits\\, or none (default: drawn from the seed)."`

@@ -3,6 +3,7 @@ package scenarios
 import (
 	"crypto/sha256"
 	"fmt"
+	"github.com/bootsim/bootsim/chain"
 	"math"
 	"math/rand/v2"
 
@@ -56,6 +57,18 @@ func (r *runner) appAction(a *AppAction) error {
 	}
 	if a.Crash {
 		m.After(0, func() { m.Fault("HardFault requested by the scenario") })
+		return nil
+	}
+	if a.Confirm {
+		img := m.Image()
+		m.After(0, func() {
+			if err := chain.Confirm(m, r.l.Chain, img.Desc.Version); err != nil {
+				m.Printf("confirm failed: %v\r\n", err)
+				return
+			}
+			m.Printf("%s version %d confirmed\r\n", img.Desc.Name, img.Desc.Version)
+			m.Mark(chain.MarkConfirmed, fmt.Sprintf("%s version %d", img.Desc.Name, img.Desc.Version))
+		})
 		return nil
 	}
 	// A compromised application writes a candidate with a header it can

@@ -45,9 +45,10 @@ const (
 	StateRunning               // a stage is running or idling in its timers
 	StateHalted                // a stage stopped the CPU for good (while(1))
 	StateLockedUp              // the core locked up after a fault, and the chip does not reset itself
+	StateDeadEnd               // a stage found nothing left to run and says so (DeadEnd)
 )
 
-var stateNames = [...]string{"off", "booting", "running", "halted", "locked-up"}
+var stateNames = [...]string{"off", "booting", "running", "halted", "locked-up", "dead-end"}
 
 func (s State) String() string {
 	if int(s) < len(stateNames) {
@@ -66,9 +67,12 @@ const (
 
 // Config is what a machine is built from.
 type Config struct {
-	Board  *Board
-	Layout *Layout
-	Seed   uint64
+	Board *Board
+	// Layout is the classic profile's layout; other profiles give the
+	// regions of theirs instead (one of the two).
+	Layout  *Layout
+	Regions []storage.Region
+	Seed    uint64
 	// Storage, if set, is the state the machine's storage starts from
 	// (a snapshot of another machine's); otherwise it starts blank.
 	Storage *storage.Snapshot
@@ -144,6 +148,8 @@ type unwind struct {
 	addr   uint64
 	reason ResetReason
 	detail string
+	// deadEnd marks a halt as a dead end (DeadEnd).
+	deadEnd bool
 }
 
 type machineClock struct{ m *Machine }
@@ -168,8 +174,8 @@ func (c machineClock) Advance(d time.Duration) {
 
 // New builds a powered-off machine with blank storage.
 func New(cfg Config) (*Machine, error) {
-	if cfg.Board == nil || cfg.Layout == nil {
-		return nil, fmt.Errorf("sim: a machine needs a board and a layout")
+	if cfg.Board == nil || (cfg.Layout == nil) == (cfg.Regions == nil) {
+		return nil, fmt.Errorf("sim: a machine needs a board, and a layout or regions")
 	}
 	m := &Machine{
 		board:     cfg.Board,
@@ -191,7 +197,11 @@ func New(cfg Config) (*Machine, error) {
 		m.storage.ClearJournal()
 	} else {
 		m.storage = cfg.Board.NewStorage(machineClock{m})
-		for _, r := range cfg.Layout.Regions(cfg.Board) {
+		regions := cfg.Regions
+		if cfg.Layout != nil {
+			regions = cfg.Layout.Regions(cfg.Board)
+		}
+		for _, r := range regions {
 			if err := m.storage.AddRegion(r); err != nil {
 				return nil, err
 			}
@@ -493,6 +503,9 @@ func (m *Machine) exec(fn func()) {
 		case unwindHalt:
 			m.flushSerial()
 			m.state = StateHalted
+			if u.deadEnd {
+				m.state = StateDeadEnd
+			}
 			m.emit(Event{Kind: EvHalt, Detail: u.detail})
 			u = nil
 		case unwindFault:
@@ -636,6 +649,13 @@ func (m *Machine) Jump(addr uint64) {
 // not return.
 func (m *Machine) Halt(why string) {
 	panic(&unwind{kind: unwindHalt, detail: why})
+}
+
+// DeadEnd stops the CPU for good, as Halt does, in the state dead-end: a
+// stage that has tried everything it could run says so, and a scenario can
+// tell that apart from a silent halt. It does not return.
+func (m *Machine) DeadEnd(why string) {
+	panic(&unwind{kind: unwindHalt, detail: why, deadEnd: true})
 }
 
 // SystemReset requests a software reset (NVIC_SystemReset). It does not return.

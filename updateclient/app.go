@@ -5,6 +5,8 @@ package updateclient
 
 import (
 	"fmt"
+
+	"github.com/bootsim/bootsim/chain"
 	"strconv"
 	"time"
 
@@ -41,6 +43,11 @@ const MarkRunning = "app-running"
 type App struct {
 	Client  *Config
 	Service *cloud.Service
+	// Chain, if set, is the chain profile's layout: the application
+	// registers with the service and then confirms itself in the boot
+	// record (unless its "confirm" parameter is "never"), instead of
+	// running the classic update client.
+	Chain *chain.Layout
 }
 
 // Param reads a duration parameter of an image's descriptor.
@@ -103,7 +110,42 @@ func (a App) Run(m *sim.Machine, img *sim.Image) {
 	if d.Behaviour == Crash {
 		m.After(after, func() { m.Fault("HardFault in " + d.Name) })
 	}
+	if a.Chain != nil {
+		m.After(connectTime, func() { a.confirm(m, d) })
+		return
+	}
 	if a.Client != nil && a.Service != nil {
 		(&hub{m: m, cfg: a.Client, svc: a.Service}).start()
 	}
+}
+
+// confirm registers with the service, as the client would, and confirms
+// the running version in the chain's boot record: it has booted far enough
+// to talk to the service, so the boot selector and bootloader may keep it.
+func (a App) confirm(m *sim.Machine, d *sim.Descriptor) {
+	if a.Service != nil {
+		if err := a.Service.Register(deviceIDOf(a.Client), d.Version); err != nil {
+			m.After(connectTime, func() { a.confirm(m, d) })
+			return
+		}
+	}
+	m.Print("Client registered\r\n")
+	m.Mark(MarkRegistered, fmt.Sprintf("version %d", d.Version))
+	if v, _ := d.Param("confirm"); v == "never" {
+		return
+	}
+	if err := chain.Confirm(m, a.Chain, d.Version); err != nil {
+		m.Printf("confirm failed: %v\r\n", err)
+		return
+	}
+	m.Printf("%s version %d confirmed\r\n", d.Name, d.Version)
+	m.Mark(chain.MarkConfirmed, fmt.Sprintf("%s version %d", d.Name, d.Version))
+}
+
+// deviceIDOf is the endpoint name a configuration gives, or the default.
+func deviceIDOf(c *Config) string {
+	if c != nil && c.DeviceID != "" {
+		return c.DeviceID
+	}
+	return "bootsim-device"
 }

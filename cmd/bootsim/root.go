@@ -62,7 +62,7 @@ Exit codes: 0 all expectations met, 1 a scenario or sweep point failed,
 	g.register(root)
 	root.PersistentPreRunE = func(*cobra.Command, []string) error { return g.check() }
 	root.AddCommand(newRunCmd(g), newListCmd(), newShowCmd(), newValidateCmd(), newSchemaCmd(),
-		newVersionCmd(), newBoardsCmd(), newLayoutCmd(), newImageCmd(), newManifestCmd(), newSOTPCmd(), newSweepCmd(g))
+		newVersionCmd(), newBoardsCmd(), newLayoutCmd(), newImageCmd(), newManifestCmd(), newSOTPCmd(), newSweepCmd(g), newTreeCmd())
 	return root
 }
 

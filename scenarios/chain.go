@@ -1,0 +1,286 @@
+package scenarios
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/bootsim/bootsim/bootloader"
+	"github.com/bootsim/bootsim/bootsel"
+	"github.com/bootsim/bootsim/chain"
+	"github.com/bootsim/bootsim/sim"
+	"github.com/bootsim/bootsim/sim/cloud"
+	"github.com/bootsim/bootsim/storage"
+	"github.com/bootsim/bootsim/units"
+	"github.com/bootsim/bootsim/updateclient"
+)
+
+// The chain profile: an immutable boot selector, stored bootloader
+// versions, stored application versions (package chain). This file holds
+// what the scenario format and the runner do for it.
+
+// ProfileChain is the multi-stage chain profile.
+const ProfileChain = "chain"
+
+// Implementation names of the chain's stages.
+const (
+	implSelector = "bootsel"
+	implChain    = "chain"
+)
+
+// selectorImageSize is the size of the generated boot selector image.
+const selectorImageSize = 8 << 10
+
+// chainAppWatchdog is the watchdog period a chain application kicks at
+// unless its firmware says otherwise: the bootloader starts the watchdog
+// before it hands over, so an application that never kicked it would be
+// reset.
+const chainAppWatchdog = time.Second
+
+// chainKeys are the chain profile's configuration keys.
+var chainKeys = []string{"chain.bootloader-slots", "chain.application-slots", "chain.bootloader-slot-size", "chain.selector-size", "chain.max-attempts"}
+
+// checkChainDevice lays the chain out on the board with the scenario's
+// chain.* keys.
+func (l *Loaded) checkChainDevice(pos posErrorf) error {
+	d := &l.Device
+	if d.Storage != "" {
+		return pos.Errorf("device.storage: the chain profile keeps every version on internal flash")
+	}
+	var o chain.Options
+	for _, e := range d.Config {
+		v, err := units.ParseSize(e.Value)
+		if err != nil {
+			return e.pos.Errorf("%s: %v", e.Key, err)
+		}
+		switch e.Key {
+		case "chain.bootloader-slots":
+			o.BootloaderSlots = int(min(v, 1000))
+		case "chain.application-slots":
+			o.ApplicationSlots = int(min(v, 1000))
+		case "chain.bootloader-slot-size":
+			o.BootloaderSlotSize = uint64(v)
+		case "chain.selector-size":
+			o.SelectorSize = uint64(v)
+		case "chain.max-attempts":
+			o.MaxAttempts = int(min(v, 1000))
+		default:
+			return e.pos.Errorf("unknown configuration key %q for the chain profile (known: %s)", e.Key, strings.Join(chainKeys, ", "))
+		}
+	}
+	lay, err := chain.NewLayout(l.Board, o)
+	if err != nil {
+		cfgPos := pos
+		if len(d.Config) > 0 {
+			cfgPos = d.Config[0].pos
+		}
+		return cfgPos.Errorf("%v", err)
+	}
+	if lay.Selector.Size < selectorImageSize {
+		return pos.Errorf("chain.selector-size: %d bytes; the boot selector needs %d", lay.Selector.Size, selectorImageSize)
+	}
+	l.Chain = lay
+	return nil
+}
+
+// posErrorf is a position errors are reported at.
+type posErrorf interface {
+	Errorf(format string, args ...any) error
+}
+
+// checkChainFirmware checks a firmware's chain fields.
+func (l *Loaded) checkChainFirmware(f *Firmware) error {
+	if l.Chain == nil {
+		if f.Stage != "" || f.Confirm != "" {
+			return f.pos.Errorf("firmware %s: stage and confirm belong to the chain profile (device.profile: chain)", f.Name)
+		}
+		return nil
+	}
+	if f.Stage == "" {
+		f.Stage = string(sim.StageApplication)
+	}
+	slots := l.Chain.Applications
+	switch f.Stage {
+	case string(sim.StageApplication):
+		if f.Confirm != "" && f.Confirm != "auto" && f.Confirm != "never" {
+			return f.pos.Errorf("firmware %s: confirm %q: want auto or never", f.Name, f.Confirm)
+		}
+	case string(sim.StageBootloader):
+		slots = l.Chain.Bootloaders
+		if f.Confirm != "" {
+			return f.pos.Errorf("firmware %s: a bootloader confirms when an application confirms under it; confirm applies to applications", f.Name)
+		}
+		if f.File != "" {
+			return f.pos.Errorf("firmware %s: a bootloader is a generated image (give a size)", f.Name)
+		}
+		if f.Behaviour == "" {
+			f.Behaviour = updateclient.Healthy
+		}
+		if !slices.Contains(bootloader.ChainBehaviours(), f.Behaviour) {
+			return f.pos.Errorf("firmware %s: bootloader behaviour %q (want %s)", f.Name, f.Behaviour, strings.Join(bootloader.ChainBehaviours(), ", "))
+		}
+	default:
+		return f.pos.Errorf("firmware %s: stage %q: want application or bootloader", f.Name, f.Stage)
+	}
+	room := slots[0].Size
+	for _, s := range slots {
+		room = min(room, s.Size)
+	}
+	if uint64(f.Size) > room-chain.HeaderSpace {
+		return f.pos.Errorf("firmware %s: size %s does not fit the smallest %s slot (%s after its header)", f.Name, f.Size, f.Stage, units.Size(room-chain.HeaderSpace))
+	}
+	return nil
+}
+
+// isBootloader reports whether a firmware is a chain bootloader.
+func (f *Firmware) isBootloader() bool { return f.Stage == string(sim.StageBootloader) }
+
+// checkChainFactory checks the chain factory state: versions by slot, of
+// the right stage, distinct versions per stage, trial names among them.
+func (l *Loaded) checkChainFactory() error {
+	f := &l.Factory
+	if l.Chain == nil {
+		if len(f.Bootloaders)+len(f.Applications)+len(f.Trial) > 0 {
+			return f.at("").Errorf("factory: bootloaders, applications and trial belong to the chain profile (device.profile: chain)")
+		}
+		return nil
+	}
+	if f.Active != "" || len(f.Slots) > 0 {
+		return f.at("").Errorf("factory: the chain profile stores versions in bootloaders and applications, not active and slots")
+	}
+	if len(f.Bootloaders) == 0 {
+		return f.at("").Errorf("factory.bootloaders: the chain profile needs at least one bootloader version")
+	}
+	for _, st := range []struct {
+		key   string
+		names []string
+		slots int
+		boot  bool
+	}{{"bootloaders", f.Bootloaders, len(l.Chain.Bootloaders), true}, {"applications", f.Applications, len(l.Chain.Applications), false}} {
+		if len(st.names) > st.slots {
+			return f.at(st.key).Errorf("factory.%s: %d versions for %d slots", st.key, len(st.names), st.slots)
+		}
+		seen := map[uint64]string{}
+		for _, n := range st.names {
+			if err := l.firmwareRef(n, f.at(st.key), "factory."+st.key); err != nil {
+				return err
+			}
+			fw := l.Firmware.Get(n)
+			if fw.isBootloader() != st.boot {
+				return f.at(st.key).Errorf("factory.%s: %s is %s image", st.key, n, map[bool]string{true: "a bootloader", false: "an application"}[fw.isBootloader()])
+			}
+			if o, dup := seen[fw.Version]; dup {
+				return f.at(st.key).Errorf("factory.%s: %s and %s have the same version %d", st.key, o, n, fw.Version)
+			}
+			seen[fw.Version] = n
+		}
+	}
+	for _, n := range f.Trial {
+		if !slices.Contains(f.Bootloaders, n) && !slices.Contains(f.Applications, n) {
+			return f.at("trial").Errorf("factory.trial: %s is not stored (list it under bootloaders or applications)", n)
+		}
+	}
+	return nil
+}
+
+// buildChainImages builds the boot selector's image and each chain
+// bootloader's; applications are built as for every profile.
+func (l *Loaded) buildChainImages(out *images) error {
+	sel := &sim.Descriptor{Stage: sim.StageBootSelector, Impl: implSelector, Name: "boot-selector", Version: 1,
+		Behaviour: "healthy", Size: selectorImageSize}
+	b, err := sim.BuildImage(sel, l.Seed)
+	if err != nil {
+		return err
+	}
+	out.selector = &sim.Image{Desc: sel, Bytes: b}
+	for _, f := range l.Firmware {
+		if !f.isBootloader() {
+			continue
+		}
+		d := &sim.Descriptor{Stage: sim.StageBootloader, Impl: implChain, Name: f.Name, Version: f.Version,
+			Behaviour: f.Behaviour, Size: uint64(f.Size)}
+		b, err := sim.BuildImage(d, l.Seed)
+		if err != nil {
+			return fmt.Errorf("firmware %s: %v", f.Name, err)
+		}
+		out.app[f.Name] = &sim.Image{Desc: d, Bytes: b}
+	}
+	return nil
+}
+
+// newChainMachine builds a machine for the chain profile.
+func (l *Loaded) newChainMachine(imgs *images, seed uint64, from *storage.Snapshot, client *updateclient.Config, svc *cloud.Service) (*sim.Machine, error) {
+	m, err := sim.New(sim.Config{Board: l.Board, Regions: l.Chain.Regions(), Seed: seed, Storage: from, Cache: imgs.cache})
+	if err != nil {
+		return nil, err
+	}
+	m.Register(implSelector, bootsel.Selector{Layout: l.Chain})
+	m.Register(implChain, bootloader.Chain{Layout: l.Chain})
+	m.Register(implApp, updateclient.App{Client: client, Service: svc, Chain: l.Chain})
+	m.AddImage(imgs.selector)
+	for _, f := range l.Firmware {
+		if f.data != nil {
+			m.AddRawImage(imgs.app[f.Name])
+		} else {
+			m.AddImage(imgs.app[f.Name])
+		}
+	}
+	return m, nil
+}
+
+// programChainFactory writes the selector, every stored version with its
+// header, and the first boot record: every version ready, confirmed unless
+// it is on trial, the newest of each stage current.
+func (l *Loaded) programChainFactory(m *sim.Machine, imgs *images) error {
+	var err error
+	m.Factory(func() {
+		internal := m.Internal()
+		internal.Load(0, imgs.selector.Bytes)
+		rec := &chain.Record{}
+		for _, st := range []struct {
+			stage sim.Stage
+			names []string
+			state *chain.StageState
+			slots []chain.Part
+		}{{sim.StageBootloader, l.Factory.Bootloaders, &rec.Boot, l.Chain.Bootloaders},
+			{sim.StageApplication, l.Factory.Applications, &rec.App, l.Chain.Applications}} {
+			for i, n := range st.names {
+				img := imgs.app[n]
+				f := l.Firmware.Get(n)
+				internal.Load(st.slots[i].Start, chain.HeaderFor(st.stage, f.Version, img.Bytes).Encode())
+				internal.Load(st.slots[i].Body(), img.Bytes)
+				st.state.Slots[i] = chain.SlotState{Version: f.Version, Status: chain.Ready, Confirmed: !slices.Contains(l.Factory.Trial, n)}
+			}
+			if i, ok := st.state.Select(); ok {
+				st.state.Current = uint8(i)
+			}
+		}
+		err = chain.NewStore(internal, l.Chain).Save(rec)
+	})
+	return err
+}
+
+// chainCanRun reports whether any stored application could run (a
+// healthy image under a bootloader that hands over): no-brick means
+// nothing when none can.
+func (l *Loaded) chainCanRun() bool {
+	okBoot := slices.ContainsFunc(l.Factory.Bootloaders, func(n string) bool {
+		b := l.Firmware.Get(n).Behaviour
+		return b == updateclient.Healthy
+	})
+	okApp := slices.ContainsFunc(l.Factory.Applications, func(n string) bool {
+		return l.Firmware.Get(n).Behaviour == updateclient.Healthy
+	})
+	return okBoot && okApp
+}
+
+// chainParams adds the chain's descriptor parameters of an application.
+func chainParams(f *Firmware, d *sim.Descriptor) {
+	if f.Confirm == "never" {
+		d.Params = append(d.Params, [2]string{"confirm", "never"})
+	}
+	if f.Watchdog == 0 {
+		d.Params = append(d.Params, [2]string{"watchdog", chainAppWatchdog.String()})
+	}
+}

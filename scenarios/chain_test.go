@@ -1,0 +1,67 @@
+package scenarios
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/bootsim/bootsim/strictyaml"
+	"github.com/stretchr/testify/require"
+)
+
+// chainBase is a valid chain scenario the error cases edit.
+const chainBase = `scenario: chain-test
+summary: A chain device.
+device: {board: k64f, profile: chain}
+firmware:
+  bl-v1: {stage: bootloader, version: 1, size: 32KiB}
+  app-v1: {version: 1, size: 64KiB}
+  app-v2: {version: 2, size: 64KiB}
+factory:
+  bootloaders: [bl-v1]
+  applications: [app-v1, app-v2]
+  trial: [app-v2]
+steps:
+  - power-on
+`
+
+func TestChainLoads(t *testing.T) {
+	l, err := Load("t.yaml", []byte(chainBase), nil)
+	require.NoError(t, err)
+	require.NotNil(t, l.Chain)
+	require.Equal(t, ProfileChain, l.Profile)
+}
+
+// TestChainLoadErrors: what the chain profile cannot do is refused at
+// file:line:col, as every load error is.
+func TestChainLoadErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml, want string
+	}{
+		{"active in chain", strings.Replace(chainBase, "factory:", "factory:\n  active: app-v1", 1), `factory: the chain profile stores versions in bootloaders and applications`},
+		{"no bootloader", strings.Replace(chainBase, "  bootloaders: [bl-v1]\n", "", 1), `factory.bootloaders: the chain profile needs at least one bootloader version`},
+		{"app as bootloader", strings.Replace(chainBase, "bootloaders: [bl-v1]", "bootloaders: [app-v1]", 1), `factory.bootloaders: app-v1 is an application image`},
+		{"same version", strings.Replace(chainBase, "app-v2: {version: 2", "app-v2: {version: 1", 1), `app-v1 and app-v2 have the same version 1`},
+		{"trial not stored", strings.Replace(chainBase, "trial: [app-v2]", "trial: [app-v3]", 1), `factory.trial: app-v3 is not stored`},
+		{"too many versions", strings.Replace(chainBase, "applications: [app-v1, app-v2]", "applications: [app-v1, app-v2, app-v1, app-v2]", 1), `factory.applications: 4 versions for 3 slots`},
+		{"bad bootloader behaviour", strings.Replace(chainBase, "stage: bootloader, version: 1", "stage: bootloader, version: 1, behaviour: sleepy", 1), `bootloader behaviour "sleepy"`},
+		{"bad stage", strings.Replace(chainBase, "stage: bootloader", "stage: selector", 1), `stage "selector": want application or bootloader`},
+		{"bad confirm", strings.Replace(chainBase, "app-v1: {version: 1,", "app-v1: {confirm: later, version: 1,", 1), `confirm "later": want auto or never`},
+		{"too large", strings.Replace(chainBase, "app-v1: {version: 1, size: 64KiB}", "app-v1: {version: 1, size: 400KiB}", 1), `firmware app-v1: size 400KiB does not fit the smallest application slot`},
+		{"unknown key", strings.Replace(chainBase, "profile: chain}", "profile: chain, config: {chain.slots: 3}}", 1), `unknown configuration key "chain.slots" for the chain profile`},
+		{"too many slots", strings.Replace(chainBase, "profile: chain}", "profile: chain, config: {chain.application-slots: 5}}", 1), `chain.application-slots: 5, want 1 to 4`},
+		{"campaign", chainBase + "  - campaign: {firmware: app-v2}\n", `campaign: updates through the service are not yet delivered`},
+		{"stage in classic", strings.Replace(chainBase, "profile: chain", "profile: classic", 1), `stage and confirm belong to the chain profile`},
+		{"rot", strings.Replace(chainBase, "trial: [app-v2]", "trial: [app-v2]\n  rot: none", 1), `factory.rot: the chain profile keeps no SOTP`},
+		{"confirm in classic", base + "  - app: confirm\n", `app: confirm belongs to the chain profile`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Load("t.yaml", []byte(tc.yaml), nil)
+			require.Error(t, err)
+			var se *strictyaml.Error
+			require.True(t, errors.As(err, &se), "%T: %v", err, err)
+			require.Contains(t, err.Error(), tc.want)
+			require.Regexp(t, `^t\.yaml:\d+(:\d+)?: `, err.Error())
+		})
+	}
+}

@@ -1,0 +1,208 @@
+package scenarios
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+
+	"github.com/bootsim/bootsim/chain"
+	"github.com/bootsim/bootsim/sim"
+)
+
+// Tree is the boot-sequence tree of a chain device (the boot selector, the
+// stored bootloader versions under it, the stored application versions
+// under each bootloader) with the path a run took through it.
+type Tree struct {
+	Scenario string `json:"scenario"`
+	// Bootloaders are the selector's children, newest first.
+	Bootloaders []*TreeNode `json:"bootloaders"`
+	// Path is the run's visits, in order: a visit is one or more
+	// consecutive boots of the same (bootloader, application) pair.
+	Path []*Visit `json:"path"`
+	// Outcome says how the run ended: what runs, or the dead end.
+	Outcome string `json:"outcome"`
+}
+
+// TreeNode is one stored version in the tree.
+type TreeNode struct {
+	Name    string `json:"name"`
+	Version uint64 `json:"version"`
+	// Trial: stored but not confirmed when the device left the factory.
+	Trial bool `json:"trial,omitempty"`
+	// Visits are the numbers of the path's visits to this node (from 1).
+	Visits []int `json:"visits,omitempty"`
+	// Left says why the run gave the node up ("" if it did not).
+	Left     string      `json:"left,omitempty"`
+	Children []*TreeNode `json:"children,omitempty"`
+}
+
+// Visit is one stay on a (bootloader, application) pair.
+type Visit struct {
+	N           int    `json:"n"`
+	Bootloader  string `json:"bootloader"`
+	Application string `json:"application,omitempty"`
+	Boots       int    `json:"boots"`
+	// End is how the last boot of the visit ended: crash, hang, reset,
+	// power cut, or runs (the run ended with it running).
+	End string `json:"end"`
+	// Confirmed: the application confirmed itself during the visit.
+	Confirmed bool `json:"confirmed,omitempty"`
+}
+
+// BootTree builds the boot-sequence tree of a chain scenario and the path
+// its run took. The path is read from the trace's typed events: stage
+// starts, lockups, resets, power-offs, and the stages' milestones.
+func BootTree(l *Loaded, res *Result) (*Tree, error) {
+	if l.Chain == nil {
+		return nil, fmt.Errorf("%s: a boot-sequence tree is drawn for the chain profile (device.profile: chain); this scenario runs %s", l.Name, l.Profile)
+	}
+	t := &Tree{Scenario: l.Name}
+	node := func(name string) *TreeNode {
+		f := l.Firmware.Get(name)
+		return &TreeNode{Name: name, Version: f.Version, Trial: slices.Contains(l.Factory.Trial, name)}
+	}
+	newestFirst := func(a, b *TreeNode) int { return cmp.Compare(b.Version, a.Version) }
+	for _, b := range l.Factory.Bootloaders {
+		bn := node(b)
+		for _, a := range l.Factory.Applications {
+			bn.Children = append(bn.Children, node(a))
+		}
+		slices.SortFunc(bn.Children, newestFirst)
+		t.Bootloaders = append(t.Bootloaders, bn)
+	}
+	slices.SortFunc(t.Bootloaders, newestFirst)
+	find := func(list []*TreeNode, name string) *TreeNode {
+		for _, n := range list {
+			if n.Name == name {
+				return n
+			}
+		}
+		return nil
+	}
+
+	// One pass over the trace: each boot is the bootloader and
+	// application it started, and how it ended.
+	type boot struct {
+		bl, app   string
+		end       string
+		confirmed bool
+	}
+	var boots []boot
+	cur := -1
+	var blLeft, appLeft []struct {
+		at   int // the boot the milestone came in
+		text string
+	}
+	for i := range res.Trace {
+		e := &res.Trace[i]
+		switch {
+		case e.Kind == sim.EvStage && e.Stage == sim.StageBootSelector:
+			boots = append(boots, boot{end: "runs"})
+			cur = len(boots) - 1
+		case cur < 0:
+		case e.Kind == sim.EvStage && e.Stage == sim.StageBootloader:
+			boots[cur].bl = e.Image
+		case e.Kind == sim.EvStage && e.Stage == sim.StageApplication:
+			boots[cur].app = e.Image
+		case e.Kind == sim.EvLockup:
+			boots[cur].end = "crash: " + e.Detail
+		case e.Kind == sim.EvReset && boots[cur].end == "runs":
+			boots[cur].end = "reset (" + e.Name + ")"
+			if e.Name == sim.ResetWatchdog.String() {
+				boots[cur].end = "hang: the watchdog reset it"
+			}
+		case e.Kind == sim.EvPowerOff:
+			boots[cur].end = "power off: " + e.Detail
+		case e.Kind == sim.EvHalt:
+			boots[cur].end = "halt: " + e.Detail
+		case e.Kind == sim.EvMark && e.Name == chain.MarkConfirmed:
+			boots[cur].confirmed = true
+		case e.Kind == sim.EvMark && e.Name == chain.MarkAppRolledBack:
+			appLeft = append(appLeft, struct {
+				at   int
+				text string
+			}{cur, e.Detail})
+		case e.Kind == sim.EvMark && e.Name == chain.MarkBootloaderRolledBack:
+			// The selector gives up the bootloader of the boot before;
+			// a bootloader gives itself up in its own boot.
+			at := cur
+			if e.Stage == sim.StageBootloader {
+				at++
+			}
+			blLeft = append(blLeft, struct {
+				at   int
+				text string
+			}{at, e.Detail})
+		}
+	}
+	for _, b := range boots {
+		if b.bl == "" && b.app == "" && b.end == "runs" {
+			continue // the selector itself stopped (the dead end)
+		}
+		if n := len(t.Path); n > 0 && t.Path[n-1].Bootloader == b.bl && t.Path[n-1].Application == b.app {
+			v := t.Path[n-1]
+			v.Boots++
+			v.End = b.end
+			v.Confirmed = v.Confirmed || b.confirmed
+			continue
+		}
+		t.Path = append(t.Path, &Visit{N: len(t.Path) + 1, Bootloader: b.bl, Application: b.app, Boots: 1, End: b.end, Confirmed: b.confirmed})
+	}
+	for _, v := range t.Path {
+		bn := find(t.Bootloaders, v.Bootloader)
+		if bn == nil {
+			continue
+		}
+		if !slices.Contains(bn.Visits, v.N) {
+			bn.Visits = append(bn.Visits, v.N)
+		}
+		if an := find(bn.Children, v.Application); an != nil {
+			an.Visits = append(an.Visits, v.N)
+		}
+	}
+	// A milestone that gives a version up names it by version; it belongs
+	// to the node of that version that was visited last before it.
+	lastVisitOf := func(bootIdx int) *Visit {
+		// The visit holding the boot before bootIdx (the one whose
+		// failure the milestone concludes), or the boot itself.
+		var out *Visit
+		seen := 0
+		for _, v := range t.Path {
+			seen += v.Boots
+			out = v
+			if seen >= bootIdx {
+				break
+			}
+		}
+		return out
+	}
+	for _, x := range appLeft {
+		if v := lastVisitOf(x.at); v != nil {
+			if bn := find(t.Bootloaders, v.Bootloader); bn != nil {
+				if an := find(bn.Children, v.Application); an != nil {
+					an.Left = x.text
+				}
+			}
+		}
+	}
+	for _, x := range blLeft {
+		if v := lastVisitOf(x.at); v != nil {
+			if bn := find(t.Bootloaders, v.Bootloader); bn != nil {
+				bn.Left = x.text
+			}
+		}
+	}
+	switch {
+	case res.State == sim.StateDeadEnd.String():
+		t.Outcome = "dead end: every path has failed"
+	case res.Running != "":
+		bl := ""
+		if n := len(t.Path); n > 0 {
+			bl = t.Path[n-1].Bootloader
+		}
+		t.Outcome = fmt.Sprintf("%s runs under %s", res.Running, bl)
+	default:
+		t.Outcome = "the device is " + res.State
+	}
+	return t, nil
+}
