@@ -104,6 +104,15 @@ func BootTree(l *Loaded, res *Result) (*Tree, error) {
 			boots[cur].bl = e.Image
 		case e.Kind == sim.EvStage && e.Stage == sim.StageApplication:
 			boots[cur].app = e.Image
+		case e.Kind == sim.EvJump && e.Stage == sim.StageBootloader:
+			// The application the bootloader handed over to, even if
+			// it never started: the one stored in the slot it jumped
+			// into.
+			for i, p := range l.Chain.Applications {
+				if e.Addr >= p.Start && e.Addr < p.End() && i < len(l.Factory.Applications) {
+					boots[cur].app = l.Factory.Applications[i]
+				}
+			}
 		case e.Kind == sim.EvLockup:
 			boots[cur].end = "crash: " + e.Detail
 		case e.Kind == sim.EvReset && boots[cur].end == "runs":
@@ -136,8 +145,8 @@ func BootTree(l *Loaded, res *Result) (*Tree, error) {
 		}
 	}
 	for _, b := range boots {
-		if b.bl == "" && b.app == "" && b.end == "runs" {
-			continue // the selector itself stopped (the dead end)
+		if b.bl == "" {
+			continue // the selector found no bootloader: the dead end, in Outcome
 		}
 		if n := len(t.Path); n > 0 && t.Path[n-1].Bootloader == b.bl && t.Path[n-1].Application == b.app {
 			v := t.Path[n-1]

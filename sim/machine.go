@@ -560,7 +560,7 @@ func (m *Machine) enter(addr uint64) {
 	m.stage = img.Desc.Stage
 	m.image = img
 	m.storage.SetActor(string(m.stage), "")
-	m.emit(Event{Kind: EvStage, Name: string(img.Desc.Stage), Detail: fmt.Sprintf("%s version %d at 0x%x", img.Desc.Name, img.Desc.Version, addr)})
+	m.emit(Event{Kind: EvStage, Addr: addr, Name: string(img.Desc.Stage), Detail: fmt.Sprintf("%s version %d at 0x%x", img.Desc.Name, img.Desc.Version, addr)})
 	p.Run(m, img)
 }
 
@@ -641,7 +641,7 @@ func (m *Machine) Cache() *storage.StampCache { return m.cache }
 // Jump hands the CPU to the image at addr. It does not return.
 func (m *Machine) Jump(addr uint64) {
 	m.flushSerial()
-	m.emit(Event{Kind: EvJump, Detail: fmt.Sprintf("0x%x", addr)})
+	m.emit(Event{Kind: EvJump, Addr: addr, Detail: fmt.Sprintf("0x%x", addr)})
 	panic(&unwind{kind: unwindJump, addr: addr})
 }
 

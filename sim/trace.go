@@ -64,7 +64,10 @@ type Event struct {
 	Version uint64
 	// Op is the journal index of the op an EvOp or EvFault event records
 	// (0 for other kinds).
-	Op     int
+	Op int
+	// Addr is the address an EvJump jumps to and an EvStage image starts
+	// at (0 for other kinds).
+	Addr   uint64
 	Name   string
 	OK     bool
 	Detail string
