@@ -80,68 +80,25 @@ func BootTree(l *Loaded, res *Result) (*Tree, error) {
 		return nil
 	}
 
-	// One pass over the trace: each boot is the bootloader and
-	// application it started, and how it ended.
-	type boot struct {
-		bl, app   string
-		end       string
-		confirmed bool
-	}
-	var boots []boot
-	cur := -1
-	var blLeft, appLeft []struct {
+	boots := chainBoots(l, res.Trace)
+	type note struct {
 		at   int // the boot the milestone came in
 		text string
 	}
-	for i := range res.Trace {
-		e := &res.Trace[i]
-		switch {
-		case e.Kind == sim.EvStage && e.Stage == sim.StageBootSelector:
-			boots = append(boots, boot{end: "runs"})
-			cur = len(boots) - 1
-		case cur < 0:
-		case e.Kind == sim.EvStage && e.Stage == sim.StageBootloader:
-			boots[cur].bl = e.Image
-		case e.Kind == sim.EvStage && e.Stage == sim.StageApplication:
-			boots[cur].app = e.Image
-		case e.Kind == sim.EvJump && e.Stage == sim.StageBootloader:
-			// The application the bootloader handed over to, even if
-			// it never started: the one stored in the slot it jumped
-			// into.
-			for i, p := range l.Chain.Applications {
-				if e.Addr >= p.Start && e.Addr < p.End() && i < len(l.Factory.Applications) {
-					boots[cur].app = l.Factory.Applications[i]
-				}
+	var blLeft, appLeft []note
+	for i, b := range boots {
+		for _, r := range b.rollbacks {
+			switch {
+			case r.stage == sim.StageApplication:
+				appLeft = append(appLeft, note{i, r.text})
+			case r.by == sim.StageBootloader:
+				// A bootloader gives itself up in its own boot.
+				blLeft = append(blLeft, note{i + 1, r.text})
+			default:
+				// The selector gives up the bootloader of the boot
+				// before.
+				blLeft = append(blLeft, note{i, r.text})
 			}
-		case e.Kind == sim.EvLockup:
-			boots[cur].end = "crash: " + e.Detail
-		case e.Kind == sim.EvReset && boots[cur].end == "runs":
-			boots[cur].end = "reset (" + e.Name + ")"
-			if e.Name == sim.ResetWatchdog.String() {
-				boots[cur].end = "hang: the watchdog reset it"
-			}
-		case e.Kind == sim.EvPowerOff:
-			boots[cur].end = "power off: " + e.Detail
-		case e.Kind == sim.EvHalt:
-			boots[cur].end = "halt: " + e.Detail
-		case e.Kind == sim.EvMark && e.Name == chain.MarkConfirmed:
-			boots[cur].confirmed = true
-		case e.Kind == sim.EvMark && e.Name == chain.MarkAppRolledBack:
-			appLeft = append(appLeft, struct {
-				at   int
-				text string
-			}{cur, e.Detail})
-		case e.Kind == sim.EvMark && e.Name == chain.MarkBootloaderRolledBack:
-			// The selector gives up the bootloader of the boot before;
-			// a bootloader gives itself up in its own boot.
-			at := cur
-			if e.Stage == sim.StageBootloader {
-				at++
-			}
-			blLeft = append(blLeft, struct {
-				at   int
-				text string
-			}{at, e.Detail})
 		}
 	}
 	for _, b := range boots {
@@ -214,4 +171,68 @@ func BootTree(l *Loaded, res *Result) (*Tree, error) {
 		t.Outcome = "the device is " + res.State
 	}
 	return t, nil
+}
+
+// chainBoot is one boot of a chain device, as its trace shows it.
+type chainBoot struct {
+	// bl and app are the bootloader that started and the application it
+	// handed over to ("" if none), app even if it never started: the one
+	// stored in the slot the bootloader jumped into.
+	bl, app string
+	// end is how the boot ended: crash, hang, reset, power off, halt, or
+	// runs.
+	end       string
+	confirmed bool
+	rollbacks []chainRollback
+}
+
+// chainRollback is a version given up during a boot.
+type chainRollback struct {
+	stage sim.Stage // the stage of the version given up
+	by    sim.Stage // the stage that gave it up
+	text  string
+}
+
+// chainBoots reads the boots of a chain device from its trace: one pass,
+// typed fields only (a boot starts where the boot selector starts).
+func chainBoots(l *Loaded, trace []sim.Event) []chainBoot {
+	var boots []chainBoot
+	cur := -1
+	for i := range trace {
+		e := &trace[i]
+		switch {
+		case e.Kind == sim.EvStage && e.Stage == sim.StageBootSelector:
+			boots = append(boots, chainBoot{end: "runs"})
+			cur = len(boots) - 1
+		case cur < 0:
+		case e.Kind == sim.EvStage && e.Stage == sim.StageBootloader:
+			boots[cur].bl = e.Image
+		case e.Kind == sim.EvStage && e.Stage == sim.StageApplication:
+			boots[cur].app = e.Image
+		case e.Kind == sim.EvJump && e.Stage == sim.StageBootloader:
+			for i, p := range l.Chain.Applications {
+				if e.Addr >= p.Start && e.Addr < p.End() && i < len(l.Factory.Applications) {
+					boots[cur].app = l.Factory.Applications[i]
+				}
+			}
+		case e.Kind == sim.EvLockup:
+			boots[cur].end = "crash: " + e.Detail
+		case e.Kind == sim.EvReset && boots[cur].end == "runs":
+			boots[cur].end = "reset (" + e.Name + ")"
+			if e.Name == sim.ResetWatchdog.String() {
+				boots[cur].end = "hang: the watchdog reset it"
+			}
+		case e.Kind == sim.EvPowerOff:
+			boots[cur].end = "power off: " + e.Detail
+		case e.Kind == sim.EvHalt:
+			boots[cur].end = "halt: " + e.Detail
+		case e.Kind == sim.EvMark && e.Name == chain.MarkConfirmed:
+			boots[cur].confirmed = true
+		case e.Kind == sim.EvMark && e.Name == chain.MarkAppRolledBack:
+			boots[cur].rollbacks = append(boots[cur].rollbacks, chainRollback{sim.StageApplication, e.Stage, e.Detail})
+		case e.Kind == sim.EvMark && e.Name == chain.MarkBootloaderRolledBack:
+			boots[cur].rollbacks = append(boots[cur].rollbacks, chainRollback{sim.StageBootloader, e.Stage, e.Detail})
+		}
+	}
+	return boots
 }
