@@ -15,9 +15,9 @@ import (
 // halts once the bootloader has given itself up), and
 // stub applications that confirm themselves or crash.
 type chainBench struct {
-	t   *testing.T
-	m   *sim.Machine
-	lay *chain.Layout
+	t    *testing.T
+	m    *sim.Machine
+	lay  *chain.Layout
 	ran  []string
 	ok   map[string]bool
 	idle map[string]bool // run but never confirm
