@@ -209,5 +209,6 @@ func (l *Loaded) clientConfig(v *vendor) *updateclient.Config {
 		Layout:                l.Layout,
 		BackwardCompatibleKey: l.Boot.BackwardCompatibleKey,
 		Resume:                l.Device.Resume,
+		Chain:                 l.Chain,
 	}
 }

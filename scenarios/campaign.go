@@ -302,9 +302,15 @@ func (r *runner) manifest(c *Campaign) ([]byte, error) {
 	if c.Attack == AttackForged {
 		key = seededKey(r.seed, "attacker")
 	}
+	// A chain update names its stage: the v1 payload's storage
+	// identifier, or the v3 component.
+	storageID, component := "", ""
+	if f.isBootloader() {
+		storageID, component = updateclient.StorageBootloader, updateclient.ComponentBootloader
+	}
 	if c.Manifest == "v3" {
 		m := firmware.NewManifestV3(firmware.V3Params{VendorID: vid[:], ClassID: cid[:], PayloadVersion: f.Semver,
-			PayloadDigest: sum[:], PayloadSize: uint64(len(body)), PayloadURI: payloadURI(target)})
+			PayloadDigest: sum[:], PayloadSize: uint64(len(body)), PayloadURI: payloadURI(target), ComponentName: component})
 		if err := m.Sign(key, false); err != nil {
 			return nil, err
 		}
@@ -314,7 +320,7 @@ func (r *runner) manifest(c *Campaign) ([]byte, error) {
 		return m.Encode()
 	}
 	m := firmware.NewManifestV1(firmware.V1Params{Timestamp: f.Version, VendorID: vid[:], ClassID: cid[:],
-		PayloadURI: payloadURI(target), PayloadDigest: sum[:], PayloadSize: uint64(len(body))})
+		PayloadURI: payloadURI(target), PayloadDigest: sum[:], PayloadSize: uint64(len(body)), StorageIdentifier: storageID})
 	if err := m.Sign(key, r.vendor.cert); err != nil {
 		return nil, err
 	}

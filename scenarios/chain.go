@@ -32,11 +32,13 @@ const (
 // selectorImageSize is the size of the generated boot selector image.
 const selectorImageSize = 8 << 10
 
-// chainAppWatchdog is the watchdog period a chain application kicks at
+// chainAppWatchdog is the watchdog timeout a chain application runs with
 // unless its firmware says otherwise: the bootloader starts the watchdog
 // before it hands over, so an application that never kicked it would be
-// reset.
-const chainAppWatchdog = time.Second
+// reset. It is longer than the slowest sector erase of the boards (1 s for
+// a 128 KiB sector of the STM32F429), which the application cannot kick
+// during.
+const chainAppWatchdog = 3 * time.Second
 
 // chainKeys are the chain profile's configuration keys.
 var chainKeys = []string{"chain.bootloader-slots", "chain.application-slots", "chain.bootloader-slot-size", "chain.selector-size", "chain.max-attempts"}

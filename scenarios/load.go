@@ -428,8 +428,11 @@ func (l *Loaded) checkStep(st Step) error {
 			return st.Pos.Errorf("%s: board %s has no SD card", st.Kind, l.Board.Name)
 		}
 	case StepCampaign:
-		if l.Chain != nil {
-			return st.Pos.Errorf("campaign: updates through the service are not yet delivered to the chain profile's slots")
+		if l.Chain != nil && st.Campaign.Manifest == "v3" {
+			return st.Pos.Errorf("campaign: the chain profile's versions are v1 timestamps (the firmware's version); use a v1 manifest")
+		}
+		if l.Chain != nil && st.Campaign.Payload == PayloadEmpty {
+			return st.Pos.Errorf("campaign: an empty payload erases a classic candidate slot; the chain profile has none")
 		}
 		return l.checkCampaign(st.Campaign)
 	case StepApp:

@@ -110,12 +110,12 @@ func (a App) Run(m *sim.Machine, img *sim.Image) {
 	if d.Behaviour == Crash {
 		m.After(after, func() { m.Fault("HardFault in " + d.Name) })
 	}
-	if a.Chain != nil {
+	if a.Chain != nil && (a.Client == nil || a.Service == nil) {
 		m.After(connectTime, func() { a.confirm(m, d) })
 		return
 	}
 	if a.Client != nil && a.Service != nil {
-		(&hub{m: m, cfg: a.Client, svc: a.Service}).start()
+		(&hub{m: m, cfg: a.Client, svc: a.Service, running: d}).start()
 	}
 }
 
@@ -131,10 +131,16 @@ func (a App) confirm(m *sim.Machine, d *sim.Descriptor) {
 	}
 	m.Print("Client registered\r\n")
 	m.Mark(MarkRegistered, fmt.Sprintf("version %d", d.Version))
+	confirmChain(m, a.Chain, d)
+}
+
+// confirmChain confirms the running version in the chain's boot record,
+// unless its "confirm" parameter is "never".
+func confirmChain(m *sim.Machine, lay *chain.Layout, d *sim.Descriptor) {
 	if v, _ := d.Param("confirm"); v == "never" {
 		return
 	}
-	if err := chain.Confirm(m, a.Chain, d.Version); err != nil {
+	if err := chain.Confirm(m, lay, d.Version); err != nil {
 		m.Printf("confirm failed: %v\r\n", err)
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/bootsim/bootsim/chain"
 	"strings"
 	"time"
 
@@ -48,6 +49,9 @@ type Config struct {
 	Certificate []byte
 	PublicKey   *ecdsa.PublicKey
 	Layout      *sim.Layout
+	// Chain, if set, is the chain profile's layout: updates go to the
+	// stages' slots on internal flash and into the boot record.
+	Chain *chain.Layout
 	// BackwardCompatibleKey derives the device key the old way.
 	BackwardCompatibleKey bool
 	Download, Install     Policy
@@ -95,6 +99,8 @@ const (
 	MarkActivated         = "activated"
 	MarkRebooting         = "rebooting"
 	MarkUpdateFailed      = "update-failed"
+	// MarkEvicted: a chain update takes the slot of an older version.
+	MarkEvicted = "evicted"
 )
 
 // fwInfo is what a verified manifest says of the firmware to fetch.
@@ -104,6 +110,9 @@ type fwInfo struct {
 	hash    [32]byte
 	size    uint64
 	label   string // how the version prints
+	// component is the v1 payload's storage identifier or the v3
+	// component name.
+	component string
 }
 
 // hub is the update client of one boot (in RAM: a reset loses it).
@@ -125,14 +134,42 @@ type hub struct {
 	delay    time.Duration
 	busy     bool // an update is in progress
 	reported int  // percent of the download last printed
+	// running is the application image that runs the hub; chain is where
+	// a chain update goes (nil for the classic profile).
+	running *sim.Descriptor
+	chain   *chainUpdate
 }
 
-func (h *hub) dev() storage.Device { return h.m.CandidateStorage() }
+func (h *hub) dev() storage.Device {
+	if h.cfg.Chain != nil {
+		return h.m.Internal()
+	}
+	return h.m.CandidateStorage()
+}
 
-func (h *hub) slot() sim.Slot { return h.cfg.Layout.Slots(h.m.Board())[0] }
+func (h *hub) slot() sim.Slot {
+	if h.chain != nil {
+		p := h.cfg.Chain.Slots(h.chain.stage)[h.chain.slot]
+		return sim.Slot{Start: p.Start, Size: p.Size}
+	}
+	return h.cfg.Layout.Slots(h.m.Board())[0]
+}
 
 // body returns where the firmware goes in the slot.
-func (h *hub) body() uint64 { return h.cfg.Layout.SlotBody(h.m.Board(), 0, h.dev().ProgramSize()) }
+func (h *hub) body() uint64 {
+	if h.chain != nil {
+		return h.slot().Start + chain.HeaderSpace
+	}
+	return h.cfg.Layout.SlotBody(h.m.Board(), 0, h.dev().ProgramSize())
+}
+
+// where names the slot an update goes to, for the log.
+func (h *hub) where() string {
+	if h.chain != nil {
+		return fmt.Sprintf("%s slot %d on internal flash", h.chain.stage, h.chain.slot)
+	}
+	return "slot 0 on " + h.cfg.Layout.Storage
+}
 
 // to moves the hub to a state and traces it.
 func (h *hub) to(state string) {
@@ -155,7 +192,9 @@ func (h *hub) start() {
 	h.to("INITIALIZED")
 	h.to("GET_ACTIVE_FIRMWARE_DETAILS")
 	hdr := make([]byte, firmware.InternalHeaderSize)
-	if err := h.m.Internal().Read(uint64(h.cfg.Layout.ApplicationDetails), hdr); err == nil {
+	if h.cfg.Chain != nil {
+		h.active.version, h.active.valid = h.running.Version, true
+	} else if err := h.m.Internal().Read(uint64(h.cfg.Layout.ApplicationDetails), hdr); err == nil {
 		if ih, err := firmware.DecodeInternalHeader(hdr); err == nil {
 			h.active.version, h.active.hash, h.active.valid = ih.FirmwareVersion, ih.FirmwareHash, true
 		}
@@ -181,6 +220,9 @@ func (h *hub) register() {
 	h.m.Print("Client registered\r\n")
 	h.m.Printf("Endpoint Name: %s\r\n", h.cfg.DeviceID)
 	h.m.Mark(MarkRegistered, fmt.Sprintf("version %d", h.active.version))
+	if h.cfg.Chain != nil {
+		confirmChain(h.m, h.cfg.Chain, h.running)
+	}
 	h.report(StateIdle, resultNone)
 	// The service pushes manifests over the LwM2M connection; a push that
 	// arrives after a reset belongs to a connection that no longer exists.
@@ -277,8 +319,23 @@ func (h *hub) manifestFetched(raw []byte) {
 	h.m.Mark(MarkManifestVerified, fmt.Sprintf("version %s, %d bytes from %s", info.label, info.size, info.uri))
 	h.info("UCMM", "manifest ok: version %s, %d bytes, %s", info.label, info.size, info.uri)
 	h.to("CHECK_VERSION")
-	if !(info.version > h.active.version) {
-		h.fail(ResultRollbackProtection, fmt.Sprintf("version %s is not newer than the active %d", info.label, h.active.version))
+	active := h.active.version
+	h.chain = nil
+	if h.cfg.Chain != nil {
+		stage, ok := chainStage(info.component)
+		if !ok {
+			h.fail(ResultInvalidManifestFormat, fmt.Sprintf("no stage is named %q", info.component))
+			return
+		}
+		slot, current, err := chainPlan(h.m, h.cfg.Chain, stage)
+		if err != nil {
+			h.fail(ResultInsufficientStorage, err.Error())
+			return
+		}
+		h.chain, active = &chainUpdate{stage: stage, slot: slot}, current
+	}
+	if !(info.version > active) {
+		h.fail(ResultRollbackProtection, fmt.Sprintf("version %s is not newer than the active %d", info.label, active))
 		return
 	}
 	h.to("PREPARE_FIRMWARE_SETUP")
@@ -337,7 +394,7 @@ func (h *hub) verify(raw []byte) (fwInfo, int, string) {
 		if r, why := h.applicable(m.VendorID, m.ClassID); r != resultNone {
 			return fwInfo{}, r, why
 		}
-		info := fwInfo{version: m.Timestamp, size: m.Payload.Reference.Size, label: fmt.Sprint(m.Timestamp)}
+		info := fwInfo{version: m.Timestamp, size: m.Payload.Reference.Size, label: fmt.Sprint(m.Timestamp), component: m.Payload.StorageIdentifier}
 		if m.Payload.Reference.URI != nil {
 			info.uri = *m.Payload.Reference.URI
 		}
@@ -358,7 +415,7 @@ func (h *hub) verify(raw []byte) (fwInfo, int, string) {
 	if err != nil || len(m.PayloadDigest) != 32 {
 		return fwInfo{}, ResultInvalidManifestFormat, fmt.Sprintf("payload-version %q", m.PayloadVersion)
 	}
-	info := fwInfo{version: v, uri: m.PayloadURI, size: m.PayloadSize, label: m.PayloadVersion}
+	info := fwInfo{version: v, uri: m.PayloadURI, size: m.PayloadSize, label: m.PayloadVersion, component: m.ComponentName}
 	copy(info.hash[:], m.PayloadDigest)
 	return info, resultNone, ""
 }
@@ -412,12 +469,23 @@ func (h *hub) setupFirmware() {
 		return
 	}
 	h.m.SetPhase("prepare")
+	if h.chain != nil {
+		evicted, err := chainRelease(h.m, h.cfg.Chain, *h.chain)
+		if err != nil {
+			h.fail(ResultWriterWriteFailure, err.Error())
+			return
+		}
+		if evicted != 0 {
+			h.info("UCFM", "evicting %s version %d from %s", h.chain.stage, evicted, h.where())
+			h.m.Mark(MarkEvicted, fmt.Sprintf("%s version %d", h.chain.stage, evicted))
+		}
+	}
 	from := h.resumePoint()
 	if err := h.eraseSlot(from); err != nil {
 		h.fail(ResultWriterWriteFailure, err.Error())
 		return
 	}
-	if h.cfg.Generation == Gen33 && from == 0 {
+	if h.cfg.Generation == Gen33 && from == 0 && h.chain == nil {
 		if err := h.writeHeader(); err != nil {
 			h.fail(ResultWriterWriteFailure, err.Error())
 			return
@@ -434,7 +502,11 @@ func (h *hub) setupFirmware() {
 	h.delay = resumeFirst
 	h.m.Mark(MarkDownloadBegin, fmt.Sprintf("%d bytes", h.fw.size))
 	h.source = ""
-	h.info("UCFM", "writing the candidate to slot 0 on %s at 0x%x (header %s)", h.cfg.Layout.Storage, h.slot().Start, map[Generation]string{Gen33: "written now", Gen34: "written at activate"}[h.cfg.Generation])
+	when := map[Generation]string{Gen33: "written now", Gen34: "written at activate"}[h.cfg.Generation]
+	if h.chain != nil {
+		when = "written at activate"
+	}
+	h.info("UCFM", "writing the candidate to %s at 0x%x (header %s)", h.where(), h.slot().Start, when)
 	if h.offset >= h.fw.size {
 		// Nothing to fetch: a manifest for an empty payload (the hub's way
 		// of erasing a slot), or a resumed download that had stored every
@@ -470,6 +542,12 @@ func (h *hub) eraseSlot(from uint64) error {
 		}
 		if err := dev.Erase(at, n); err != nil {
 			return err
+		}
+		if h.cfg.Chain != nil {
+			// The chain application's main loop kicks its watchdog
+			// between flash operations (one sector erase can take
+			// longer than a kick period).
+			h.m.KickWatchdog()
 		}
 		at += n
 	}
@@ -578,7 +656,7 @@ func (h *hub) finalize() {
 		return
 	}
 	h.to("STORAGE_FINALIZED")
-	h.info("UCFM", "SHA-256 of slot 0 matches the manifest")
+	h.info("UCFM", "SHA-256 of %s matches the manifest", h.where())
 	h.m.Mark(MarkFinalized, "")
 	h.report(StateDownloadedUpdate, resultNone)
 	h.to("WAIT_FOR_INSTALL_AUTHORIZATION")
@@ -596,7 +674,12 @@ func (h *hub) activate() {
 	h.report(StateInstallingUpdate, resultNone)
 	h.to("ACTIVATE_FIRMWARE")
 	h.m.SetPhase("activate")
-	if h.cfg.Generation == Gen34 {
+	if h.chain != nil {
+		if err := chainCommit(h.m, h.cfg.Chain, *h.chain, h.fw); err != nil {
+			h.fail(ResultWriterActivationFailure, err.Error())
+			return
+		}
+	} else if h.cfg.Generation == Gen34 {
 		if err := h.writeHeader(); err != nil {
 			h.fail(ResultWriterActivationFailure, err.Error())
 			return
