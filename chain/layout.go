@@ -20,6 +20,8 @@ type Layout struct {
 	// MaxAttempts bounds the boots a version may take without completing
 	// (a bootloader: handing over; an application: confirming).
 	MaxAttempts int
+	// Options are the keys the layout was made from, defaults filled in.
+	Options Options
 }
 
 // Part is a range of internal flash.
@@ -104,7 +106,7 @@ func NewLayout(b *sim.Board, o Options) (*Layout, error) {
 		}
 		return p, nil
 	}
-	l := &Layout{MaxAttempts: o.MaxAttempts}
+	l := &Layout{MaxAttempts: o.MaxAttempts, Options: o}
 	var err error
 	if l.Selector, err = take("boot selector", o.SelectorSize); err != nil {
 		return nil, err

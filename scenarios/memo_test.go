@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"github.com/bootsim/bootsim/chain"
 	"reflect"
 	"testing"
 
@@ -59,7 +60,7 @@ func TestSweepWithoutMemo(t *testing.T) {
 // TestSameClientComparesEveryField: sameClient lists the fields of the
 // client's configuration one by one; a new field must be added to it.
 func TestSameClientComparesEveryField(t *testing.T) {
-	require.Equal(t, 12, reflect.TypeOf(updateclient.Config{}).NumField(), "update sameClient and this count")
+	require.Equal(t, 13, reflect.TypeOf(updateclient.Config{}).NumField(), "update sameClient and this count")
 	a := updateclient.Config{DeviceID: "d", Certificate: []byte{1}}
 	require.True(t, sameClient(a, a))
 	for _, change := range []func(*updateclient.Config){
@@ -72,6 +73,7 @@ func TestSameClientComparesEveryField(t *testing.T) {
 		func(c *updateclient.Config) { c.Download.Deny = true },
 		func(c *updateclient.Config) { c.Install.Delay = 1 },
 		func(c *updateclient.Config) { c.Resume = true },
+		func(c *updateclient.Config) { c.Chain = &chain.Layout{} },
 	} {
 		b := a
 		b.Certificate = append([]byte(nil), a.Certificate...)

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/bootsim/bootsim/chain"
 	"github.com/bootsim/bootsim/sim"
 	"github.com/bootsim/bootsim/units"
 	"github.com/spf13/cobra"
@@ -22,23 +23,40 @@ the top, each region with its start address, its size and the configuration
 key that places it (the keys of mbed_app.json). The map of each device is
 drawn: internal flash, and the SD card or SPI flash when candidates live there.
 
-Profiles: classic (the Mbed bootloader's layout with SOTP key storage).`,
+Profiles: classic (the Mbed bootloader's layout with SOTP key storage) and
+chain (the boot selector, the two copies of the boot record, the bootloader
+slots and the application slots, all on internal flash).`,
 		Example: `  bootsim layout --board k64f
   bootsim layout --board k64f --storage internal
-  bootsim layout --board disco-l475vg -o json`,
+  bootsim layout --board disco-l475vg -o json
+  bootsim layout --board nucleo-f429zi --profile chain`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkOutput(output, "text", "json"); err != nil {
 				return err
 			}
-			if profile != "classic" {
-				return usageErr("profile %q has no layout in this version (available: classic)", profile)
+			if profile != "classic" && profile != "chain" {
+				return usageErr("profile %q has no layout in this version (available: classic, chain)", profile)
 			}
 			b, err := sim.LoadBoard(board)
 			if errors.Is(err, sim.ErrUnknownBoard) {
 				return usageErr("%v", err)
 			} else if err != nil {
 				return err
+			}
+			if profile == "chain" {
+				if storageKind != "" && storageKind != sim.DeviceInternal {
+					return usageErr("the chain profile keeps every version on internal flash (--storage %s)", storageKind)
+				}
+				cl, err := chain.NewLayout(b, chain.Options{})
+				if err != nil {
+					return err
+				}
+				if output == "json" {
+					return writeJSON(cmd.OutOrStdout(), chainLayoutJSON(b, cl))
+				}
+				drawChainLayout(cmd.OutOrStdout(), b, cl)
+				return nil
 			}
 			if storageKind != "" && !slices.Contains(b.Storages(), storageKind) {
 				return usageErr("board %s cannot keep candidates on %q (it can on: %s)", b.Name, storageKind, strings.Join(b.Storages(), ", "))
@@ -55,14 +73,14 @@ Profiles: classic (the Mbed bootloader's layout with SOTP key storage).`,
 		},
 	}
 	cmd.Flags().StringVar(&board, "board", "k64f", "board profile (see 'bootsim boards')")
-	cmd.Flags().StringVar(&profile, "profile", "classic", "update design: classic")
+	cmd.Flags().StringVar(&profile, "profile", "classic", "update design: classic or chain")
 	cmd.Flags().StringVar(&storageKind, "storage", "", "where candidates live: sd, spi or internal (default: the board's)")
 	addOutputFlag(cmd, &output, "text|json")
 	_ = cmd.RegisterFlagCompletionFunc("board", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return sim.BoardNames(), cobra.ShellCompDirectiveNoFileComp
 	})
 	_ = cmd.RegisterFlagCompletionFunc("storage", cobra.FixedCompletions([]string{"sd", "spi", "internal"}, cobra.ShellCompDirectiveNoFileComp))
-	_ = cmd.RegisterFlagCompletionFunc("profile", cobra.FixedCompletions([]string{"classic"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("profile", cobra.FixedCompletions([]string{"classic", "chain"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
@@ -169,6 +187,33 @@ func center(s string, w int) string {
 	return strings.Repeat(" ", left) + s + strings.Repeat(" ", w-n-left)
 }
 
+// drawBoxes draws one device's map, high addresses at the top.
+func drawBoxes(w io.Writer, b *sim.Board, dev string, bs []box) {
+	edge := "    +" + strings.Repeat("-", boxWidth) + "+"
+	fmt.Fprintf(w, "\n%s\n\n", deviceTitle(b, dev))
+	last := bs[len(bs)-1]
+	fmt.Fprintf(w, "%s <-+ 0x%08X  end\n", edge, last.start+last.size)
+	for i := len(bs) - 1; i >= 0; i-- {
+		x := bs[i]
+		body := []string{center(x.title, boxWidth)}
+		if x.size >= 16<<10 {
+			body = []string{strings.Repeat(" ", boxWidth), center(x.title, boxWidth), strings.Repeat(" ", boxWidth)}
+		}
+		for j, line := range body {
+			size := ""
+			if j == len(body)/2 {
+				size = "  " + units.Size(x.size).Human()
+			}
+			fmt.Fprintf(w, "    |%s|%s\n", line, size)
+		}
+		key := ""
+		if x.key != "" {
+			key = "  " + x.key
+		}
+		fmt.Fprintf(w, "%s <-+ 0x%08X%s\n", edge, x.start, key)
+	}
+}
+
 func drawLayout(w io.Writer, b *sim.Board, l *sim.Layout, profile string) {
 	fmt.Fprintf(w, "%s — %s, %s\n", b.Name, b.Title, b.MCU)
 	fmt.Fprintf(w, "%s profile, candidates on %s (%d slot%s)\n", profile, l.Storage, l.StorageLocations, plural(l.StorageLocations))
@@ -177,31 +222,8 @@ func drawLayout(w io.Writer, b *sim.Board, l *sim.Layout, profile string) {
 	if l.Storage != sim.DeviceInternal {
 		devs = append(devs, l.Storage)
 	}
-	edge := "    +" + strings.Repeat("-", boxWidth) + "+"
 	for _, dev := range devs {
-		fmt.Fprintf(w, "\n%s\n\n", deviceTitle(b, dev))
-		bs := boxes[dev]
-		last := bs[len(bs)-1]
-		fmt.Fprintf(w, "%s <-+ 0x%08X  end\n", edge, last.start+last.size)
-		for i := len(bs) - 1; i >= 0; i-- {
-			x := bs[i]
-			body := []string{center(x.title, boxWidth)}
-			if x.size >= 16<<10 {
-				body = []string{strings.Repeat(" ", boxWidth), center(x.title, boxWidth), strings.Repeat(" ", boxWidth)}
-			}
-			for j, line := range body {
-				size := ""
-				if j == len(body)/2 {
-					size = "  " + units.Size(x.size).Human()
-				}
-				fmt.Fprintf(w, "    |%s|%s\n", line, size)
-			}
-			key := ""
-			if x.key != "" {
-				key = "  " + x.key
-			}
-			fmt.Fprintf(w, "%s <-+ 0x%08X%s\n", edge, x.start, key)
-		}
+		drawBoxes(w, b, dev, boxes[dev])
 	}
 	fmt.Fprintf(w, "\nConfiguration (mbed_app.json target_overrides):\n")
 	for _, kv := range l.Keys() {
