@@ -286,3 +286,109 @@ func chainParams(f *Firmware, d *sim.Descriptor) {
 		d.Params = append(d.Params, [2]string{"watchdog", chainAppWatchdog.String()})
 	}
 }
+
+// checkChainExpect checks the chain profile's expectations: they name
+// firmware of the right stage.
+func (l *Loaded) checkChainExpect(e Expect) error {
+	if l.Chain == nil {
+		return e.Pos.Errorf("%s: an expectation of the chain profile (device.profile: chain)", e.Kind)
+	}
+	stageOf := func(name string, boot bool) error {
+		if err := l.firmwareRef(name, e.Pos, e.Kind); err != nil {
+			return err
+		}
+		if l.Firmware.Get(name).isBootloader() != boot {
+			return e.Pos.Errorf("%s: %s is not %s image", e.Kind, name, map[bool]string{true: "a bootloader", false: "an application"}[boot])
+		}
+		return nil
+	}
+	switch e.Kind {
+	case ExpBootloader:
+		return stageOf(e.Value, true)
+	case ExpPath:
+		for _, v := range e.List {
+			bl, app, ok := strings.Cut(v, "/")
+			if !ok {
+				return e.Pos.Errorf("path: visit %q: write bootloader/application (bootloader/ for a boot that started none)", v)
+			}
+			if err := stageOf(bl, true); err != nil {
+				return err
+			}
+			if app != "" {
+				if err := stageOf(app, false); err != nil {
+					return err
+				}
+			}
+		}
+	case ExpStored:
+		for _, n := range e.Stored.Bootloaders {
+			if err := stageOf(n, true); err != nil {
+				return err
+			}
+		}
+		for _, n := range e.Stored.Applications {
+			if err := stageOf(n, false); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// chainExpect checks a chain expectation on a run's result.
+func (r *runner) chainExpect(e *Expect, res *Result) (bool, string) {
+	l := r.l
+	switch e.Kind {
+	case ExpBootloader:
+		boots := chainBoots(l, res.Trace)
+		for i := len(boots) - 1; i >= 0; i-- {
+			if boots[i].bl != "" {
+				return boots[i].bl == e.Value, "the last bootloader to run was " + boots[i].bl
+			}
+		}
+		return false, "no bootloader ran"
+	case ExpPath:
+		tr, err := BootTree(l, res)
+		if err != nil {
+			return false, err.Error()
+		}
+		var got []string
+		for _, v := range tr.Path {
+			got = append(got, v.Bootloader+"/"+v.Application)
+		}
+		return slices.Equal(got, e.List), "the path was " + strings.Join(got, " ")
+	case ExpStored:
+		rec := chain.Peek(r.m.Internal(), l.Chain)
+		if rec == nil {
+			return false, "no valid boot record"
+		}
+		name := func(boot bool, v uint64) string {
+			for _, f := range l.Firmware {
+				if f.isBootloader() == boot && f.Version == v {
+					return f.Name
+				}
+			}
+			return fmt.Sprintf("version %d", v)
+		}
+		ready := func(st *chain.StageState, boot bool) []string {
+			var out []string
+			for _, sl := range st.Slots {
+				if sl.Status == chain.Ready {
+					out = append(out, name(boot, sl.Version))
+				}
+			}
+			slices.Sort(out)
+			return out
+		}
+		gotB, gotA := ready(&rec.Boot, true), ready(&rec.App, false)
+		ok := true
+		if want := e.Stored.Bootloaders; want != nil {
+			ok = ok && slices.Equal(gotB, slices.Sorted(slices.Values(want)))
+		}
+		if want := e.Stored.Applications; want != nil {
+			ok = ok && slices.Equal(gotA, slices.Sorted(slices.Values(want)))
+		}
+		return ok, fmt.Sprintf("the record holds bootloaders [%s], applications [%s]", strings.Join(gotB, ", "), strings.Join(gotA, ", "))
+	}
+	panic("scenarios: not a chain expectation: " + e.Kind)
+}

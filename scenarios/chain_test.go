@@ -66,3 +66,20 @@ func TestChainLoadErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestChainExpectationsLoad: the chain expectations name firmware of the
+// right stage, and are refused on other profiles.
+func TestChainExpectationsLoad(t *testing.T) {
+	for _, tc := range []struct{ expect, want string }{
+		{"bootloader: app-v1", "bootloader: app-v1 is not a bootloader image"},
+		{"path: [app-v1/bl-v1]", "path: app-v1 is not a bootloader image"},
+		{"path: [bl-v1]", `path: visit "bl-v1": write bootloader/application`},
+		{"stored: {applications: [bl-v1]}", "stored: bl-v1 is not an application image"},
+		{"stored: {}", "stored needs bootloaders, applications or both"},
+	} {
+		_, err := Load("t.yaml", []byte(chainBase+"expect:\n  - "+tc.expect+"\n"), nil)
+		require.ErrorContains(t, err, tc.want, tc.expect)
+	}
+	_, err := Load("t.yaml", []byte(base+"expect:\n  - bootloader: app-v1\n"), nil)
+	require.ErrorContains(t, err, "an expectation of the chain profile")
+}

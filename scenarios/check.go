@@ -90,6 +90,8 @@ func (r *runner) expect(e *Expect, res *Result) (bool, string) {
 		ok := (sv.Updated == nil || *sv.Updated == v.Updated) && (sv.Result == nil || *sv.Result == v.Result) &&
 			(sv.State == nil || *sv.State == v.State) && (sv.Notifications == nil || *sv.Notifications == v.Notifications)
 		return ok, fmt.Sprintf("updated=%v result=%d state=%d notifications=%d", v.Updated, v.Result, v.State, v.Notifications)
+	case ExpBootloader, ExpPath, ExpStored:
+		return r.chainExpect(e, res)
 	case ExpUpdateTime:
 		d, ok := r.updateTime(res)
 		if !ok {

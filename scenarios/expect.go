@@ -27,6 +27,10 @@ const (
 	ExpService    = "service"
 	ExpDownloaded = "downloaded"
 	ExpUpdateTime = "update-time"
+	// The chain profile.
+	ExpBootloader = "bootloader"
+	ExpPath       = "path"
+	ExpStored     = "stored"
 )
 
 // Expect is one expectation, checked when the steps are done. It is
@@ -39,7 +43,17 @@ type Expect struct {
 	Count   Bounds
 	Region  *RegionExpect
 	Service *ServiceExpect
-	Pos     strictyaml.Pos
+	// List is a path's visits ("bootloader/application").
+	List   []string
+	Stored *StoredExpect
+	Pos    strictyaml.Pos
+}
+
+// StoredExpect is what the chain's boot record holds as ready, by stage:
+// the firmware names, in any order.
+type StoredExpect struct {
+	Bootloaders  []string `yaml:"bootloaders,omitempty" jsonschema:"description=The bootloader versions ready in the record."`
+	Applications []string `yaml:"applications,omitempty" jsonschema:"description=The application versions ready in the record."`
 }
 
 // ServiceExpect is what the service must know of the device.
@@ -133,13 +147,28 @@ func (e *Expect) UnmarshalStrictYAML(d strictyaml.Decoder, n *yaml.Node) error {
 	kind, v, err := oneOf(d, n, "expectation",
 		[]string{ExpNoBrick},
 		[]string{ExpRunning, ExpState, ExpEvent, ExpNoEvent, ExpBoots, ExpSerial, ExpNoSerial, ExpRegion, ExpWeakness, ExpTime,
-			ExpResult, ExpService, ExpDownloaded, ExpUpdateTime})
+			ExpResult, ExpService, ExpDownloaded, ExpUpdateTime, ExpBootloader, ExpPath, ExpStored})
 	if err != nil {
 		return err
 	}
 	e.Kind = kind
 	switch kind {
-	case ExpRunning, ExpState, ExpNoEvent, ExpSerial, ExpNoSerial, ExpWeakness:
+	case ExpPath:
+		if err := d.Decode(v, &e.List); err != nil {
+			return err
+		}
+		if len(e.List) == 0 {
+			return d.Errorf(v, "path needs at least one visit (bootloader/application)")
+		}
+	case ExpStored:
+		e.Stored = &StoredExpect{}
+		if err := d.Decode(v, e.Stored); err != nil {
+			return err
+		}
+		if e.Stored.Bootloaders == nil && e.Stored.Applications == nil {
+			return d.Errorf(v, "stored needs bootloaders, applications or both")
+		}
+	case ExpRunning, ExpState, ExpNoEvent, ExpSerial, ExpNoSerial, ExpWeakness, ExpBootloader:
 		if err := d.Decode(v, &e.Value); err != nil {
 			return err
 		}
@@ -218,6 +247,19 @@ func (e *Expect) String() string {
 		return "no-brick"
 	case ExpRunning:
 		return "running " + e.Value
+	case ExpBootloader:
+		return "bootloader " + e.Value
+	case ExpPath:
+		return "path " + strings.Join(e.List, " ")
+	case ExpStored:
+		var parts []string
+		if e.Stored.Bootloaders != nil {
+			parts = append(parts, "bootloaders ["+strings.Join(e.Stored.Bootloaders, ", ")+"]")
+		}
+		if e.Stored.Applications != nil {
+			parts = append(parts, "applications ["+strings.Join(e.Stored.Applications, ", ")+"]")
+		}
+		return "stored " + strings.Join(parts, " ")
 	case ExpState:
 		return "state " + e.Value
 	case ExpEvent:

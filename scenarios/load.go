@@ -543,6 +543,8 @@ func (l *Loaded) checkExpect(e Expect) error {
 			return nil
 		}
 		return l.firmwareRef(e.Value, e.Pos, "running")
+	case ExpBootloader, ExpPath, ExpStored:
+		return l.checkChainExpect(e)
 	case ExpState:
 		if !slices.Contains(stateNames(), e.Value) {
 			return e.Pos.Errorf("state %q: want one of %s", e.Value, strings.Join(stateNames(), ", "))

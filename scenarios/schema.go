@@ -132,6 +132,7 @@ func mapType(r *jsonschema.Reflector, t reflect.Type) *jsonschema.Schema {
 			AdditionalProperties: jsonschema.FalseSchema,
 		}}}
 	case reflect.TypeFor[Expect]():
+		minOne := uint64(1)
 		event := &jsonschema.Schema{AnyOf: []*jsonschema.Schema{str(), {
 			Type:                 "object",
 			Properties:           props("name", str(), "count", integer(), "at-least", integer(), "at-most", integer()),
@@ -146,6 +147,8 @@ func mapType(r *jsonschema.Reflector, t reflect.Type) *jsonschema.Schema {
 			oneKey(ExpTime, timeBounds()), oneKey(ExpUpdateTime, timeBounds()),
 			oneKey(ExpResult, integer()), oneKey(ExpDownloaded, bounds()),
 			oneKey(ExpService, inline(&ServiceExpect{})),
+			oneKey(ExpBootloader, str()), oneKey(ExpPath, &jsonschema.Schema{Type: "array", Items: str(), MinItems: &minOne}),
+			oneKey(ExpStored, inline(&StoredExpect{})),
 		}}
 	}
 	return nil
