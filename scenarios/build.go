@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/bootsim/bootsim/bootloader"
 	"github.com/bootsim/bootsim/firmware"
 	"github.com/bootsim/bootsim/sim"
 	"github.com/bootsim/bootsim/sim/cloud"
@@ -20,9 +19,6 @@ const (
 	implApp     = "app"
 )
 
-// bootloaderImageSize is the size of the generated bootloader image.
-const bootloaderImageSize = 24 << 10
-
 // images are the images a scenario builds, by firmware name, and the cache
 // of checks over unchanged pages that every machine running them shares
 // (the forks of a sweep hash and compare the same images).
@@ -33,25 +29,16 @@ type images struct {
 	cache      *storage.StampCache
 }
 
-// buildImages builds the bootloader image and one image per firmware. The
-// bytes depend on the scenario's seed only.
+// buildImages builds the images of the profile's own stages and one image
+// per firmware. The bytes depend on the scenario's seed only.
 func (l *Loaded) buildImages() (*images, error) {
 	out := &images{app: map[string]*sim.Image{}, cache: storage.NewStampCache()}
-	if l.Chain != nil {
-		if err := l.buildChainImages(out); err != nil {
-			return nil, err
-		}
-	}
-	bl := &sim.Descriptor{Stage: sim.StageBootloader, Impl: implClassic, Name: "mbed-bootloader", Version: 1,
-		Behaviour: "healthy", Size: min(bootloaderImageSize, uint64(l.Layout.BootloaderSize))}
-	b, err := sim.BuildImage(bl, l.Seed)
-	if err != nil {
+	if err := l.prof.buildImages(l, out); err != nil {
 		return nil, err
 	}
-	out.bootloader = &sim.Image{Desc: bl, Bytes: b}
 	for _, f := range l.Firmware {
-		if f.isBootloader() {
-			continue
+		if out.app[f.Name] != nil {
+			continue // one of the profile's own stages
 		}
 		d := &sim.Descriptor{Stage: sim.StageApplication, Impl: implApp, Name: f.Name, Version: f.Version,
 			Behaviour: f.Behaviour, Size: uint64(f.Size)}
@@ -78,19 +65,15 @@ func (l *Loaded) buildImages() (*images, error) {
 }
 
 // newMachine builds a powered-off machine for the scenario, with the
-// programs registered and the images known; storage is blank, or restored
-// from a snapshot. The application runs the update client against svc.
+// profile's programs registered and the images known; storage is blank, or
+// restored from a snapshot. The application runs the update client against
+// svc.
 func (l *Loaded) newMachine(imgs *images, seed uint64, from *storage.Snapshot, client *updateclient.Config, svc *cloud.Service) (*sim.Machine, error) {
-	if l.Chain != nil {
-		return l.newChainMachine(imgs, seed, from, client, svc)
-	}
-	m, err := sim.New(sim.Config{Board: l.Board, Layout: l.Layout, Seed: seed, Storage: from, Cache: imgs.cache})
-	if err != nil {
-		return nil, err
-	}
-	m.Register(implClassic, bootloader.NewClassic(l.Boot))
-	m.Register(implApp, updateclient.App{Client: client, Service: svc})
-	m.AddImage(imgs.bootloader)
+	return l.prof.newMachine(l, imgs, seed, from, client, svc)
+}
+
+// addImages makes a machine know every firmware image of the scenario.
+func (l *Loaded) addImages(m *sim.Machine, imgs *images) {
 	for _, f := range l.Firmware {
 		img := imgs.app[f.Name]
 		if f.data != nil {
@@ -99,7 +82,6 @@ func (l *Loaded) newMachine(imgs *images, seed uint64, from *storage.Snapshot, c
 			m.AddImage(img)
 		}
 	}
-	return m, nil
 }
 
 // candidateKey is the key candidate headers are written with: the device
@@ -113,12 +95,14 @@ func (l *Loaded) candidateKey() ([]byte, error) {
 	return firmware.DeviceKey(rot, l.Boot.BackwardCompatibleKey)
 }
 
-// program the factory state: bootloader, SOTP with the ROT, the active
-// image with its header, candidates with theirs.
+// programFactory writes the factory state the profile lays out.
 func (l *Loaded) programFactory(m *sim.Machine, imgs *images) error {
-	if l.Chain != nil {
-		return l.programChainFactory(m, imgs)
-	}
+	return l.prof.programFactory(l, m, imgs)
+}
+
+// programClassicFactory writes the classic factory state: bootloader, SOTP
+// with the ROT, the active image with its header, candidates with theirs.
+func (l *Loaded) programClassicFactory(m *sim.Machine, imgs *images) error {
 	var err error
 	m.Factory(func() {
 		internal := m.Internal()

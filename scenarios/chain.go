@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"fmt"
+	"github.com/bootsim/bootsim/strictyaml"
 	"slices"
 	"strings"
 	"time"
@@ -22,6 +23,86 @@ import (
 
 // ProfileChain is the multi-stage chain profile.
 const ProfileChain = "chain"
+
+func init() { registerProfile(chainProfile{}) }
+
+// chainProfile implements Profile for the chain.
+type chainProfile struct{}
+
+func (chainProfile) Name() string { return ProfileChain }
+
+func (chainProfile) configure(l *Loaded, pos strictyaml.Pos) error {
+	if err := l.checkChainDevice(pos); err != nil {
+		return err
+	}
+	// The classic layout of the board stays resolved for what reads it
+	// beside the stages (a user binary's size limit); the chain's stages
+	// never do.
+	layout, err := l.Board.Layout("")
+	if err != nil {
+		return pos.Errorf("%v", err)
+	}
+	l.Layout, l.Boot = layout, bootloader.DefaultConfig(layout)
+	return nil
+}
+
+func (chainProfile) checkFirmware(l *Loaded, f *Firmware) error { return l.checkChainFirmware(f) }
+
+func (chainProfile) checkFactory(l *Loaded) error {
+	if l.Factory.ROT != "" {
+		return l.Factory.at("rot").Errorf("factory.rot: the chain profile keeps no SOTP")
+	}
+	return l.checkChainFactory()
+}
+
+func (chainProfile) checkStep(l *Loaded, st Step) error {
+	switch {
+	case st.Kind == StepCampaign && st.Campaign.Manifest == "v3":
+		return st.Pos.Errorf("campaign: the chain profile's versions are v1 timestamps (the firmware's version); use a v1 manifest")
+	case st.Kind == StepCampaign && st.Campaign.Payload == PayloadEmpty:
+		return st.Pos.Errorf("campaign: an empty payload erases a classic candidate slot; the chain profile has none")
+	case st.Kind == StepApp && st.App.Plant != "":
+		return st.App.pos.Errorf("app.plant: plants a classic candidate; not available in the chain profile")
+	}
+	return nil
+}
+
+func (chainProfile) buildImages(l *Loaded, out *images) error { return l.buildChainImages(out) }
+
+func (chainProfile) newMachine(l *Loaded, imgs *images, seed uint64, from *storage.Snapshot, client *updateclient.Config, svc *cloud.Service) (*sim.Machine, error) {
+	return l.newChainMachine(imgs, seed, from, client, svc)
+}
+
+func (chainProfile) programFactory(l *Loaded, m *sim.Machine, imgs *images) error {
+	return l.programChainFactory(m, imgs)
+}
+
+func (chainProfile) regions(l *Loaded) []storage.Region { return l.Chain.Regions() }
+
+func (chainProfile) invariant(_ *Loaded, name string) (bool, string) {
+	switch name {
+	case InvNoDowngrade:
+		return true, "the chain profile rolls back to older versions by design; it keeps no anti-rollback floor"
+	case InvSOTPIntact:
+		return true, "the chain profile keeps no SOTP"
+	}
+	return true, ""
+}
+
+func (chainProfile) canRun(l *Loaded) (bool, string) {
+	if l.chainCanRun() {
+		return true, ""
+	}
+	return false, "no stored application can run under a stored bootloader"
+}
+
+// recoveryBoots: a chain device may walk its whole tree before an
+// application runs: every application under every bootloader, each for its
+// attempts, plus the boot each bootloader gives itself up in.
+func (chainProfile) recoveryBoots(l *Loaded) int {
+	n := len(l.Factory.Bootloaders) * (len(l.Factory.Applications)*l.Chain.MaxAttempts + 1)
+	return max(recoveryBoots, n+1)
+}
 
 // Implementation names of the chain's stages.
 const (
@@ -93,12 +174,6 @@ type posErrorf interface {
 
 // checkChainFirmware checks a firmware's chain fields.
 func (l *Loaded) checkChainFirmware(f *Firmware) error {
-	if l.Chain == nil {
-		if f.Stage != "" || f.Confirm != "" {
-			return f.pos.Errorf("firmware %s: stage and confirm belong to the chain profile (device.profile: chain)", f.Name)
-		}
-		return nil
-	}
 	if f.Stage == "" {
 		f.Stage = string(sim.StageApplication)
 	}
@@ -142,12 +217,6 @@ func (f *Firmware) isBootloader() bool { return f.Stage == string(sim.StageBootl
 // the right stage, distinct versions per stage, trial names among them.
 func (l *Loaded) checkChainFactory() error {
 	f := &l.Factory
-	if l.Chain == nil {
-		if len(f.Bootloaders)+len(f.Applications)+len(f.Trial) > 0 {
-			return f.at("").Errorf("factory: bootloaders, applications and trial belong to the chain profile (device.profile: chain)")
-		}
-		return nil
-	}
 	if f.Active != "" || len(f.Slots) > 0 {
 		return f.at("").Errorf("factory: the chain profile stores versions in bootloaders and applications, not active and slots")
 	}

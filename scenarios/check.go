@@ -161,13 +161,8 @@ func (r *runner) regionHolds(x *RegionExpect, m *sim.Machine) (bool, string) {
 // promised reports whether the profile promises an invariant in this
 // configuration (a violation of one it does not promise is a weakness).
 func (r *runner) promised(name string) bool {
-	switch name {
-	case InvNoDowngrade:
-		return false // classic: versions are timestamps compared with whatever is installed
-	case InvAuthentic:
-		return r.l.Layout.Storage != sim.DeviceInternal // internal candidates carry only a CRC
-	}
-	return true
+	p, _ := r.l.prof.invariant(r.l, name)
+	return p
 }
 
 func (r *runner) declaredWeakness(name string) bool {
@@ -191,6 +186,10 @@ func (r *runner) invariants(res *Result) []InvariantResult {
 	}
 	var out []InvariantResult
 	for _, c := range checks {
+		if _, why := r.l.prof.invariant(r.l, c.name); why != "" {
+			out = append(out, InvariantResult{Name: c.name, Status: StatusNA, Detail: why})
+			continue
+		}
 		violated, na, detail := c.fn(res)
 		st := StatusPass
 		switch {
@@ -212,15 +211,8 @@ func (r *runner) invariants(res *Result) []InvariantResult {
 // budget: at the latest in the stage code of boot recoveryBoots.
 func (r *runner) noBrick(*Result) (bool, bool, string) {
 	l := r.l
-	had := l.Factory.Active != ""
-	for _, s := range l.Factory.Slots {
-		had = had || s != ""
-	}
-	if !had && l.Chain == nil {
-		return false, true, "the device never held an application"
-	}
-	if l.Chain != nil && !l.chainCanRun() {
-		return false, true, "no stored application can run under a stored bootloader"
+	if ok, why := l.prof.canRun(l); !ok {
+		return false, true, why
 	}
 	if rec := r.recovery; rec != nil {
 		if rec.firstUp != "" && rec.firstUpBoot <= rec.policy.Boots {
@@ -266,9 +258,6 @@ func (r *runner) authentic(res *Result) (bool, bool, string) {
 // noDowngrade: no application ran with a lower version than one that ran
 // before it.
 func (r *runner) noDowngrade(res *Result) (bool, bool, string) {
-	if r.l.Chain != nil {
-		return false, true, "the chain profile rolls back to older versions by design; it keeps no anti-rollback floor"
-	}
 	var best uint64
 	var bestName string
 	if rec := r.recovery; rec != nil {
@@ -290,12 +279,7 @@ func (r *runner) noDowngrade(res *Result) (bool, bool, string) {
 // verdict depends only on the two SOTP areas, so it is kept in the machine's
 // cache by their pages: a sweep's forks rarely write them.
 func (r *runner) sotpIntact(*Result) (bool, bool, string) {
-	if r.l.Chain != nil {
-		return false, true, "the chain profile keeps no SOTP"
-	}
-	if r.l.ROT == nil {
-		return false, true, "no ROT was provisioned"
-	}
+
 	a1, a2 := r.l.Layout.SOTPAreas()
 	lo, hi := min(a1.Addr, a2.Addr), max(a1.Addr+a1.Size, a2.Addr+a2.Size)
 	dev := r.m.Internal()

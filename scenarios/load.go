@@ -3,7 +3,6 @@ package scenarios
 import (
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"regexp"
 	"slices"
 	"strings"
@@ -18,9 +17,6 @@ import (
 	"github.com/bootsim/bootsim/units"
 	"github.com/bootsim/bootsim/updateclient"
 )
-
-// Profiles are the update designs a scenario can run.
-var Profiles = []string{"classic", ProfileChain}
 
 // Invariant names.
 const (
@@ -44,6 +40,7 @@ type Loaded struct {
 	Boot    bootloader.Config
 	ROT     []byte // nil when none is provisioned
 	Profile string
+	prof    Profile
 	// Chain is the chain profile's layout (nil for other profiles).
 	Chain    *chain.Layout
 	builtIn  bool
@@ -95,9 +92,6 @@ func check(sc *Scenario, readFile ReadFile) (*Loaded, error) {
 	if err := l.checkFactory(); err != nil {
 		return nil, err
 	}
-	if a := l.Factory.Active; a != "" && uint64(l.Firmware.Get(a).Size) > uint64(l.Layout.MaxApplicationSize) {
-		return nil, l.Factory.at("active").Errorf("factory.active: %s (%s) is larger than the maximum application size %s", a, l.Firmware.Get(a).Size, l.Layout.MaxApplicationSize)
-	}
 	if err := l.checkClient(); err != nil {
 		return nil, err
 	}
@@ -133,64 +127,14 @@ func (l *Loaded) checkDevice() error {
 	l.Board = b
 	l.Profile = d.Profile
 	if l.Profile == "" {
-		l.Profile = "classic"
+		l.Profile = ProfileClassic
 	}
-	if !slices.Contains(Profiles, l.Profile) {
-		return pos.Errorf("device.profile %q is not available in this version (available: %s)", d.Profile, strings.Join(Profiles, ", "))
+	p := profiles[l.Profile]
+	if p == nil {
+		return pos.Errorf("device.profile %q is not available in this version (available: %s)", d.Profile, strings.Join(ProfileNames(), ", "))
 	}
-	if l.Profile == ProfileChain {
-		if err := l.checkChainDevice(pos); err != nil {
-			return err
-		}
-		// The classic layout stays resolved for the code that reads it;
-		// the chain's stages never do.
-		layout, err := b.Layout("")
-		if err != nil {
-			return pos.Errorf("%v", err)
-		}
-		l.Layout, l.Boot = layout, bootloader.DefaultConfig(layout)
-		return nil
-	}
-	kind := d.Storage
-	if kind == "" {
-		kind = b.Storage.Default
-	}
-	if !slices.Contains(b.Storages(), kind) {
-		return pos.Errorf("device.storage %q: board %s keeps candidates on %s", d.Storage, b.Name, strings.Join(b.Storages(), ", "))
-	}
-	layout, err := b.RawLayout(kind)
-	if err != nil {
-		return pos.Errorf("%v", err)
-	}
-	boot := bootloader.DefaultConfig(layout)
-	for _, e := range d.Config {
-		v, err := units.ParseSize(e.Value)
-		if err != nil {
-			return e.pos.Errorf("%s: %v", e.Key, err)
-		}
-		switch {
-		case layout.SetKey(e.Key, v):
-		case e.Key == "mbed-bootloader.max-copy-retries":
-			boot.MaxCopyRetries = int(v)
-		case e.Key == "mbed-bootloader.max-boot-retries":
-			boot.MaxBootRetries = int(v)
-		default:
-			return e.pos.Errorf("unknown configuration key %q (known: layout keys as 'bootsim layout' prints them, mbed-bootloader.max-copy-retries, mbed-bootloader.max-boot-retries)", e.Key)
-		}
-		if boot.MaxCopyRetries < 1 || boot.MaxCopyRetries > 100 || boot.MaxBootRetries < 1 || boot.MaxBootRetries > 255 {
-			return e.pos.Errorf("%s: out of range", e.Key)
-		}
-	}
-	if err := layout.Resolve(b); err != nil {
-		cfgPos := pos
-		if len(d.Config) > 0 {
-			cfgPos = d.Config[0].pos
-		}
-		return cfgPos.Errorf("layout: %v", err)
-	}
-	l.Layout = layout
-	l.Boot = boot
-	return nil
+	l.prof = p
+	return p.configure(l, pos)
 }
 
 // descriptorRoom is how much of a generated image the descriptor may take.
@@ -231,10 +175,8 @@ func (l *Loaded) checkFirmware(readFile ReadFile) error {
 			return f.pos.Errorf("firmware %s: a size is required (e.g. size: 200KiB)", f.Name)
 		case f.Size < descriptorRoom:
 			return f.pos.Errorf("firmware %s: size %s is below the 1 KiB minimum of a generated image", f.Name, f.Size)
-		case l.Chain == nil && uint64(f.Size) > l.largestPlace():
-			return f.pos.Errorf("firmware %s: size %s fits neither the active region (%s) nor a slot", f.Name, f.Size, l.Layout.MaxApplicationSize)
 		}
-		if err := l.checkChainFirmware(f); err != nil {
+		if err := l.prof.checkFirmware(l, f); err != nil {
 			return err
 		}
 		if f.isBootloader() {
@@ -275,47 +217,7 @@ func (l *Loaded) firmwareRef(name string, pos strictyaml.Pos, what string) error
 	return nil
 }
 
-func (l *Loaded) checkFactory() error {
-	f := &l.Factory
-	if err := l.checkChainFactory(); err != nil {
-		return err
-	}
-	if l.Chain != nil {
-		if f.ROT != "" {
-			return f.at("rot").Errorf("factory.rot: the chain profile keeps no SOTP")
-		}
-		return nil
-	}
-	if f.Active != "" {
-		if err := l.firmwareRef(f.Active, f.at("active"), "factory.active"); err != nil {
-			return err
-		}
-	}
-	slots := l.Layout.Slots(l.Board)
-	if len(f.Slots) > len(slots) {
-		return f.at("slots").Errorf("factory.slots: %d images for %d slot(s) (update-client.storage-locations)", len(f.Slots), len(slots))
-	}
-	for i, s := range f.Slots {
-		if s == "" {
-			continue
-		}
-		if err := l.firmwareRef(s, f.at(fmt.Sprintf("slots[%d]", i)), fmt.Sprintf("factory.slots[%d]", i)); err != nil {
-			return err
-		}
-	}
-	switch f.ROT {
-	case "none":
-	case "":
-		l.ROT = seededROT(l.Seed)
-	default:
-		rot, err := hex.DecodeString(f.ROT)
-		if err != nil || len(rot) != 16 {
-			return f.at("rot").Errorf("factory.rot: want 32 hex digits (16 bytes) or none")
-		}
-		l.ROT = rot
-	}
-	return nil
-}
+func (l *Loaded) checkFactory() error { return l.prof.checkFactory(l) }
 
 // seededROT draws the ROT a device is provisioned with when the scenario
 // does not say.
@@ -331,12 +233,7 @@ func seededROT(seed uint64) []byte {
 }
 
 // regions are the named parts of the scenario's layout.
-func (l *Loaded) regions() []storage.Region {
-	if l.Chain != nil {
-		return l.Chain.Regions()
-	}
-	return l.Layout.Regions(l.Board)
-}
+func (l *Loaded) regions() []storage.Region { return l.prof.regions(l) }
 
 func (l *Loaded) regionNames() []string {
 	var out []string
@@ -428,19 +325,13 @@ func (l *Loaded) checkStep(st Step) error {
 			return st.Pos.Errorf("%s: board %s has no SD card", st.Kind, l.Board.Name)
 		}
 	case StepCampaign:
-		if l.Chain != nil && st.Campaign.Manifest == "v3" {
-			return st.Pos.Errorf("campaign: the chain profile's versions are v1 timestamps (the firmware's version); use a v1 manifest")
-		}
-		if l.Chain != nil && st.Campaign.Payload == PayloadEmpty {
-			return st.Pos.Errorf("campaign: an empty payload erases a classic candidate slot; the chain profile has none")
+		if err := l.prof.checkStep(l, st); err != nil {
+			return err
 		}
 		return l.checkCampaign(st.Campaign)
 	case StepApp:
-		if st.App.Plant != "" && l.Chain != nil {
-			return st.App.pos.Errorf("app.plant: plants a classic candidate; not available in the chain profile")
-		}
-		if st.App.Confirm && l.Chain == nil {
-			return st.App.pos.Errorf("app: confirm belongs to the chain profile")
+		if err := l.prof.checkStep(l, st); err != nil {
+			return err
 		}
 		if st.App.Plant != "" {
 			return l.firmwareRef(st.App.Plant, st.App.pos, "app.plant")

@@ -60,13 +60,7 @@ var defaultSweep = Sweep{Boots: recoveryBoots, Time: units.Duration(recoveryTime
 // recovery's too: they are properties of the design under test.
 func (l *Loaded) sweepPolicy() *Sweep {
 	p := defaultSweep
-	if l.Chain != nil {
-		// A chain device may walk its whole tree before an application
-		// runs: every application under every bootloader, each for its
-		// attempts, plus the boot each bootloader gives itself up in.
-		n := len(l.Factory.Bootloaders) * (len(l.Factory.Applications)*l.Chain.MaxAttempts + 1)
-		p.Boots = max(p.Boots, n+1)
-	}
+	p.Boots = l.prof.recoveryBoots(l)
 	if l.Scenario.Sweep == nil {
 		for _, e := range l.Expect {
 			if e.Kind == ExpWeakness {
