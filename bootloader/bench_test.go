@@ -3,6 +3,7 @@ package bootloader
 import (
 	"bytes"
 	"crypto/sha256"
+	"github.com/bootsim/bootsim/mbedlayout"
 	"strings"
 	"testing"
 	"time"
@@ -22,7 +23,7 @@ type bench struct {
 	t    *testing.T
 	m    *sim.Machine
 	b    *sim.Board
-	l    *sim.Layout
+	l    *mbedlayout.Layout
 	cfg  Config
 	rot  []byte
 	apps map[string]*sim.Image
@@ -45,18 +46,18 @@ func testApp(m *sim.Machine, img *sim.Image) {
 
 // newBench builds a powered-off board with the bootloader and a ROT in
 // SOTP; edit may change the layout keys and the configuration first.
-func newBench(t *testing.T, board, storageKind string, edit func(*sim.Layout, *Config)) *bench {
+func newBench(t *testing.T, board, storageKind string, edit func(*mbedlayout.Layout, *Config)) *bench {
 	t.Helper()
 	b, err := sim.LoadBoard(board)
 	require.NoError(t, err)
-	l, err := b.RawLayout(storageKind)
+	l, err := mbedlayout.Raw(b, storageKind)
 	require.NoError(t, err)
 	cfg := DefaultConfig(l)
 	if edit != nil {
 		edit(l, &cfg)
 	}
 	require.NoError(t, l.Resolve(b))
-	m, err := sim.New(sim.Config{Board: b, Layout: l, Seed: 1})
+	m, err := sim.New(sim.Config{Board: b, Regions: l.Regions(b), Seed: 1})
 	require.NoError(t, err)
 	m.Register("classic", NewClassic(cfg))
 	m.Register("app", sim.ProgramFunc(testApp))
@@ -109,7 +110,7 @@ func (bn *bench) active(img *sim.Image, h header) {
 // update client writes it: internal (CRC) on internal flash, external
 // (HMAC with the device key) elsewhere.
 func (bn *bench) candidate(i int, img *sim.Image, h header) {
-	dev := bn.m.CandidateStorage()
+	dev := bn.m.Storage().Device(bn.l.Storage)
 	var hdr []byte
 	if bn.l.Storage == sim.DeviceInternal {
 		ih := firmware.InternalHeader{FirmwareVersion: h.version, FirmwareSize: h.size, FirmwareHash: h.hash}

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"github.com/bootsim/bootsim/mbedlayout"
 
 	"github.com/bootsim/bootsim/firmware"
 	"github.com/bootsim/bootsim/sim"
@@ -48,7 +49,7 @@ const (
 // Config is the classic bootloader's configuration: the layout keys and the
 // mbed-bootloader keys of mbed_lib.json.
 type Config struct {
-	Layout *sim.Layout
+	Layout *mbedlayout.Layout
 	// MaxCopyRetries is mbed-bootloader.max-copy-retries (default 1: one attempt).
 	MaxCopyRetries int
 	// MaxBootRetries is mbed-bootloader.max-boot-retries (default 3).
@@ -62,7 +63,7 @@ type Config struct {
 }
 
 // DefaultConfig returns the mbed_lib.json defaults over a layout.
-func DefaultConfig(l *sim.Layout) Config {
+func DefaultConfig(l *mbedlayout.Layout) Config {
 	return Config{Layout: l, MaxCopyRetries: 1, MaxBootRetries: 3, CountFrom: sim.ResetWatchdog}
 }
 
@@ -108,7 +109,7 @@ const (
 type run struct {
 	*Classic
 	m      *sim.Machine
-	l      *sim.Layout
+	l      *mbedlayout.Layout
 	active storage.Device
 	store  storage.Device
 	buffer [BufferSize]byte // buffer_array: survives between reads, as in the C code
@@ -118,7 +119,7 @@ type run struct {
 
 // Run implements sim.Program: main() of the bootloader.
 func (c *Classic) Run(m *sim.Machine, _ *sim.Image) {
-	r := &run{Classic: c, m: m, l: c.cfg.Layout, active: m.Internal(), store: m.CandidateStorage()}
+	r := &run{Classic: c, m: m, l: c.cfg.Layout, active: m.Internal(), store: m.Storage().Device(c.cfg.Layout.Storage)}
 	m.Print("\r\nMbed Bootloader\r\n")
 	if sd, ok := r.store.(*storage.SDCard); ok && !sd.Present() {
 		// MBED_CLOUD_CLIENT_UPDATE_STORAGE.Initialize() fails without a card,

@@ -3,6 +3,7 @@ package bootloader
 import (
 	"encoding/binary"
 	"fmt"
+	"github.com/bootsim/bootsim/mbedlayout"
 	"strings"
 	"testing"
 	"time"
@@ -118,7 +119,7 @@ func TestSelection(t *testing.T) {
 			if st == "" {
 				st = "sd"
 			}
-			bn := newBench(t, "k64f", st, func(l *sim.Layout, c *Config) {
+			bn := newBench(t, "k64f", st, func(l *mbedlayout.Layout, c *Config) {
 				if tc.locations > 0 {
 					l.StorageLocations = tc.locations
 				}
@@ -147,7 +148,7 @@ func TestSelection(t *testing.T) {
 				if bn.l.Storage == sim.DeviceInternal && s.name == "b" && tc.name == "internal header with a bad CRC" {
 					bn.candidate(i, img, h)
 					// Spoil the CRC: flip a bit of the stored version.
-					bn.m.Factory(func() { bn.m.CandidateStorage().FlipBit(bn.l.Slots(bn.b)[i].Start+8, 0) })
+					bn.m.Factory(func() { bn.m.Storage().Device(bn.l.Storage).FlipBit(bn.l.Slots(bn.b)[i].Start+8, 0) })
 					continue
 				}
 				bn.candidate(i, img, h)
@@ -216,7 +217,7 @@ func TestHeapVersionSkipsCandidate(t *testing.T) {
 		eh := firmware.ExternalHeader{FirmwareVersion: h.version, FirmwareSize: h.size, FirmwareHash: h.hash, PayloadSize: h.size, PayloadHash: h.hash}
 		raw, err := eh.Encode(key)
 		require.NoError(t, err)
-		dev := bn.m.CandidateStorage()
+		dev := bn.m.Storage().Device(bn.l.Storage)
 		dev.Load(bn.l.Slots(bn.b)[0].Start, storage.PadToUnit(raw, dev.ProgramSize()))
 		dev.Load(bn.l.SlotBody(bn.b, 0, dev.ProgramSize()), storage.PadToUnit(b.Bytes, dev.ProgramSize()))
 		binary.LittleEndian.PutUint64(bn.m.NoInit()[heapVersionOffset:], tc.heap)
@@ -246,7 +247,7 @@ func TestBootCounter(t *testing.T) {
 		{"five retries", 5, 7},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			bn := newBench(t, "k64f", "sd", func(_ *sim.Layout, c *Config) { c.MaxBootRetries = tc.retries })
+			bn := newBench(t, "k64f", "sd", func(_ *mbedlayout.Layout, c *Config) { c.MaxBootRetries = tc.retries })
 			a := bn.image("a", v1, 100<<10, "healthy")
 			b := bn.image("b", v2, 100<<10, "crash")
 			bn.active(a, describe(a))
@@ -300,7 +301,7 @@ func TestBootCounterResetReasons(t *testing.T) {
 		{sim.ResetSoftware, []sim.ResetReason{sim.ResetSoftware, sim.ResetWatchdog, sim.ResetLockup}},
 	} {
 		for _, reason := range []sim.ResetReason{sim.ResetPin, sim.ResetBrownOut, sim.ResetSoftware, sim.ResetWatchdog, sim.ResetLockup} {
-			bn := newBench(t, "k64f", "sd", func(_ *sim.Layout, c *Config) { c.CountFrom = tc.from })
+			bn := newBench(t, "k64f", "sd", func(_ *mbedlayout.Layout, c *Config) { c.CountFrom = tc.from })
 			a := bn.image("a", v1, 100<<10, "keep-heap")
 			bn.active(a, describe(a))
 			bn.boot()
@@ -371,7 +372,7 @@ func TestBootCounterCountsAndResets(t *testing.T) {
 func TestEraseBounds(t *testing.T) {
 	// A maximum that is not a whole number of sectors: 100 KiB + 512.
 	const maxApp = 100<<10 + 512
-	bn := newBench(t, "k64f", "sd", func(l *sim.Layout, _ *Config) { l.MaxApplicationSize = maxApp })
+	bn := newBench(t, "k64f", "sd", func(l *mbedlayout.Layout, _ *Config) { l.MaxApplicationSize = maxApp })
 	a := bn.image("a", v1, 64<<10, "healthy")
 	b := bn.image("b", v2, maxApp, "healthy")
 	bn.active(a, describe(a))
@@ -387,7 +388,7 @@ func TestEraseBounds(t *testing.T) {
 	// With the bound on a sector boundary, an image of the maximum size
 	// rounds up to exactly the bound, and is copied.
 	const aligned = 0x24000 - 0xA400
-	bn = newBench(t, "k64f", "sd", func(l *sim.Layout, _ *Config) { l.MaxApplicationSize = aligned })
+	bn = newBench(t, "k64f", "sd", func(l *mbedlayout.Layout, _ *Config) { l.MaxApplicationSize = aligned })
 	a = bn.image("a", v1, 64<<10, "healthy")
 	b = bn.image("b", v2, aligned, "healthy")
 	bn.active(a, describe(a))
@@ -404,7 +405,7 @@ func TestCopyRetries(t *testing.T) {
 		retries int
 		running string
 	}{{1, ""}, {2, "b"}} {
-		bn := newBench(t, "k64f", "sd", func(_ *sim.Layout, c *Config) { c.MaxCopyRetries = tc.retries })
+		bn := newBench(t, "k64f", "sd", func(_ *mbedlayout.Layout, c *Config) { c.MaxCopyRetries = tc.retries })
 		a := bn.image("a", v1, 64<<10, "healthy")
 		b := bn.image("b", v2, 64<<10, "healthy")
 		bn.active(a, describe(a))
@@ -427,7 +428,7 @@ func TestNoCardHalts(t *testing.T) {
 	bn := newBench(t, "k64f", "sd", nil)
 	a := bn.image("a", v1, 64<<10, "healthy")
 	bn.active(a, describe(a))
-	bn.m.CandidateStorage().(*storage.SDCard).Remove()
+	bn.m.Storage().Device(bn.l.Storage).(*storage.SDCard).Remove()
 	bn.boot()
 	require.Equal(t, sim.StateHalted, bn.m.State())
 	require.Equal(t, []string{"", "Mbed Bootloader", "Failed to initialize update storage"}, bn.serial())
@@ -540,7 +541,7 @@ func TestCopyGranularity(t *testing.T) {
 // into the application's, the header sectors are erased first, then the
 // application's from its start; the sector between them is kept. §2.3 step 1.
 func TestCopyErasesHeaderSectorApart(t *testing.T) {
-	bn := newBench(t, "k64f", "sd", func(l *sim.Layout, _ *Config) { l.ApplicationStart = 0xC000 })
+	bn := newBench(t, "k64f", "sd", func(l *mbedlayout.Layout, _ *Config) { l.ApplicationStart = 0xC000 })
 	a := bn.image("a", v1, 20<<10, "healthy")
 	b := bn.image("b", v2, 9<<10, "healthy")
 	bn.active(a, describe(a))

@@ -293,7 +293,7 @@ steps: [power-on]
 	for _, boots := range []int{1000, 10000} {
 		b.Run(fmt.Sprintf("boots=%d", boots), func(b *testing.B) {
 			for b.Loop() {
-				m, err := sim.New(sim.Config{Board: l.Board, Layout: l.Layout, Seed: 1, Storage: g.factory, Cache: g.imgs.cache})
+				m, err := sim.New(sim.Config{Board: l.Board, Regions: l.Layout.Regions(l.Board), Seed: 1, Storage: g.factory, Cache: g.imgs.cache})
 				if err != nil {
 					b.Fatal(err)
 				}

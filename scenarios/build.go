@@ -143,7 +143,7 @@ func internalHeader(f *Firmware, img *sim.Image) *firmware.InternalHeader {
 // it: the header (internal with a CRC on internal flash, external with the
 // device HMAC elsewhere), then the firmware, each padded to the program unit.
 func (l *Loaded) loadCandidate(m *sim.Machine, imgs *images, i int, name string) error {
-	dev := m.CandidateStorage()
+	dev := m.Storage().Device(l.Layout.Storage)
 	img := imgs.app[name]
 	hdr, err := updateclient.CandidateHeader(l.Layout.Storage, l.Firmware.Get(name).Version, uint64(len(img.Bytes)),
 		sha256.Sum256(img.Bytes), l.candidateKey)

@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"fmt"
+	"github.com/bootsim/bootsim/mbedlayout"
 	"github.com/bootsim/bootsim/strictyaml"
 	"slices"
 	"strings"
@@ -38,7 +39,7 @@ func (chainProfile) configure(l *Loaded, pos strictyaml.Pos) error {
 	// The classic layout of the board stays resolved for what reads it
 	// beside the stages (a user binary's size limit); the chain's stages
 	// never do.
-	layout, err := l.Board.Layout("")
+	layout, err := mbedlayout.For(l.Board, "")
 	if err != nil {
 		return pos.Errorf("%v", err)
 	}

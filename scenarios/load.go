@@ -3,6 +3,7 @@ package scenarios
 import (
 	"encoding/hex"
 	"errors"
+	"github.com/bootsim/bootsim/mbedlayout"
 	"regexp"
 	"slices"
 	"strings"
@@ -36,7 +37,7 @@ var nameRE = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
 type Loaded struct {
 	*Scenario
 	Board   *sim.Board
-	Layout  *sim.Layout
+	Layout  *mbedlayout.Layout
 	Boot    bootloader.Config
 	ROT     []byte // nil when none is provisioned
 	Profile string

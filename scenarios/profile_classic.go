@@ -3,6 +3,7 @@ package scenarios
 import (
 	"encoding/hex"
 	"fmt"
+	"github.com/bootsim/bootsim/mbedlayout"
 	"slices"
 	"strings"
 
@@ -38,7 +39,7 @@ func (classicProfile) configure(l *Loaded, pos strictyaml.Pos) error {
 	if !slices.Contains(b.Storages(), kind) {
 		return pos.Errorf("device.storage %q: board %s keeps candidates on %s", d.Storage, b.Name, strings.Join(b.Storages(), ", "))
 	}
-	layout, err := b.RawLayout(kind)
+	layout, err := mbedlayout.Raw(b, kind)
 	if err != nil {
 		return pos.Errorf("%v", err)
 	}
@@ -144,7 +145,7 @@ func (classicProfile) buildImages(l *Loaded, out *images) error {
 }
 
 func (classicProfile) newMachine(l *Loaded, imgs *images, seed uint64, from *storage.Snapshot, client *updateclient.Config, svc *cloud.Service) (*sim.Machine, error) {
-	m, err := sim.New(sim.Config{Board: l.Board, Layout: l.Layout, Seed: seed, Storage: from, Cache: imgs.cache})
+	m, err := sim.New(sim.Config{Board: l.Board, Regions: l.Layout.Regions(l.Board), Seed: seed, Storage: from, Cache: imgs.cache})
 	if err != nil {
 		return nil, err
 	}

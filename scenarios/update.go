@@ -78,7 +78,7 @@ func (r *runner) appAction(a *AppAction) error {
 	f := r.l.Firmware.Get(a.Plant)
 	l := r.l
 	m.After(0, func() {
-		dev := m.CandidateStorage()
+		dev := m.Storage().Device(l.Layout.Storage)
 		slot := l.Layout.Slots(l.Board)[0]
 		body := l.Layout.SlotBody(l.Board, 0, dev.ProgramSize())
 		hdr, err := updateclient.CandidateHeader(l.Layout.Storage, f.Version, uint64(len(img.Bytes)), sha256.Sum256(img.Bytes),

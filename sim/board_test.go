@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/bootsim/bootsim/storage"
-	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/require"
 )
 
@@ -18,13 +17,6 @@ func TestBuiltInBoards(t *testing.T) {
 			s := b.NewStorage(nil)
 			require.Equal(t, uint64(b.Flash.Size()), s.Device(DeviceInternal).Size())
 			require.NotNil(t, s.Device(b.External.Device()))
-			for _, kind := range b.Storages() {
-				l, err := b.Layout(kind)
-				require.NoError(t, err)
-				for _, r := range l.Regions(b) {
-					require.NoError(t, s.AddRegion(r), "%s: %s", kind, r.Name)
-				}
-			}
 		})
 	}
 }
@@ -57,73 +49,6 @@ func TestBoardFigures(t *testing.T) {
 	require.Equal(t, time.Second, l4.HashTime(2300000), "hash-rate is bytes of SHA-256 per second")
 }
 
-// TestK64FClassicLayout checks the default K64F layout against the v3.3.0
-// configuration (configs/internal_flash_sotp.json) and the SD variant.
-func TestK64FClassicLayout(t *testing.T) {
-	b, err := LoadBoard("k64f")
-	require.NoError(t, err)
-	l, err := b.Layout("")
-	require.NoError(t, err)
-	require.Equal(t, DeviceSD, l.Storage)
-	want := []storage.Region{
-		{Name: "bootloader", Device: "internal", Start: 0, Size: 0x8000},
-		{Name: "sotp-1", Device: "internal", Start: 0x8000, Size: 0x1000},
-		{Name: "sotp-2", Device: "internal", Start: 0x9000, Size: 0x1000},
-		{Name: "active-header", Device: "internal", Start: 0xA000, Size: 0x400},
-		{Name: "active-app", Device: "internal", Start: 0xA400, Size: 0x100000 - 0xA400},
-		// One slot: the external header (296 B, padded to a 512 B block) and the
-		// largest application.
-		{Name: "slot-0", Device: "sd", Start: 0, Size: 0x200 + 0x100000 - 0xA400},
-	}
-	require.Empty(t, cmp.Diff(want, l.Regions(b)))
-
-	li, err := b.Layout("internal")
-	require.NoError(t, err)
-	require.Equal(t, uint64(436<<10-41<<10), uint64(li.MaxApplicationSize), "max-application-size = storage-address - application-start-address")
-	require.Equal(t, []Slot{{Start: 436 << 10, Size: 388 << 10}}, li.Slots(b))
-}
-
-func TestLayoutSlots(t *testing.T) {
-	b, err := LoadBoard("k64f")
-	require.NoError(t, err)
-	l, err := b.Layout("internal")
-	require.NoError(t, err)
-	// Two locations over 388 KiB of 4 KiB sectors: 194 KiB each, on sector boundaries.
-	l.StorageLocations = 2
-	require.Equal(t, []Slot{{Start: 436 << 10, Size: 192 << 10}, {Start: 630 << 10 / 4096 * 4096, Size: 192 << 10}}, l.Slots(b))
-	// A storage area that starts off a sector boundary is rounded up.
-	l.StorageLocations = 1
-	l.StorageAddress = 436<<10 + 100
-	require.Equal(t, []Slot{{Start: 440 << 10, Size: 384 << 10}}, l.Slots(b))
-}
-
-func TestLayoutErrors(t *testing.T) {
-	b, err := LoadBoard("k64f")
-	require.NoError(t, err)
-	for _, tc := range []struct {
-		name   string
-		change func(*Layout)
-		want   string
-	}{
-		{"header-unaligned", func(l *Layout) { l.ApplicationDetails = 0xA100 }, "must align to a flash erase boundary"},
-		{"app-below-header", func(l *Layout) { l.ApplicationStart = 0x9800 }, "must be above update-client.application-details"},
-		{"header-region-too-small", func(l *Layout) { l.ApplicationStart = 0xA040 }, "smaller than the 112-byte header"},
-		{"sotp-partial-sector", func(l *Layout) { l.SOTP2Size = 0x800 }, "sotp-section-2"},
-		{"overlap", func(l *Layout) { l.SOTP2Address = 0x8000 }, "sotp-2 (0x8000..0x9000) overlaps sotp-1"},
-		{"past-end", func(l *Layout) { l.MaxApplicationSize = 0x100000 }, "active-app (0xa400..0x10a400) does not fit in internal"},
-		{"internal-needs-size", func(l *Layout) { l.Storage = DeviceInternal; l.StorageSize = 0; l.StorageAddress = 0x80000 }, "storage-size is required"},
-		{"no-spi", func(l *Layout) { l.Storage = DeviceSPI }, "the board has no such device"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			l, err := b.Layout("")
-			require.NoError(t, err)
-			l.MaxApplicationSize, l.StorageSize = 0, 0
-			tc.change(l)
-			require.ErrorContains(t, l.Resolve(b), tc.want)
-		})
-	}
-}
-
 func TestLoadBoardErrors(t *testing.T) {
 	_, err := LoadBoard("nope")
 	require.ErrorIs(t, err, ErrUnknownBoard)
@@ -135,9 +60,6 @@ func TestLoadBoardErrors(t *testing.T) {
 	require.ErrorContains(t, err, `mine.yaml:2:1: unknown field "flahs" (did you mean "flash"?)`)
 	_, err = ParseBoard("mine.yaml", nil)
 	require.ErrorContains(t, err, "mine.yaml: empty document")
-	k, _ := boardFiles.ReadFile("boards/k64f.yaml")
-	_, err = ParseBoard("mine.yaml", []byte(strings.Replace(string(k), "(41*1024)", "(40*1024)+64", 1)))
-	require.ErrorContains(t, err, "smaller than the 112-byte header")
 }
 
 func TestDescriptorRoundTrip(t *testing.T) {
@@ -220,18 +142,4 @@ func FuzzParseDescriptor(f *testing.F) {
 			t.Fatalf("round trip: %q → %q", data[:n], enc)
 		}
 	})
-}
-
-// TestSlotBody: a slot's firmware follows its header rounded up to the
-// program unit: 0x70 on internal flash with 8-byte pages (the smoke test's
-// storage-address + 0x70), 0x200 on an SD card, 296 on SPI NOR.
-func TestSlotBody(t *testing.T) {
-	k, _ := LoadBoard("k64f")
-	li, _ := k.Layout("internal")
-	require.Equal(t, uint64(436<<10+0x70), li.SlotBody(k, 0, 8))
-	ls, _ := k.Layout("sd")
-	require.Equal(t, uint64(0x200), ls.SlotBody(k, 0, 512))
-	d, _ := LoadBoard("disco-l475vg")
-	lq, _ := d.Layout("spi")
-	require.Equal(t, uint64(296), lq.SlotBody(d, 0, 1))
 }

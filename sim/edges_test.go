@@ -237,62 +237,6 @@ func TestJumpEdges(t *testing.T) {
 	}
 }
 
-// TestLayoutEdges: the defaults a layout fills and the checks at their
-// edges.
-func TestLayoutEdges(t *testing.T) {
-	b, err := LoadBoard("k64f")
-	require.NoError(t, err)
-	fresh := func(kind string) *Layout {
-		l, err := b.RawLayout(kind)
-		require.NoError(t, err)
-		return l
-	}
-
-	// Defaults: one location, the application up to the end of flash, and
-	// on an SD card one slot per location of a header plus the maximum
-	// application size.
-	l := fresh("sd")
-	require.NoError(t, l.Resolve(b))
-	require.Equal(t, 1, l.StorageLocations)
-	require.Equal(t, uint64(1<<20-41<<10), uint64(l.MaxApplicationSize))
-	require.Equal(t, []Slot{{Start: 0, Size: uint64(l.MaxApplicationSize) + 512}}, l.Slots(b))
-	l = fresh("sd")
-	l.StorageLocations = 2
-	require.NoError(t, l.Resolve(b))
-	require.Equal(t, 2, l.StorageLocations, "a given number of locations is kept")
-	max := uint64(l.MaxApplicationSize) + 512
-	require.Equal(t, []Slot{{Start: 0, Size: max}, {Start: max, Size: max}}, l.Slots(b))
-
-	// Candidates on internal flash above the application end it.
-	l = fresh("internal")
-	require.NoError(t, l.Resolve(b))
-	require.Equal(t, uint64(436<<10-41<<10), uint64(l.MaxApplicationSize))
-
-	// Regions may touch: SOTP at the end of flash (K64F's default place)
-	// right after an application region that ends where it starts.
-	l = fresh("sd")
-	l.SOTP1Address, l.SOTP2Address = 0xFE000, 0xFF000
-	l.MaxApplicationSize = 0xFE000 - 0xA400
-	require.NoError(t, l.Resolve(b))
-	l = fresh("sd")
-	l.SOTP1Address, l.SOTP2Address = 0xFE000, 0xFF000
-	l.MaxApplicationSize = 0xFE000 - 0xA400 + 8
-	require.ErrorContains(t, l.Resolve(b), "active-app (0xa400..0xfe008) overlaps sotp-1 (0xfe000..0xff000)")
-
-	// Slots smaller than a sector are no slots.
-	l = fresh("internal")
-	l.StorageSize, l.StorageLocations = 8<<10, 3
-	require.ErrorContains(t, l.Resolve(b), "leaves no whole slot")
-	l = fresh("internal")
-	l.StorageSize, l.StorageLocations = 8<<10, 2
-	require.NoError(t, l.Resolve(b))
-
-	// An application start at the end of flash leaves no room.
-	l = fresh("sd")
-	l.ApplicationDetails, l.ApplicationStart = 0xFF000, 0x100000
-	require.ErrorContains(t, l.Resolve(b), "past the end of flash")
-}
-
 // TestBoardSectorRuns: a sector run needs sectors.
 func TestBoardSectorRuns(t *testing.T) {
 	k, err := boardFiles.ReadFile("boards/k64f.yaml")
@@ -326,34 +270,12 @@ func TestDisarmAndTransitions(t *testing.T) {
 	require.Equal(t, []string{"update-client: IDLE → NOTIFIED"}, states)
 }
 
-// TestLayoutKeys: a layout's keys are set by their configuration names and
-// printed as mbed_app.json writes them.
-func TestLayoutKeys(t *testing.T) {
-	b, err := LoadBoard("k64f")
-	require.NoError(t, err)
-	l, err := b.Layout("internal")
-	require.NoError(t, err)
-	require.True(t, l.SetKey("update-client.storage-locations", 2))
-	require.True(t, l.SetKey("update-client.storage-size", 0x20000))
-	require.False(t, l.SetKey("update-client.storage-sizes", 1))
-	require.Equal(t, 2, l.StorageLocations)
-	keys := map[string]string{}
-	for _, kv := range l.Keys() {
-		keys[kv[0]] = kv[1]
-	}
-	require.Equal(t, "2", keys["update-client.storage-locations"])
-	require.Equal(t, "0x20000", keys["update-client.storage-size"])
-	require.Equal(t, "8", keys["update-client.storage-page"])
-	require.Equal(t, "0xa400", keys["mbed-bootloader.application-start-address"])
-	require.Len(t, l.Keys(), len(keys))
-}
-
 // TestJumpCheckByDigest: a digest a stage left for exactly the image's
 // pages proves the image when it is the image's SHA-256, and only then;
 // another digest proves nothing, and a change to the pages voids it.
 func TestJumpCheckByDigest(t *testing.T) {
 	m := testMachine(t, 1)
-	addr := uint64(m.Layout().ApplicationStart)
+	addr := k64fAppStart
 	img := install(t, m, addr, appDesc())
 	dev := m.Internal()
 	n := uint64(len(img.Bytes))

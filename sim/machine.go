@@ -68,9 +68,8 @@ const (
 // Config is what a machine is built from.
 type Config struct {
 	Board *Board
-	// Layout is the classic profile's layout; other profiles give the
-	// regions of theirs instead (one of the two).
-	Layout  *Layout
+	// Regions are the named parts of the profile's layout, for the journal
+	// and fault matchers.
 	Regions []storage.Region
 	Seed    uint64
 	// Storage, if set, is the state the machine's storage starts from
@@ -92,7 +91,6 @@ type Config struct {
 // same trace. It is not safe for concurrent use.
 type Machine struct {
 	board   *Board
-	layout  *Layout
 	seed    uint64
 	storage *storage.System
 
@@ -174,12 +172,11 @@ func (c machineClock) Advance(d time.Duration) {
 
 // New builds a powered-off machine with blank storage.
 func New(cfg Config) (*Machine, error) {
-	if cfg.Board == nil || (cfg.Layout == nil) == (cfg.Regions == nil) {
-		return nil, fmt.Errorf("sim: a machine needs a board, and a layout or regions")
+	if cfg.Board == nil {
+		return nil, fmt.Errorf("sim: a machine needs a board")
 	}
 	m := &Machine{
 		board:     cfg.Board,
-		layout:    cfg.Layout,
 		seed:      cfg.Seed,
 		cutAt:     -1,
 		noInit:    make([]byte, cfg.Board.NoInitRAM),
@@ -197,11 +194,7 @@ func New(cfg Config) (*Machine, error) {
 		m.storage.ClearJournal()
 	} else {
 		m.storage = cfg.Board.NewStorage(machineClock{m})
-		regions := cfg.Regions
-		if cfg.Layout != nil {
-			regions = cfg.Layout.Regions(cfg.Board)
-		}
-		for _, r := range regions {
+		for _, r := range cfg.Regions {
 			if err := m.storage.AddRegion(r); err != nil {
 				return nil, err
 			}
@@ -216,17 +209,11 @@ func New(cfg Config) (*Machine, error) {
 // Board returns the machine's board.
 func (m *Machine) Board() *Board { return m.board }
 
-// Layout returns the machine's flash layout.
-func (m *Machine) Layout() *Layout { return m.layout }
-
 // Storage returns the machine's storage system.
 func (m *Machine) Storage() *storage.System { return m.storage }
 
 // Internal returns the internal flash.
 func (m *Machine) Internal() storage.Device { return m.storage.Device(DeviceInternal) }
-
-// CandidateStorage returns the device that holds candidate slots.
-func (m *Machine) CandidateStorage() storage.Device { return m.storage.Device(m.layout.Storage) }
 
 // Now returns the virtual time.
 func (m *Machine) Now() time.Duration { return m.now }

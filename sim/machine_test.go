@@ -11,14 +11,19 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// testMachine builds a k64f machine with the default layout.
+// The K64F's classic application header and start (v3.3.0: 40 KiB and
+// 41 KiB), where these tests put images as the classic bootloader would.
+const (
+	k64fAppDetails uint64 = 0xA000
+	k64fAppStart   uint64 = 0xA400
+)
+
+// testMachine builds a k64f machine.
 func testMachine(t *testing.T, seed uint64) *Machine {
 	t.Helper()
 	b, err := LoadBoard("k64f")
 	require.NoError(t, err)
-	l, err := b.Layout("")
-	require.NoError(t, err)
-	m, err := New(Config{Board: b, Layout: l, Seed: seed})
+	m, err := New(Config{Board: b, Seed: seed})
 	require.NoError(t, err)
 	return m
 }
@@ -45,7 +50,7 @@ func appDesc() *Descriptor {
 // jumper is a test bootloader that prints a banner and jumps to the app.
 func jumper(m *Machine, _ *Image) {
 	m.Print("\r\ntest boot\r\n")
-	m.Jump(uint64(m.Layout().ApplicationStart))
+	m.Jump(k64fAppStart)
 }
 
 func running(m *Machine, stage Stage) func() bool {
@@ -55,7 +60,7 @@ func running(m *Machine, stage Stage) func() bool {
 func TestBootRunsImagesFromFlash(t *testing.T) {
 	m := testMachine(t, 1)
 	install(t, m, 0, bootDesc())
-	install(t, m, uint64(m.Layout().ApplicationStart), appDesc())
+	install(t, m, k64fAppStart, appDesc())
 	m.Register("test-boot", ProgramFunc(jumper))
 	m.Register("test-app", ProgramFunc(func(m *Machine, img *Image) {
 		m.Printf("app %s v%d\n", img.Desc.Name, img.Desc.Version)
@@ -80,7 +85,7 @@ func serialText(m *Machine) []string {
 // bit-flipped or foreign image at the jump target locks the core up instead
 // of running.
 func TestDamagedImagesFault(t *testing.T) {
-	appStart := func(m *Machine) uint64 { return uint64(m.Layout().ApplicationStart) }
+	appStart := func(m *Machine) uint64 { return k64fAppStart }
 	cases := []struct {
 		name   string
 		damage func(t *testing.T, m *Machine, img *Image)
@@ -167,9 +172,7 @@ func TestDamagedImagesFault(t *testing.T) {
 func TestLockupWithoutResetStaysLocked(t *testing.T) {
 	b, err := LoadBoard("nucleo-f429zi")
 	require.NoError(t, err)
-	l, err := b.Layout("")
-	require.NoError(t, err)
-	m, err := New(Config{Board: b, Layout: l, Seed: 1})
+	m, err := New(Config{Board: b, Seed: 1})
 	require.NoError(t, err)
 	install(t, m, 0, bootDesc())
 	m.Register("test-boot", ProgramFunc(jumper)) // jumps to an erased application area
@@ -192,7 +195,7 @@ func TestPowerCutStopsStageAtOp(t *testing.T) {
 			m := testMachine(t, 1)
 			install(t, m, 0, bootDesc())
 			statements := 0
-			base := uint64(m.Layout().ApplicationStart)
+			base := k64fAppStart
 			m.Register("test-boot", ProgramFunc(func(m *Machine, _ *Image) {
 				for i := range 10 {
 					if err := m.Internal().Program(base+uint64(i)*8, bytes.Repeat([]byte{byte(i)}, 8)); err != nil {
@@ -340,7 +343,7 @@ func TestSameSeedSameTrace(t *testing.T) {
 		install(t, m, 0, bootDesc())
 		m.Register("test-boot", ProgramFunc(func(m *Machine, _ *Image) {
 			m.Printf("noise %x\n", m.NoInit()[:4])
-			_ = m.Internal().Erase(uint64(m.Layout().ApplicationDetails), 4096)
+			_ = m.Internal().Erase(k64fAppDetails, 4096)
 			m.After(time.Duration(m.Rand().IntN(1000))*time.Microsecond, func() { m.Mark("tick", "") })
 		}))
 		m.PowerOn()
@@ -359,7 +362,7 @@ func TestFaultTraced(t *testing.T) {
 	m := testMachine(t, 1)
 	install(t, m, 0, bootDesc())
 	m.Register("test-boot", ProgramFunc(func(m *Machine, _ *Image) {
-		_ = m.Internal().Program(uint64(m.Layout().ApplicationStart), make([]byte, 8))
+		_ = m.Internal().Program(k64fAppStart, make([]byte, 8))
 	}))
 	m.Storage().SetInjector(&storage.Rule{Match: storage.OnIndex(0), Fault: storage.Fault{Mode: storage.FaultBitFlip, Seed: 1}})
 	m.PowerOn()

@@ -2,6 +2,7 @@ package updateclient
 
 import (
 	"bytes"
+	"github.com/bootsim/bootsim/mbedlayout"
 	"testing"
 	"time"
 
@@ -15,9 +16,9 @@ func appAt(t *testing.T, behaviour string, params [][2]string, d time.Duration) 
 	t.Helper()
 	b, err := sim.LoadBoard("k64f")
 	require.NoError(t, err)
-	l, err := b.Layout("")
+	l, err := mbedlayout.For(b, "")
 	require.NoError(t, err)
-	m, err := sim.New(sim.Config{Board: b, Layout: l, Seed: 1})
+	m, err := sim.New(sim.Config{Board: b, Regions: l.Regions(b), Seed: 1})
 	require.NoError(t, err)
 	desc := &sim.Descriptor{Stage: "application", Impl: "app", Name: "x", Version: 9, Behaviour: behaviour, Params: params, Size: 2048}
 	img, err := sim.BuildImage(desc, 1)

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"github.com/bootsim/bootsim/mbedlayout"
 	"strings"
 	"testing"
 	"time"
@@ -30,7 +31,7 @@ const activeVersion = 2000
 type client struct {
 	*harness
 	t testing.TB
-	l *sim.Layout
+	l *mbedlayout.Layout
 }
 
 // newClient builds a k64f with candidates on the given storage ("" for the
@@ -42,9 +43,9 @@ func newClient(t *testing.T, storageKind string, edit func(*Config)) *client {
 	if storageKind != "" {
 		b, err := sim.LoadBoard("k64f")
 		require.NoError(t, err)
-		l, err := b.Layout(storageKind)
+		l, err := mbedlayout.For(b, storageKind)
 		require.NoError(t, err)
-		m, err := sim.New(sim.Config{Board: b, Layout: l, Seed: 1})
+		m, err := sim.New(sim.Config{Board: b, Regions: l.Regions(b), Seed: 1})
 		require.NoError(t, err)
 		h.m, h.cfg.Layout = m, l
 		m.Factory(func() {
@@ -173,7 +174,7 @@ func (c *client) printed(s string) bool {
 
 // slotHolds reports whether the slot's body holds payload.
 func (c *client) slotHolds(payload []byte) bool {
-	dev := c.m.CandidateStorage()
+	dev := c.m.Storage().Device(c.l.Storage)
 	b := make([]byte, len(payload))
 	dev.Peek(c.l.SlotBody(c.m.Board(), 0, dev.ProgramSize()), b)
 	return bytes.Equal(b, payload)
@@ -346,7 +347,7 @@ func TestPayloadLargerThanSlot(t *testing.T) {
 	for _, st := range []string{"", "internal"} {
 		c := newClient(t, st, nil)
 		slot := c.l.Slots(c.m.Board())[0]
-		room := slot.Start + slot.Size - c.l.SlotBody(c.m.Board(), 0, c.m.CandidateStorage().ProgramSize())
+		room := slot.Start + slot.Size - c.l.SlotBody(c.m.Board(), 0, c.m.Storage().Device(c.l.Storage).ProgramSize())
 		for _, n := range []uint64{room + 1, room} {
 			c := newClient(t, st, nil)
 			p := payload(int(n))
@@ -378,7 +379,7 @@ func TestDownloadAndActivate(t *testing.T) {
 			require.Equal(t, 1, c.count(MarkActivated))
 			require.True(t, c.slotHolds(p))
 			// The header: external, with the device key, naming the payload.
-			dev := c.m.CandidateStorage()
+			dev := c.m.Storage().Device(c.l.Storage)
 			hdr := make([]byte, 512)
 			dev.Peek(c.l.Slots(c.m.Board())[0].Start, hdr)
 			key, err := firmware.DeviceKey(bytes.Repeat([]byte{7}, 16), false)
@@ -463,7 +464,7 @@ func TestPrepareErasesWholeSectors(t *testing.T) {
 	p := payload(10000)
 	c := newClient(t, "internal", nil)
 	slot := c.l.Slots(c.m.Board())[0]
-	c.m.Factory(func() { c.m.CandidateStorage().Load(slot.Start, payload(int(slot.Size))[100:]) })
+	c.m.Factory(func() { c.m.Storage().Device(c.l.Storage).Load(slot.Start, payload(int(slot.Size))[100:]) })
 	c.campaign(c.v1(p, 3000, nil), p)
 	c.run(nil)
 	require.Equal(t, 1, c.count(MarkActivated), "result %d", c.result())
@@ -721,7 +722,7 @@ func TestResumeRecords(t *testing.T) {
 			a1, a2 := c.l.SOTPAreas()
 			// The payload so far is in the slot, as an interrupted download
 			// left it.
-			dev := c.m.CandidateStorage()
+			dev := c.m.Storage().Device(c.l.Storage)
 			c.m.Factory(func() {
 				require.NoError(t, sotp.New(c.m.Internal(), a1, a2).Set(TypeUpdateResume, tc.record))
 				body := c.l.SlotBody(c.m.Board(), 0, dev.ProgramSize())
@@ -840,7 +841,7 @@ func TestSDTrimCoversTheCandidate(t *testing.T) {
 	a1, a2 := c.l.SOTPAreas()
 	c.m.Factory(func() {
 		require.NoError(t, sotp.New(c.m.Internal(), a1, a2).Set(TypeUpdateResume, resumeRecord(sha256.Sum256(p), 12900)))
-		c.m.CandidateStorage().Load(512, p)
+		c.m.Storage().Device(c.l.Storage).Load(512, p)
 	})
 	c.campaign(c.v1(p, 3000, nil), p)
 	c.run(nil)

@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"github.com/bootsim/bootsim/mbedlayout"
 	"math/big"
 	"testing"
 	"time"
@@ -34,11 +35,11 @@ func newHarness(t testing.TB) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := b.Layout("")
+	l, err := mbedlayout.For(b, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := sim.New(sim.Config{Board: b, Layout: l, Seed: 1})
+	m, err := sim.New(sim.Config{Board: b, Regions: l.Regions(b), Seed: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

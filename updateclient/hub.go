@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/bootsim/bootsim/chain"
+	"github.com/bootsim/bootsim/mbedlayout"
 	"strings"
 	"time"
 
@@ -48,7 +49,7 @@ type Config struct {
 	// fingerprint); PublicKey its key (v3 manifests).
 	Certificate []byte
 	PublicKey   *ecdsa.PublicKey
-	Layout      *sim.Layout
+	Layout      *mbedlayout.Layout
 	// Chain, if set, is the chain profile's layout: updates go to the
 	// stages' slots on internal flash and into the boot record.
 	Chain *chain.Layout
@@ -144,13 +145,13 @@ func (h *hub) dev() storage.Device {
 	if h.cfg.Chain != nil {
 		return h.m.Internal()
 	}
-	return h.m.CandidateStorage()
+	return h.m.Storage().Device(h.cfg.Layout.Storage)
 }
 
-func (h *hub) slot() sim.Slot {
+func (h *hub) slot() mbedlayout.Slot {
 	if h.chain != nil {
 		p := h.cfg.Chain.Slots(h.chain.stage)[h.chain.slot]
-		return sim.Slot{Start: p.Start, Size: p.Size}
+		return mbedlayout.Slot{Start: p.Start, Size: p.Size}
 	}
 	return h.cfg.Layout.Slots(h.m.Board())[0]
 }
@@ -435,7 +436,7 @@ func (h *hub) applicable(vendor, class []byte) (int, string) {
 // internal flash, the external one (HMAC-SHA256 with the device key)
 // elsewhere. deviceKey is called only for the external header. Written
 // through the block device, it is padded to the program unit
-// (storage.PadToUnit), which is where the body starts (sim.Layout.SlotBody).
+// (storage.PadToUnit), which is where the body starts (mbedlayout.Layout.SlotBody).
 func CandidateHeader(device string, version, size uint64, hash [32]byte, deviceKey func() ([]byte, error)) ([]byte, error) {
 	if device == sim.DeviceInternal {
 		ih := firmware.InternalHeader{FirmwareVersion: version, FirmwareSize: size, FirmwareHash: hash}

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/bootsim/bootsim/mbedlayout"
 	"io"
 	"slices"
 	"strings"
@@ -61,7 +62,7 @@ slots and the application slots, all on internal flash).`,
 			if storageKind != "" && !slices.Contains(b.Storages(), storageKind) {
 				return usageErr("board %s cannot keep candidates on %q (it can on: %s)", b.Name, storageKind, strings.Join(b.Storages(), ", "))
 			}
-			l, err := b.Layout(storageKind)
+			l, err := mbedlayout.For(b, storageKind)
 			if err != nil {
 				return err
 			}
@@ -93,24 +94,24 @@ type box struct {
 
 // layoutBoxes returns the boxes of each device, in address order, with the
 // gaps between regions as unused boxes.
-func layoutBoxes(b *sim.Board, l *sim.Layout) map[string][]box {
+func layoutBoxes(b *sim.Board, l *mbedlayout.Layout) map[string][]box {
 	titles := map[string]string{
-		sim.RegionBootloader:   "Bootloader",
-		sim.RegionSOTP1:        "SOTP_1",
-		sim.RegionSOTP2:        "SOTP_2",
-		sim.RegionActiveHeader: "Active App Metadata Header",
-		sim.RegionActiveApp:    "Active App",
+		mbedlayout.RegionBootloader:   "Bootloader",
+		mbedlayout.RegionSOTP1:        "SOTP_1",
+		mbedlayout.RegionSOTP2:        "SOTP_2",
+		mbedlayout.RegionActiveHeader: "Active App Metadata Header",
+		mbedlayout.RegionActiveApp:    "Active App",
 	}
 	keys := map[string]string{
-		sim.RegionBootloader:   "0",
-		sim.RegionSOTP1:        "sotp-section-1-address",
-		sim.RegionSOTP2:        "sotp-section-2-address",
-		sim.RegionActiveHeader: "update-client.application-details",
-		sim.RegionActiveApp:    "mbed-bootloader.application-start-address",
+		mbedlayout.RegionBootloader:   "0",
+		mbedlayout.RegionSOTP1:        "sotp-section-1-address",
+		mbedlayout.RegionSOTP2:        "sotp-section-2-address",
+		mbedlayout.RegionActiveHeader: "update-client.application-details",
+		mbedlayout.RegionActiveApp:    "mbed-bootloader.application-start-address",
 	}
-	hdr := uint64(sim.ExternalHeaderSize)
+	hdr := uint64(mbedlayout.ExternalHeaderSize)
 	if l.Storage == sim.DeviceInternal {
-		hdr = sim.InternalHeaderSize
+		hdr = mbedlayout.InternalHeaderSize
 	}
 	hdr = (hdr + uint64(l.StoragePage) - 1) / uint64(l.StoragePage) * uint64(l.StoragePage)
 	out := map[string][]box{}
@@ -214,7 +215,7 @@ func drawBoxes(w io.Writer, b *sim.Board, dev string, bs []box) {
 	}
 }
 
-func drawLayout(w io.Writer, b *sim.Board, l *sim.Layout, profile string) {
+func drawLayout(w io.Writer, b *sim.Board, l *mbedlayout.Layout, profile string) {
 	fmt.Fprintf(w, "%s — %s, %s\n", b.Name, b.Title, b.MCU)
 	fmt.Fprintf(w, "%s profile, candidates on %s (%d slot%s)\n", profile, l.Storage, l.StorageLocations, plural(l.StorageLocations))
 	boxes := layoutBoxes(b, l)
@@ -238,7 +239,7 @@ func plural(n int) string {
 	return "s"
 }
 
-func layoutJSON(b *sim.Board, l *sim.Layout, profile string) any {
+func layoutJSON(b *sim.Board, l *mbedlayout.Layout, profile string) any {
 	type region struct {
 		Name   string `json:"name"`
 		Device string `json:"device"`

@@ -1,8 +1,14 @@
-package sim
+// Package mbedlayout is the classic profile's flash layout in the terms of
+// the Mbed configuration keys (mbed_app.json, update-client.*,
+// mbed-bootloader.*, the v3 SOTP sections): the regions it names on a
+// board, the candidate slots, and the checks the real configuration makes.
+// The virtual MCU (package sim) knows nothing of it.
+package mbedlayout
 
 import (
 	"fmt"
 
+	"github.com/bootsim/bootsim/sim"
 	"github.com/bootsim/bootsim/storage"
 	"github.com/bootsim/bootsim/storage/sotp"
 	"github.com/bootsim/bootsim/strictyaml"
@@ -64,10 +70,10 @@ func (l *Layout) SOTPAreas() (sotp.Area, sotp.Area) {
 // SlotRegion is the region name of candidate slot i.
 func SlotRegion(i int) string { return fmt.Sprintf("slot-%d", i) }
 
-// Layout returns the classic layout of the board with candidates on the given
+// For returns the classic layout of the board with candidates on the given
 // storage ("" for the board's default), validated against the board.
-func (b *Board) Layout(storageKind string) (*Layout, error) {
-	l, err := b.RawLayout(storageKind)
+func For(b *sim.Board, storageKind string) (*Layout, error) {
+	l, err := Raw(b, storageKind)
 	if err != nil {
 		return nil, err
 	}
@@ -77,13 +83,13 @@ func (b *Board) Layout(storageKind string) (*Layout, error) {
 	return l, nil
 }
 
-// RawLayout returns the layout keys the board profile sets for a storage,
-// before defaults and checks (Resolve): callers may override keys first.
-func (b *Board) RawLayout(storageKind string) (*Layout, error) {
+// Raw returns the layout keys the board profile sets for a storage, before
+// defaults and checks (Resolve): callers may override keys first.
+func Raw(b *sim.Board, storageKind string) (*Layout, error) {
 	if storageKind == "" {
 		storageKind = b.Storage.Default
 	}
-	node := b.Storage.node(storageKind)
+	node := b.Storage.Node(storageKind)
 	if node == nil || node.Kind == 0 {
 		return nil, fmt.Errorf("board %s has no candidate storage %q (it has: %v)", b.Name, storageKind, b.Storages())
 	}
@@ -92,7 +98,7 @@ func (b *Board) RawLayout(storageKind string) (*Layout, error) {
 		if n.Kind == 0 {
 			continue
 		}
-		if err := strictyaml.DecodeNode(b.file, n, l); err != nil {
+		if err := strictyaml.DecodeNode(b.File(), n, l); err != nil {
 			return nil, err
 		}
 	}
@@ -145,11 +151,11 @@ func (l *Layout) SetKey(key string, v units.Size) bool {
 // Resolve fills the keys that have defaults and checks the layout against the
 // board's flash: what the real configuration requires (sector-aligned SOTP
 // sections and header, regions that fit and do not overlap).
-func (l *Layout) Resolve(b *Board) error {
+func (l *Layout) Resolve(b *sim.Board) error {
 	flashSize := uint64(b.Flash.Size())
 	switch l.Storage {
-	case DeviceInternal:
-	case DeviceSD, DeviceSPI:
+	case sim.DeviceInternal:
+	case sim.DeviceSD, sim.DeviceSPI:
 		if b.External.Kind == "" || b.External.Device() != l.Storage {
 			return fmt.Errorf("candidate storage %s: the board has no such device", l.Storage)
 		}
@@ -164,7 +170,7 @@ func (l *Layout) Resolve(b *Board) error {
 	}
 	if l.MaxApplicationSize == 0 {
 		end := flashSize
-		if l.Storage == DeviceInternal && uint64(l.StorageAddress) > uint64(l.ApplicationStart) {
+		if l.Storage == sim.DeviceInternal && uint64(l.StorageAddress) > uint64(l.ApplicationStart) {
 			end = uint64(l.StorageAddress)
 		}
 		if end <= uint64(l.ApplicationStart) {
@@ -173,7 +179,7 @@ func (l *Layout) Resolve(b *Board) error {
 		l.MaxApplicationSize = units.Size(end - uint64(l.ApplicationStart))
 	}
 	if l.StorageSize == 0 {
-		if l.Storage == DeviceInternal {
+		if l.Storage == sim.DeviceInternal {
 			return fmt.Errorf("update-client.storage-size is required for candidates on internal flash")
 		}
 		// configs/internal_kvstore_with_sd.json: the maximum application size
@@ -208,7 +214,7 @@ func (l *Layout) Resolve(b *Board) error {
 	regions := l.Regions(b)
 	for _, r := range regions {
 		dev := flashSize
-		if r.Device != DeviceInternal {
+		if r.Device != sim.DeviceInternal {
 			dev = uint64(b.External.Size)
 		}
 		if r.End() > dev {
@@ -230,13 +236,13 @@ func (l *Layout) Resolve(b *Board) error {
 
 // Regions returns the layout's named regions: bootloader, SOTP areas, the
 // active header and application, and one region per candidate slot.
-func (l *Layout) Regions(b *Board) []storage.Region {
+func (l *Layout) Regions(b *sim.Board) []storage.Region {
 	rs := []storage.Region{
-		{Name: RegionBootloader, Device: DeviceInternal, Start: 0, Size: uint64(l.BootloaderSize)},
-		{Name: RegionSOTP1, Device: DeviceInternal, Start: uint64(l.SOTP1Address), Size: uint64(l.SOTP1Size)},
-		{Name: RegionSOTP2, Device: DeviceInternal, Start: uint64(l.SOTP2Address), Size: uint64(l.SOTP2Size)},
-		{Name: RegionActiveHeader, Device: DeviceInternal, Start: uint64(l.ApplicationDetails), Size: uint64(l.ApplicationStart - l.ApplicationDetails)},
-		{Name: RegionActiveApp, Device: DeviceInternal, Start: uint64(l.ApplicationStart), Size: uint64(l.MaxApplicationSize)},
+		{Name: RegionBootloader, Device: sim.DeviceInternal, Start: 0, Size: uint64(l.BootloaderSize)},
+		{Name: RegionSOTP1, Device: sim.DeviceInternal, Start: uint64(l.SOTP1Address), Size: uint64(l.SOTP1Size)},
+		{Name: RegionSOTP2, Device: sim.DeviceInternal, Start: uint64(l.SOTP2Address), Size: uint64(l.SOTP2Size)},
+		{Name: RegionActiveHeader, Device: sim.DeviceInternal, Start: uint64(l.ApplicationDetails), Size: uint64(l.ApplicationStart - l.ApplicationDetails)},
+		{Name: RegionActiveApp, Device: sim.DeviceInternal, Start: uint64(l.ApplicationStart), Size: uint64(l.MaxApplicationSize)},
 	}
 	for i, s := range l.Slots(b) {
 		rs = append(rs, storage.Region{Name: SlotRegion(i), Device: l.Storage, Start: s.Start, Size: s.Size})
@@ -249,7 +255,7 @@ func (l *Layout) Regions(b *Board) []storage.Region {
 // its block-device twin): the area's start rounded up and its end rounded
 // down to erase boundaries, divided equally, each slot's start and end
 // rounded down to an erase boundary.
-func (l *Layout) Slots(b *Board) []Slot {
+func (l *Layout) Slots(b *sim.Board) []Slot {
 	start, end := uint64(l.StorageAddress), uint64(l.StorageAddress+l.StorageSize)
 	down, up := l.boundaries(b)
 	start, end = up(start), down(end)
@@ -273,9 +279,9 @@ func (l *Layout) Slots(b *Board) []Slot {
 // slot's header (the 112-byte internal header on internal flash, the
 // 296-byte external one elsewhere), rounded up to the storage device's
 // program unit, as the PALs lay a slot out.
-func (l *Layout) SlotBody(b *Board, i int, programUnit uint64) uint64 {
+func (l *Layout) SlotBody(b *sim.Board, i int, programUnit uint64) uint64 {
 	hdr := uint64(ExternalHeaderSize)
-	if l.Storage == DeviceInternal {
+	if l.Storage == sim.DeviceInternal {
 		hdr = InternalHeaderSize
 	}
 	return l.Slots(b)[i].Start + alignUp(hdr, programUnit)
@@ -283,17 +289,17 @@ func (l *Layout) SlotBody(b *Board, i int, programUnit uint64) uint64 {
 
 // boundaries returns functions that round an address on the storage device
 // down and up to an erase boundary.
-func (l *Layout) boundaries(b *Board) (down, up func(uint64) uint64) {
+func (l *Layout) boundaries(b *sim.Board) (down, up func(uint64) uint64) {
 	var unit uint64
 	switch l.Storage {
-	case DeviceInternal:
+	case sim.DeviceInternal:
 		return func(a uint64) uint64 { return sectorFloor(b, a) }, func(a uint64) uint64 {
 			if f, n := sectorAt(b, a); f != a {
 				return f + n
 			}
 			return a
 		}
-	case DeviceSPI:
+	case sim.DeviceSPI:
 		unit = uint64(b.External.SectorSize)
 	default:
 		unit = storage.SDBlockSize
@@ -304,7 +310,7 @@ func (l *Layout) boundaries(b *Board) (down, up func(uint64) uint64) {
 // sectorAt returns the start and size of the internal-flash sector holding
 // addr (for addresses past the end of flash: the end, and the last sector's
 // size).
-func sectorAt(b *Board, addr uint64) (start, size uint64) {
+func sectorAt(b *sim.Board, addr uint64) (start, size uint64) {
 	var at uint64
 	for _, s := range b.Flash.Sectors {
 		for range s.Count {
@@ -317,12 +323,12 @@ func sectorAt(b *Board, addr uint64) (start, size uint64) {
 	return at, uint64(b.Flash.Sectors[len(b.Flash.Sectors)-1].Size)
 }
 
-func sectorFloor(b *Board, addr uint64) uint64 {
+func sectorFloor(b *sim.Board, addr uint64) uint64 {
 	start, _ := sectorAt(b, addr)
 	return start
 }
 
-func onSector(b *Board, addr uint64) bool { return sectorFloor(b, addr) == addr }
+func onSector(b *sim.Board, addr uint64) bool { return sectorFloor(b, addr) == addr }
 
 func alignUp(a, unit uint64) uint64 {
 	if unit <= 1 {
