@@ -410,7 +410,7 @@ func (r *runner) chainExpect(e *Expect, res *Result) (bool, string) {
 	l := r.l
 	switch e.Kind {
 	case ExpBootloader:
-		boots := chainBoots(l, res.Trace)
+		boots := chainBoots(l, res.Trace, res.Journal)
 		for i := len(boots) - 1; i >= 0; i-- {
 			if boots[i].bl != "" {
 				return boots[i].bl == e.Value, "the last bootloader to run was " + boots[i].bl

@@ -159,7 +159,7 @@ func (s *story) settle() string {
 		return up && (seen(chain.MarkConfirmed) || seen(updateclient.MarkRegistered))
 	})
 	var b strings.Builder
-	boots := chainBoots(s.l, m.Trace())
+	boots := chainBoots(s.l, m.Trace(), m.Storage().Journal())
 	for i := s.printed; i < len(boots); i++ {
 		bt := boots[i]
 		app := bt.app

@@ -3,6 +3,7 @@ package scenarios
 import (
 	"cmp"
 	"fmt"
+	"github.com/bootsim/bootsim/storage"
 	"slices"
 
 	"github.com/bootsim/bootsim/chain"
@@ -80,7 +81,7 @@ func BootTree(l *Loaded, res *Result) (*Tree, error) {
 		return nil
 	}
 
-	boots := chainBoots(l, res.Trace)
+	boots := chainBoots(l, res.Trace, res.Journal)
 	type note struct {
 		at   int // the boot the milestone came in
 		text string
@@ -113,6 +114,19 @@ func BootTree(l *Loaded, res *Result) (*Tree, error) {
 			continue
 		}
 		t.Path = append(t.Path, &Visit{N: len(t.Path) + 1, Bootloader: b.bl, Application: b.app, Boots: 1, End: b.end, Confirmed: b.confirmed})
+	}
+	// Versions an update brought are nodes too, where the path met them.
+	for _, v := range t.Path {
+		if find(t.Bootloaders, v.Bootloader) == nil && l.Firmware.Get(v.Bootloader) != nil {
+			bn := node(v.Bootloader)
+			t.Bootloaders = append(t.Bootloaders, bn)
+			slices.SortFunc(t.Bootloaders, newestFirst)
+		}
+		bn := find(t.Bootloaders, v.Bootloader)
+		if bn != nil && v.Application != "" && find(bn.Children, v.Application) == nil && l.Firmware.Get(v.Application) != nil {
+			bn.Children = append(bn.Children, node(v.Application))
+			slices.SortFunc(bn.Children, newestFirst)
+		}
 	}
 	for _, v := range t.Path {
 		bn := find(t.Bootloaders, v.Bootloader)
@@ -195,11 +209,28 @@ type chainRollback struct {
 
 // chainBoots reads the boots of a chain device from its trace: one pass,
 // typed fields only (a boot starts where the boot selector starts).
-func chainBoots(l *Loaded, trace []sim.Event) []chainBoot {
+//
+// The application a bootloader handed over to is the one that started; if
+// none started (a jump past its entry), the one stored in the slot it
+// jumped into, as the factory left it, or "(slot N)" once an update has
+// written that slot (journal holds the ops the trace's op events index).
+func chainBoots(l *Loaded, trace []sim.Event, journal []storage.Op) []chainBoot {
 	var boots []chainBoot
 	cur := -1
+	rewritten := map[int]bool{}
+	regionOf := map[int]string{}
+	for _, op := range journal {
+		regionOf[op.Index] = op.Region
+	}
 	for i := range trace {
 		e := &trace[i]
+		if e.Kind == sim.EvOp && e.Stage == sim.StageApplication {
+			for k := range l.Chain.Applications {
+				if regionOf[e.Op] == chain.ApplicationRegion(k) {
+					rewritten[k] = true
+				}
+			}
+		}
 		switch {
 		case e.Kind == sim.EvStage && e.Stage == sim.StageBootSelector:
 			boots = append(boots, chainBoot{end: "runs"})
@@ -211,7 +242,11 @@ func chainBoots(l *Loaded, trace []sim.Event) []chainBoot {
 			boots[cur].app = e.Image
 		case e.Kind == sim.EvJump && e.Stage == sim.StageBootloader:
 			for i, p := range l.Chain.Applications {
-				if e.Addr >= p.Start && e.Addr < p.End() && i < len(l.Factory.Applications) {
+				switch {
+				case e.Addr < p.Start || e.Addr >= p.End():
+				case rewritten[i] || i >= len(l.Factory.Applications):
+					boots[cur].app = fmt.Sprintf("(slot %d)", i)
+				default:
 					boots[cur].app = l.Factory.Applications[i]
 				}
 			}
