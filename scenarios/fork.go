@@ -31,7 +31,7 @@ type opState struct {
 // recordBaseline plays the scenario once, with no cut, recording what a
 // fork at each op needs.
 func (g *rig) recordBaseline() (*baseline, error) {
-	r, err := g.start(Options{})
+	r, err := g.start(Options{keepJournalData: true})
 	if err != nil {
 		return nil, err
 	}

@@ -109,6 +109,11 @@ func check(sc *Scenario, readFile ReadFile) (*Loaded, error) {
 	if err := l.checkSweep(); err != nil {
 		return nil, err
 	}
+	if b := l.Scenario.Budget; b != nil {
+		if err := b.check(); err != nil {
+			return nil, err
+		}
+	}
 	return l, nil
 }
 

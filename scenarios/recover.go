@@ -110,7 +110,8 @@ func (g *rig) recoverFresh(cs *cutState) (*Result, storage.Touched, bool) {
 	}
 	rec := &recoveryState{policy: p, prefix: cs.prefix}
 	r := &runner{rig: g, l: g.l, m: m, imgs: g.imgs, seed: g.seed, vendor: g.vendor, svc: svc, client: &client,
-		maxBoots: p.Boots, faults: &faults{}, recovery: rec}
+		maxBoots: p.Boots, faults: &faults{}, recovery: rec,
+		budget: Budget{Boots: p.Boots, Time: p.Time, Events: DefaultMaxEvents, Journal: DefaultMaxJournal}}
 	m.Storage().SetInjector(r.faults)
 	m.Storage().DropJournalData()
 	m.Storage().TrackTouches()

@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"fmt"
+	"github.com/bootsim/bootsim/units"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -29,13 +30,16 @@ type Options struct {
 	// LinkDrops take the link to the update service down as given ops
 	// start.
 	LinkDrops []LinkDrop
-	// MaxBoots stops a run that boots more often than this (a reset loop
-	// under a long wait); 0 means DefaultMaxBoots.
-	MaxBoots int
+	// MaxBoots, MaxTime and MaxEvents override the run's budget (Budget):
+	// its boots, virtual time and trace events; 0 keeps the scenario's or
+	// the default.
+	MaxBoots  int
+	MaxTime   time.Duration
+	MaxEvents int
+	// keepJournalData keeps every programmed byte in the journal (a sweep's
+	// baseline rebuilds the storage from it); other runs keep none.
+	keepJournalData bool
 }
-
-// DefaultMaxBoots is the boot limit of a run unless Options say otherwise.
-const DefaultMaxBoots = 10000
 
 // Check is the outcome of one expectation.
 type Check struct {
@@ -67,9 +71,11 @@ type Result struct {
 	// Seed, Cut and MaxBoots are the options that shaped the run (Cut is
 	// the text of the --cut rule or the --faults schedule, rules separated
 	// by ";", "" for none); ReplayArgs turns them back into a command line.
-	Seed     uint64
-	Cut      string
-	MaxBoots int
+	Seed      uint64
+	Cut       string
+	MaxBoots  int
+	MaxTime   time.Duration
+	MaxEvents int
 	// CutFired says whether every rule of Cut fired; a fault that never
 	// fires fails the run, since it was meant to reproduce something.
 	// Unfired lists those that did not.
@@ -136,6 +142,7 @@ type runner struct {
 	faults   *faults
 	seed     uint64
 	maxBoots int
+	budget   Budget
 	vendor   *vendor
 	svc      *cloud.Service
 	client   *updateclient.Config
@@ -199,14 +206,15 @@ func start(l *Loaded, opts Options) (*runner, error) {
 // copy of the client's configuration.
 func (g *rig) start(opts Options) (*runner, error) {
 	client := *g.client
-	r := &runner{rig: g, l: g.l, seed: g.seed, maxBoots: opts.MaxBoots, imgs: g.imgs, vendor: g.vendor,
+	r := &runner{rig: g, l: g.l, seed: g.seed, budget: g.l.budget(opts), imgs: g.imgs, vendor: g.vendor,
 		svc: g.l.newService(), client: &client}
-	if r.maxBoots == 0 {
-		r.maxBoots = DefaultMaxBoots
-	}
+	r.maxBoots = r.budget.Boots
 	var err error
 	if r.m, err = g.l.newMachine(g.imgs, g.seed, g.factory, r.client, r.svc); err != nil {
 		return nil, err
+	}
+	if !opts.keepJournalData {
+		r.m.Storage().DropJournalData()
 	}
 	// Every run arms its own copies of the rules it uses: a rule keeps
 	// state (an nth counter), and the loaded scenario and the options are
@@ -285,10 +293,16 @@ func (f *faults) text() string {
 // play runs the steps and checks the outcome.
 func (r *runner) play() *Result {
 	l := r.l
-	res := &Result{Name: l.Name, File: l.File, Profile: l.Profile, Seed: r.seed, MaxBoots: r.maxBoots}
+	res := &Result{Name: l.Name, File: l.File, Profile: l.Profile, Seed: r.seed, MaxBoots: r.maxBoots,
+		MaxTime: r.budget.Time.D(), MaxEvents: r.budget.Events}
 	res.Cut = r.faults.text()
 	for i, st := range l.Steps {
 		err := r.step(st)
+		if err == nil {
+			// A budget spent ends the run, even in a step that got what
+			// it waited for.
+			err = r.budgetErr()
+		}
 		if r.cutDone() {
 			// What the step made of the cut (a wait that timed out on a
 			// dead device) is not an error: the recovery judges the run.
@@ -362,18 +376,21 @@ func (r *runner) step(st Step) error {
 	case StepWait:
 		w := st.Wait
 		if w.Until == nil {
-			m.Run(m.Now()+w.For.D(), func() bool { return r.bootLoop() || r.cutDone() })
-			return r.bootLoopErr()
+			m.Run(r.until(w.For.D()), func() bool { return r.overBudget() || r.cutDone() })
+			return r.budgetErr()
 		}
 		timeout := w.Timeout.D()
 		if timeout == 0 {
 			timeout = defaultTimeout
 		}
 		cond := r.watch(w.Until)
-		if !m.Run(m.Now()+timeout, func() bool { return cond.holds() || r.bootLoop() || r.cutDone() }) {
+		if !m.Run(r.until(timeout), func() bool { return cond.holds() || r.overBudget() || r.cutDone() }) {
+			if err := r.budgetErr(); err != nil {
+				return err
+			}
 			return fmt.Errorf("timed out after %s; the device is %s", timeout, r.describe())
 		}
-		if err := r.bootLoopErr(); err != nil && !cond.holds() {
+		if err := r.budgetErr(); err != nil {
 			return err
 		}
 	case StepCorrupt:
@@ -437,22 +454,14 @@ func (r *runner) armedCut(p *PowerCut) error {
 		m.CutPowerAt(m.Now() + p.In.D())
 		defer m.Disarm()
 	}
-	if !m.Run(m.Now()+timeout, func() bool { return m.State() == sim.StateOff || r.bootLoop() }) {
+	if !m.Run(r.until(timeout), func() bool { return m.State() == sim.StateOff || r.overBudget() }) {
+		if err := r.budgetErr(); err != nil {
+			return err
+		}
 		return fmt.Errorf("the armed power cut never happened within %s; the device is %s", timeout, r.describe())
 	}
 	if m.State() != sim.StateOff {
-		return r.bootLoopErr()
-	}
-	return nil
-}
-
-// bootLoop reports whether the run passed its boot limit: a device stuck in
-// a fast reset loop would otherwise turn a long wait into an endless run.
-func (r *runner) bootLoop() bool { return r.m.Boots() > r.maxBoots }
-
-func (r *runner) bootLoopErr() error {
-	if r.bootLoop() {
-		return fmt.Errorf("stopped after more than %d boots (a reset loop); the device is %s", r.maxBoots, r.describe())
+		return r.budgetErr()
 	}
 	return nil
 }
@@ -637,6 +646,12 @@ func (r *Result) ReplayArgs() []string {
 	}
 	if r.MaxBoots != 0 && r.MaxBoots != DefaultMaxBoots {
 		args = append(args, "--max-boots", strconv.Itoa(r.MaxBoots))
+	}
+	if r.MaxTime != 0 && r.MaxTime != DefaultMaxTime {
+		args = append(args, "--max-time", units.Duration(r.MaxTime).String())
+	}
+	if r.MaxEvents != 0 && r.MaxEvents != DefaultMaxEvents {
+		args = append(args, "--max-events", strconv.Itoa(r.MaxEvents))
 	}
 	return args
 }

@@ -63,13 +63,15 @@ func TestSameSeedSameRun(t *testing.T) {
 	l, err := Find("install-from-sd")
 	require.NoError(t, err)
 	seed := uint64(99)
-	a, err := Run(l, Options{})
-	require.NoError(t, err)
-	b, err := Run(l, Options{Seed: &seed})
-	require.NoError(t, err)
-	require.True(t, a.Passed, "%v", a.Failures())
-	require.True(t, b.Passed, "%v", b.Failures())
-	require.NotEqual(t, traceText(a), traceText(b))
+	flash := func(opts Options) [32]byte {
+		r, err := start(l, opts)
+		require.NoError(t, err)
+		res := r.play()
+		require.True(t, res.Passed, "%v", res.Failures())
+		return r.m.Storage().Snapshot().Fingerprint()
+	}
+	require.Equal(t, flash(Options{}), flash(Options{}))
+	require.NotEqual(t, flash(Options{}), flash(Options{Seed: &seed}))
 }
 
 const base = `scenario: test
@@ -346,7 +348,7 @@ func TestBootLoopStops(t *testing.T) {
 	r, err := Run(l, Options{MaxBoots: 50})
 	require.NoError(t, err)
 	require.False(t, r.Passed)
-	require.Contains(t, r.Error, "stopped after more than 50 boots (a reset loop)")
+	require.Contains(t, r.Error, "stopped after more than 50 boots (a reset loop; the boots budget, --max-boots)")
 	require.Equal(t, 51, r.Boots)
 
 	// A wait for a condition, or an armed power cut, that the loop never
@@ -358,7 +360,7 @@ func TestBootLoopStops(t *testing.T) {
 		require.NoError(t, err)
 		r, err := Run(l, Options{MaxBoots: 20})
 		require.NoError(t, err)
-		require.Contains(t, r.Error, "stopped after more than 20 boots (a reset loop)", step)
+		require.Contains(t, r.Error, "stopped after more than 20 boots (a reset loop; the boots budget, --max-boots)", step)
 	}
 	y = strings.Replace(base, "size: 210KiB}", "size: 210KiB, behaviour: crash}", 1)
 	y = strings.Replace(y, "  - wait: {until: app-running, timeout: 60s}\n", "  - power-cut: {event: dead-end, timeout: 1000h}\n", 1)
@@ -366,7 +368,7 @@ func TestBootLoopStops(t *testing.T) {
 	require.NoError(t, err)
 	r, err = Run(l, Options{MaxBoots: 20})
 	require.NoError(t, err)
-	require.Contains(t, r.Error, "power-cut at dead-end+0s: stopped after more than 20 boots (a reset loop)")
+	require.Contains(t, r.Error, "power-cut at dead-end+0s: stopped after more than 20 boots (a reset loop; the boots budget, --max-boots)")
 }
 
 // TestArmedCutLeavesOtherRules: an armed power cut's rule is removed once

@@ -25,6 +25,7 @@ type Scenario struct {
 	Factory  Factory     `yaml:"factory,omitempty"`
 	Steps    []Step      `yaml:"steps" jsonschema:"required,description=What happens\\, in order."`
 	Expect   []Expect    `yaml:"expect,omitempty" jsonschema:"description=What must hold at the end."`
+	Budget   *Budget     `yaml:"budget,omitempty" jsonschema:"description=What a run may spend: boots\\, virtual time\\, trace events\\, kept journal bytes; a run that reaches one stops and fails."`
 	Sweep    *Sweep      `yaml:"sweep,omitempty" jsonschema:"description=How the device recovers after a cut a sweep (or run --cut) injects\\, and what must hold then."`
 
 	// File is where the scenario was read from ("library/x.yaml" for a

@@ -75,6 +75,7 @@ type System struct {
 	observer    func(Op)
 	powered     bool
 	dropData    bool
+	dataBytes   uint64 // bytes of op data the journal holds
 	stage       string
 	phase       string
 }
@@ -202,7 +203,11 @@ func (s *System) DropJournalData() { s.dropData = true }
 // ClearJournal forgets the ops issued and the external changes made so far,
 // as after factory programming: a run's journal starts with the first op of
 // the run.
-func (s *System) ClearJournal() { s.journal, s.changes = nil, nil }
+func (s *System) ClearJournal() { s.journal, s.changes, s.dataBytes = nil, nil, 0 }
+
+// JournalBytes is how many bytes of op data the journal holds: what a run
+// keeps of every programmed byte when it keeps data (DropJournalData).
+func (s *System) JournalBytes() uint64 { return s.dataBytes }
 
 // Journal returns the ops issued so far. The slice is shared: callers must not
 // modify it.
@@ -230,6 +235,7 @@ func (s *System) mutate(d device, kind OpKind, addr uint64, data []byte, n uint6
 		op.Data = data
 		if !s.dropData {
 			op.Data = slices.Clone(data)
+			s.dataBytes += uint64(len(data))
 		}
 	}
 	if s.beforeOp != nil {

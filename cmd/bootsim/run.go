@@ -4,6 +4,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"github.com/bootsim/bootsim/units"
 	"io"
 	"os"
 	"path/filepath"
@@ -106,6 +107,8 @@ type runFlags struct {
 	cut       string
 	faults    string
 	maxBoots  int
+	maxTime   string
+	maxEvents int
 	verbosity int
 }
 
@@ -145,7 +148,9 @@ Exit status: 0 all passed, 1 a scenario failed, 2 a scenario does not load.`,
 	fl.BoolVar(&f.failFast, "fail-fast", false, "stop at the first failing scenario")
 	fl.StringVar(&f.cut, "cut", "", "inject a fault for the whole run, e.g. op=1234,mode=torn,seed=7 (a sweep's replay)")
 	fl.StringVar(&f.faults, "faults", "", "inject a fault schedule, rules separated by ';', link drops too (op=120,link-drop=5s): a random campaign's replay")
-	fl.IntVar(&f.maxBoots, "max-boots", scenarios.DefaultMaxBoots, "fail a run that boots more often than this (a reset loop)")
+	fl.IntVar(&f.maxBoots, "max-boots", 0, fmt.Sprintf("fail a run that boots more often than this (a reset loop; default: the scenario's budget, else %d)", scenarios.DefaultMaxBoots))
+	fl.StringVar(&f.maxTime, "max-time", "", fmt.Sprintf("fail a run that takes more virtual time than this, e.g. 48h (default: the scenario's budget, else %s)", scenarios.DefaultMaxTime))
+	fl.IntVar(&f.maxEvents, "max-events", 0, fmt.Sprintf("fail a run that records more trace events than this (default: the scenario's budget, else %d)", scenarios.DefaultMaxEvents))
 	fl.CountVarP(&f.verbosity, "verbose", "v", "on failure show more of the trace (-vv: all of it)")
 	return cmd
 }
@@ -184,10 +189,21 @@ func runScenarios(cmd *cobra.Command, g *globalFlags, f runFlags, args []string)
 		}
 		opts.Faults, opts.LinkDrops = rules, drops
 	}
-	if f.maxBoots < 1 {
-		return usageErr("--max-boots %d: want at least 1", f.maxBoots)
+	if cmd.Flags().Changed("max-boots") && (f.maxBoots < 1 || f.maxBoots > 10_000_000) {
+		return usageErr("--max-boots %d: want 1 to 10000000", f.maxBoots)
 	}
 	opts.MaxBoots = f.maxBoots
+	if cmd.Flags().Changed("max-events") && (f.maxEvents < 1 || f.maxEvents > 100_000_000) {
+		return usageErr("--max-events %d: want 1 to 100000000", f.maxEvents)
+	}
+	opts.MaxEvents = f.maxEvents
+	if f.maxTime != "" {
+		d, err := units.ParseDuration(f.maxTime)
+		if err != nil || d <= 0 || d.D() > 100*365*24*time.Hour {
+			return usageErr("--max-time %q: want a positive duration up to 100 years, e.g. 48h", f.maxTime)
+		}
+		opts.MaxTime = d.D()
+	}
 	list, err := loadScenarios(cmd, args)
 	if err != nil {
 		return err
