@@ -9,19 +9,47 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// inputKind is a kind of input file and the most bytes one may hold:
+// every file is read whole, so each kind has a limit far above any real
+// file of its kind and far below what exhausts the host.
+type inputKind struct {
+	what  string
+	limit int64
+}
+
+// The kinds of input files.
+var (
+	inScenario = inputKind{"scenario file", 4 << 20}
+	inFirmware = inputKind{"firmware image or payload", 64 << 20}
+	inManifest = inputKind{"manifest", 1 << 20}
+	inKey      = inputKind{"key or certificate", 1 << 20}
+	inDump     = inputKind{"SOTP dump", 16 << 20}
+	inReport   = inputKind{"sweep report", 512 << 20}
+)
+
 // readInput reads a file named on the command line; "-" is standard input.
-// A file that cannot be read is a usage error naming the file.
-func readInput(cmd *cobra.Command, path string) ([]byte, error) {
+// A file that cannot be read, or that is larger than its kind allows, is a
+// usage error naming the file.
+func readInput(cmd *cobra.Command, path string, kind inputKind) ([]byte, error) {
 	if path == "-" {
-		b, err := io.ReadAll(cmd.InOrStdin())
-		if err != nil {
-			return nil, usageErr("reading standard input: %v", err)
-		}
-		return b, nil
+		return readLimited(cmd.InOrStdin(), "standard input", kind)
 	}
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, usageErr("%v", err)
+	}
+	defer f.Close()
+	return readLimited(f, path, kind)
+}
+
+// readLimited reads r whole, refusing more than the kind's limit.
+func readLimited(r io.Reader, name string, kind inputKind) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, kind.limit+1))
+	if err != nil {
+		return nil, usageErr("reading %s: %v", name, err)
+	}
+	if int64(len(b)) > kind.limit {
+		return nil, usageErr("%s: larger than %d bytes, the limit for a %s", name, kind.limit, kind.what)
 	}
 	return b, nil
 }

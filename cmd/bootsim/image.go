@@ -48,7 +48,7 @@ func newImageBuildCmd() *cobra.Command {
 			if err != nil {
 				return usageErr("--version %q: want a non-negative integer (the manifest timestamp)", version)
 			}
-			data, err := readInput(cmd, payload)
+			data, err := readInput(cmd, payload, inFirmware)
 			if err != nil {
 				return err
 			}
@@ -148,7 +148,7 @@ Exit status: 0 the header (and payload, if present) checks, 1 a check fails,
 			if err := checkOutput(output, "text", "json"); err != nil {
 				return err
 			}
-			data, err := readInput(cmd, args[0])
+			data, err := readInput(cmd, args[0], inFirmware)
 			if err != nil {
 				return err
 			}

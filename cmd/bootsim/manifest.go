@@ -52,11 +52,11 @@ v3, --version is a semantic version (1.2.3). Signatures are deterministic
 					return usageErr("--%s is required", req.name)
 				}
 			}
-			data, err := readInput(cmd, payload)
+			data, err := readInput(cmd, payload, inFirmware)
 			if err != nil {
 				return err
 			}
-			keyPEM, err := readInput(cmd, keyFile)
+			keyPEM, err := readInput(cmd, keyFile, inKey)
 			if err != nil {
 				return err
 			}
@@ -80,7 +80,7 @@ v3, --version is a semantic version (1.2.3). Signatures are deterministic
 				if certFile == "" {
 					return usageErr("--format v1 needs --cert: the signature references the certificate's fingerprint")
 				}
-				cert, err := readInput(cmd, certFile)
+				cert, err := readInput(cmd, certFile, inKey)
 				if err != nil {
 					return err
 				}
@@ -245,7 +245,7 @@ func newManifestInspectCmd() *cobra.Command {
 			if err := checkOutput(output, "text", "json"); err != nil {
 				return err
 			}
-			data, err := readInput(cmd, args[0])
+			data, err := readInput(cmd, args[0], inManifest)
 			if err != nil {
 				return err
 			}
@@ -289,7 +289,7 @@ Exit status: 0 valid, 1 the signature, hash or payload does not match,
 				return usageErr("give exactly one of --cert or --pubkey")
 			}
 			name := displayName(args[0])
-			data, err := readInput(cmd, args[0])
+			data, err := readInput(cmd, args[0], inManifest)
 			if err != nil {
 				return err
 			}
@@ -300,14 +300,14 @@ Exit status: 0 valid, 1 the signature, hash or payload does not match,
 			var cert []byte
 			var pub *ecdsa.PublicKey
 			if certFile != "" {
-				if cert, err = readInput(cmd, certFile); err != nil {
+				if cert, err = readInput(cmd, certFile, inKey); err != nil {
 					return err
 				}
 				if pub, err = firmware.ParsePublicKey(cert); err != nil {
 					return usageErr("%s: %v", certFile, err)
 				}
 			} else {
-				b, err := readInput(cmd, pubFile)
+				b, err := readInput(cmd, pubFile, inKey)
 				if err != nil {
 					return err
 				}
@@ -329,7 +329,7 @@ Exit status: 0 valid, 1 the signature, hash or payload does not match,
 			}
 			what := "signature"
 			if payload != "" {
-				p, err := readInput(cmd, payload)
+				p, err := readInput(cmd, payload, inFirmware)
 				if err != nil {
 					return err
 				}

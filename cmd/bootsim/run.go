@@ -31,7 +31,7 @@ func loadScenarios(cmd *cobra.Command, args []string) ([]*scenarios.Loaded, erro
 	for _, a := range args {
 		switch fi, err := os.Stat(a); {
 		case a == "-":
-			data, err := readInput(cmd, "-")
+			data, err := readInput(cmd, "-", inScenario)
 			if err != nil {
 				return nil, err
 			}
@@ -82,14 +82,28 @@ func fileReader(dir string) scenarios.ReadFile {
 		if !filepath.IsAbs(name) {
 			name = filepath.Join(dir, name)
 		}
-		return os.ReadFile(name)
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		b, err := io.ReadAll(io.LimitReader(f, inFirmware.limit+1))
+		if err == nil && int64(len(b)) > inFirmware.limit {
+			err = fmt.Errorf("%s: larger than %d bytes, the limit for a %s", name, inFirmware.limit, inFirmware.what)
+		}
+		return b, err
 	}
 }
 
 func loadFile(path string) (*scenarios.Loaded, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, usageErr("%v", err)
+	}
+	defer f.Close()
+	data, err := readLimited(f, path, inScenario)
+	if err != nil {
+		return nil, err
 	}
 	l, err := scenarios.Load(path, data, fileReader(filepath.Dir(path)))
 	if err != nil {
@@ -623,7 +637,7 @@ Exit status: 0 every file is valid, 2 otherwise.`,
 				var err error
 				if a == "-" {
 					var data []byte
-					if data, err = readInput(cmd, "-"); err == nil {
+					if data, err = readInput(cmd, "-", inScenario); err == nil {
 						l, err = scenarios.Load(scenarios.StdinFile, data, fileReader("."))
 					}
 				} else {

@@ -33,7 +33,7 @@ func sotpFlags(cmd *cobra.Command, areaSize *string, probe *bool) {
 }
 
 func loadSOTP(cmd *cobra.Command, path, areaSize string) (*sotp.Dump, error) {
-	data, err := readInput(cmd, path)
+	data, err := readInput(cmd, path, inDump)
 	if err != nil {
 		return nil, err
 	}

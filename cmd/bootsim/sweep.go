@@ -538,7 +538,7 @@ Exit status: 0 every point passed, 1 a point failed, 2 bad input.`,
 			}
 			var docs []*sweepJSON
 			for _, a := range args {
-				data, err := readInput(cmd, a)
+				data, err := readInput(cmd, a, inReport)
 				if err != nil {
 					return err
 				}
