@@ -46,6 +46,15 @@ type Layout struct {
 	StoragePage      units.Size `yaml:"update-client.storage-page"`
 }
 
+// Bounds of the configuration keys: the update client supports a handful
+// of storage locations; no device here is larger than 1 TiB; no bootloader
+// fits in less than 4 KiB (the real one takes 32 KiB).
+const (
+	MaxStorageLocations = 64
+	maxAddress          = 1 << 40
+	MinBootloaderSize   = 4 << 10
+)
+
 // Slot is one candidate location on the storage device.
 type Slot struct {
 	Start, Size uint64
@@ -165,6 +174,16 @@ func (l *Layout) Resolve(b *sim.Board) error {
 	if l.StorageLocations == 0 {
 		l.StorageLocations = 1
 	}
+	// Counts and sizes are checked before anything is built from them:
+	// a billion locations is a billion slots.
+	if l.StorageLocations < 1 || l.StorageLocations > MaxStorageLocations {
+		return fmt.Errorf("update-client.storage-locations %d: want 1 to %d", l.StorageLocations, MaxStorageLocations)
+	}
+	for _, k := range l.keys() {
+		if k.size != nil && uint64(*k.size) > maxAddress {
+			return fmt.Errorf("%s 0x%x: past any device's end (0x%x)", k.name, uint64(*k.size), uint64(maxAddress))
+		}
+	}
 	if l.StoragePage == 0 {
 		l.StoragePage = 1
 	}
@@ -190,6 +209,8 @@ func (l *Layout) Resolve(b *sim.Board) error {
 	switch {
 	case l.BootloaderSize == 0:
 		return fmt.Errorf("mbed-bootloader.bootloader-size is required")
+	case l.BootloaderSize < MinBootloaderSize:
+		return fmt.Errorf("mbed-bootloader.bootloader-size %d: the bootloader needs at least %d bytes", uint64(l.BootloaderSize), MinBootloaderSize)
 	case l.ApplicationStart <= l.ApplicationDetails:
 		return fmt.Errorf("mbed-bootloader.application-start-address 0x%x must be above update-client.application-details 0x%x",
 			uint64(l.ApplicationStart), uint64(l.ApplicationDetails))

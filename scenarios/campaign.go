@@ -119,6 +119,9 @@ func (s *SourceSpec) UnmarshalStrictYAML(d strictyaml.Decoder, n *yaml.Node) err
 	if s.Kind != "lwm2m" && s.Kind != "http" {
 		return d.Errorf(n, "source kind %q: want lwm2m or http", s.Kind)
 	}
+	if s.Busy < 0 {
+		return d.Errorf(n, "source %s: busy %d: want 0 or more (how many requests it answers BUSY)", s.Name, s.Busy)
+	}
 	return nil
 }
 

@@ -120,16 +120,26 @@ func decodeBounds(d strictyaml.Decoder, n *yaml.Node, durations bool) (Bounds, e
 		if err != nil {
 			return b, err
 		}
-		switch k.Value {
-		case "at-least":
+		switch {
+		case k.Value == "at-least" && b.AtLeast == nil:
 			b.AtLeast = &x
-		case "at-most":
+		case k.Value == "at-most" && b.AtMost == nil:
 			b.AtMost = &x
+		case k.Value == "at-least" || k.Value == "at-most":
+			return b, d.Errorf(k, "%q is given twice", k.Value)
 		default:
 			return b, d.Errorf(k, "unknown field %q (want at-least or at-most)", k.Value)
 		}
 	}
-	return b, nil
+	return b, b.check(d, n)
+}
+
+// check refuses bounds that can never hold.
+func (b Bounds) check(d strictyaml.Decoder, n *yaml.Node) error {
+	if b.AtLeast != nil && b.AtMost != nil && *b.AtLeast > *b.AtMost {
+		return d.Errorf(n, "at-least %d is above at-most %d: the expectation can never hold", *b.AtLeast, *b.AtMost)
+	}
+	return nil
 }
 
 // RegionExpect says what a region holds: a firmware image where the layout
@@ -196,7 +206,13 @@ func (e *Expect) UnmarshalStrictYAML(d strictyaml.Decoder, n *yaml.Node) error {
 		e.Value = x.Name
 		e.Count = Bounds{AtLeast: x.AtLeast, AtMost: x.AtMost}
 		if x.Count != nil {
+			if x.AtLeast != nil || x.AtMost != nil {
+				return d.Errorf(v, "event takes count, or at-least and at-most, not both")
+			}
 			e.Count = Bounds{AtLeast: x.Count, AtMost: x.Count}
+		}
+		if err := e.Count.check(d, v); err != nil {
+			return err
 		}
 		if e.Count.AtLeast == nil && e.Count.AtMost == nil {
 			one := int64(1)

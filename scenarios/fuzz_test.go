@@ -3,6 +3,7 @@ package scenarios
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/bootsim/bootsim/strictyaml"
 )
@@ -16,6 +17,12 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte(base + "  - power-cut: {torn: {index: 3}}\n"))
 	f.Add([]byte(sweepable))
 	f.Add([]byte(base + "sweep: {boots: 2, time: 5s, until: {running: app-v2}, campaign: withdrawn, expect: [weakness: no-brick]}\n"))
+	for name, src := range hostile() {
+		if len(src) < 64<<10 {
+			f.Add([]byte(src))
+		}
+		_ = name
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		l, err := Load("f.yaml", data, nil)
 		if err != nil {
@@ -28,7 +35,9 @@ func FuzzLoad(f *testing.F) {
 		if len(l.Steps) > 20 {
 			return // keep each run short
 		}
-		if _, err := Run(l, Options{MaxBoots: 30}); err != nil {
+		// Small budgets: the property is "runs to a verdict", not "runs
+		// long".
+		if _, err := Run(l, Options{MaxBoots: 30, MaxTime: time.Hour, MaxEvents: 20_000}); err != nil {
 			t.Fatalf("a scenario that loads must run: %v", err)
 		}
 	})

@@ -3,6 +3,7 @@ package scenarios
 import (
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"github.com/bootsim/bootsim/mbedlayout"
 	"regexp"
 	"slices"
@@ -151,6 +152,9 @@ func (l *Loaded) checkFirmware(readFile ReadFile) error {
 		return top(l.Scenario).Errorf("firmware: at least one firmware image is required")
 	}
 	for _, f := range l.Firmware {
+		if len(f.Name) > MaxName {
+			return f.pos.Errorf("firmware name of %d characters: at most %d", len(f.Name), MaxName)
+		}
 		if !nameRE.MatchString(f.Name) {
 			return f.pos.Errorf("firmware name %q: use lower-case words and digits joined by dashes", f.Name)
 		}
@@ -273,6 +277,27 @@ func (l *Loaded) checkMatch(m *OpMatch, pos strictyaml.Pos) error {
 	return nil
 }
 
+// CheckRule checks that a fault rule names devices and regions the
+// scenario's board and layout have, as an op match in a step must
+// (a rule in a step, a --cut or --faults on the command line).
+func (l *Loaded) CheckRule(r *storage.Rule) error {
+	f, ok := storage.FilterOf(r.Match)
+	if !ok {
+		return nil
+	}
+	if f.Region != "" && !slices.Contains(l.regionNames(), f.Region) {
+		return fmt.Errorf("unknown region %q (this layout has %s)", f.Region, strings.Join(l.regionNames(), ", "))
+	}
+	devs := []string{sim.DeviceInternal}
+	if d := l.Board.External.Device(); l.Board.External.Kind != "" {
+		devs = append(devs, d)
+	}
+	if f.Device != "" && !slices.Contains(devs, f.Device) {
+		return fmt.Errorf("unknown device %q (this board has %s)", f.Device, strings.Join(devs, " and "))
+	}
+	return nil
+}
+
 func (l *Loaded) checkCondition(c *Condition) error {
 	switch c.Kind {
 	case CondRunning:
@@ -299,7 +324,16 @@ func stateNames() []string {
 
 func (l *Loaded) checkStep(st Step) error {
 	switch st.Kind {
+	case StepFault:
+		if err := l.CheckRule(st.Fault); err != nil {
+			return st.Pos.Errorf("fault %q: %v", st.FaultSrc, err)
+		}
 	case StepPowerCut:
+		if p := st.PowerCut; p != nil && p.rule != nil && p.Rule != "" {
+			if err := l.CheckRule(p.rule); err != nil {
+				return st.Pos.Errorf("power-cut rule %q: %v", p.Rule, err)
+			}
+		}
 		if p := st.PowerCut; p != nil {
 			for _, m := range []*OpMatch{p.Before, p.After, p.Torn} {
 				if err := l.checkMatch(m, st.Pos); err != nil {

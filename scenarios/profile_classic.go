@@ -102,8 +102,23 @@ func (classicProfile) checkFactory(l *Loaded) error {
 		if s == "" {
 			continue
 		}
-		if err := l.firmwareRef(s, f.at(fmt.Sprintf("slots[%d]", i)), fmt.Sprintf("factory.slots[%d]", i)); err != nil {
+		pos := f.at(fmt.Sprintf("slots[%d]", i))
+		if err := l.firmwareRef(s, pos, fmt.Sprintf("factory.slots[%d]", i)); err != nil {
 			return err
+		}
+		// A candidate that overflows its slot would overwrite the next
+		// one, or run past the end of the device.
+		dev := l.Layout.Storage
+		unit := uint64(l.Board.Flash.ProgramUnit)
+		if dev != sim.DeviceInternal {
+			unit = 512
+			if dev == sim.DeviceSPI {
+				unit = uint64(l.Board.External.ProgramUnit)
+			}
+		}
+		slot := slots[i]
+		if body := l.Layout.SlotBody(l.Board, i, unit); body+uint64(l.Firmware.Get(s).Size) > slot.Start+slot.Size {
+			return pos.Errorf("factory.slots[%d]: %s (%s) does not fit slot %d (%s after its header)", i, s, l.Firmware.Get(s).Size, i, units.Size(slot.Start+slot.Size-body))
 		}
 	}
 	switch f.ROT {

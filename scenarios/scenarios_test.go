@@ -122,7 +122,7 @@ func TestLoadErrors(t *testing.T) {
 		{"no name", strings.Replace(base, "scenario: test", "scenario: ''", 1), `t.yaml:1:1: scenario: a name is required`},
 		{"bad name", strings.Replace(base, "scenario: test", "scenario: My Test", 1), `name "My Test": use lower-case words`},
 		{"file in built-in", strings.Replace(base, "size: 210KiB", "file: app.bin", 1), `t.yaml:7:3: firmware app-v2: this scenario cannot name files`},
-		{"yaml syntax", base + "  - wait: {until: [\n", `t.yaml:14: did not find expected node content`},
+		{"yaml syntax", base + "  - wait: {until: [\n", `t.yaml:14:3: did not find expected node content`},
 		{"no copy retries", strings.Replace(base, "board: k64f", "board: k64f\n  config:\n    mbed-bootloader.max-copy-retries: 0", 1), `t.yaml:6:39: mbed-bootloader.max-copy-retries: out of range`},
 		{"too many copy retries", strings.Replace(base, "board: k64f", "board: k64f\n  config:\n    mbed-bootloader.max-copy-retries: 101", 1), `mbed-bootloader.max-copy-retries: out of range`},
 		{"no boot retries", strings.Replace(base, "board: k64f", "board: k64f\n  config:\n    mbed-bootloader.max-boot-retries: 0", 1), `mbed-bootloader.max-boot-retries: out of range`},

@@ -132,6 +132,9 @@ type OpMatch struct {
 func (m OpMatch) rule(mode storage.FaultMode, seed uint64) (*storage.Rule, error) {
 	f := storage.Fault{Mode: mode, Seed: seed}
 	if m.Index != nil {
+		if *m.Index < 0 {
+			return nil, fmt.Errorf("index %d: want 0 or more (the first op is 0)", *m.Index)
+		}
 		if m.Op != "" || m.Device != "" || m.Region != "" || m.Nth != 0 {
 			return nil, fmt.Errorf("index names one op; it takes no op, device, region or nth")
 		}

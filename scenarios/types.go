@@ -133,11 +133,16 @@ func (fs *FirmwareSet) UnmarshalStrictYAML(d strictyaml.Decoder, n *yaml.Node) e
 	if n.Kind != yaml.MappingNode {
 		return d.Errorf(n, "want a mapping of firmware names to their description")
 	}
+	if len(n.Content)/2 > MaxFirmware {
+		return d.Errorf(n, "%d firmware images: a scenario has at most %d", len(n.Content)/2, MaxFirmware)
+	}
+	seen := map[string]bool{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
-		if fs.Get(k.Value) != nil {
+		if seen[k.Value] {
 			return d.Errorf(k, "firmware %q is given twice", k.Value)
 		}
+		seen[k.Value] = true
 		f := &Firmware{Name: k.Value, pos: d.At(k)}
 		if err := d.Decode(v, f); err != nil {
 			return err
@@ -146,6 +151,13 @@ func (fs *FirmwareSet) UnmarshalStrictYAML(d strictyaml.Decoder, n *yaml.Node) e
 	}
 	return nil
 }
+
+// MaxFirmware and MaxName bound a scenario's firmware: each image is
+// built in memory, and a name goes into its descriptor (1 KiB at most).
+const (
+	MaxFirmware = 256
+	MaxName     = 64
+)
 
 // Get returns the firmware with a name, or nil.
 func (fs FirmwareSet) Get(name string) *Firmware {

@@ -59,7 +59,7 @@ func TestLoadBoardErrors(t *testing.T) {
 	_, err = ParseBoard("mine.yaml", []byte("name: x\nflahs: {}\n"))
 	require.ErrorContains(t, err, `mine.yaml:2:1: unknown field "flahs" (did you mean "flash"?)`)
 	_, err = ParseBoard("mine.yaml", nil)
-	require.ErrorContains(t, err, "mine.yaml: empty document")
+	require.ErrorContains(t, err, "mine.yaml:1:1: empty document")
 }
 
 func TestDescriptorRoundTrip(t *testing.T) {

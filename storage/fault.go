@@ -193,6 +193,23 @@ func (i OnIndex) String() string    { return "op=" + strconv.Itoa(int(i)) }
 // Arm implements Matcher; OnIndex has no state.
 func (i OnIndex) Arm() Matcher { return i }
 
+// FilterOf returns the OpFilter a matcher selects ops with, under its count
+// (Nth), time (AtTime) or chance (Randomly); false for a matcher that names
+// one op by index.
+func FilterOf(m Matcher) (OpFilter, bool) {
+	switch x := m.(type) {
+	case OpFilter:
+		return x, true
+	case *Nth:
+		return FilterOf(x.Filter)
+	case *AtTime:
+		return FilterOf(x.Filter)
+	case Randomly:
+		return FilterOf(x.Filter)
+	}
+	return OpFilter{}, false
+}
+
 // OpFilter matches ops by device, region and kind; empty fields match all.
 type OpFilter struct {
 	Device string

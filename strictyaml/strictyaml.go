@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -42,22 +43,79 @@ func (e *Error) Error() string {
 // ErrEmpty is wrapped by the error for a document with no content.
 var ErrEmpty = errors.New("empty document")
 
-var lineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+var (
+	lineRE   = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+	anchorRE = regexp.MustCompile(`^unknown anchor '([^']*)' referenced$`)
+)
+
+// badByte finds the first byte YAML does not allow in a document: invalid
+// UTF-8, or a control character other than tab, newline and carriage
+// return. It returns its line and column (from 1) and what it is.
+func badByte(data []byte) (line, col int, what string) {
+	line, col = 1, 1
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			return line, col, fmt.Sprintf("invalid UTF-8 (byte 0x%02x)", data[i])
+		case r < 0x20 && r != '\t' && r != '\n' && r != '\r', r == 0x7f:
+			return line, col, fmt.Sprintf("control character 0x%02x is not allowed", r)
+		}
+		if r == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+		i += size
+	}
+	return 0, 0, ""
+}
+
+// firstColumn is the column of the first character of a line that is not
+// a space: where a syntax error YAML reports by line alone is shown.
+func firstColumn(data []byte, line int) int {
+	lines := bytes.Split(data, []byte("\n"))
+	if line < 1 || line > len(lines) {
+		return 1
+	}
+	return len(lines[line-1]) - len(bytes.TrimLeft(lines[line-1], " ")) + 1
+}
+
+// find returns the line and column of the first occurrence of s, or 1:1.
+func find(data []byte, s string) (int, int) {
+	i := bytes.Index(data, []byte(s))
+	if i < 0 {
+		return 1, 1
+	}
+	before := data[:i]
+	line := bytes.Count(before, []byte("\n")) + 1
+	return line, i - (bytes.LastIndexByte(before, '\n') + 1) + 1
+}
 
 // Parse parses one YAML document into a node tree. Syntax errors are *Error.
 func Parse(file string, data []byte) (*yaml.Node, error) {
+	// Bytes YAML refuses, found here so that the error has a position
+	// (the parser reports them with none).
+	if line, col, what := badByte(data); what != "" {
+		return nil, &Error{File: file, Line: line, Col: col, Msg: what}
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, &Error{File: file, Msg: ErrEmpty.Error()}
+			return nil, &Error{File: file, Line: 1, Col: 1, Msg: ErrEmpty.Error()}
 		}
 		msg := err.Error()
 		if m := lineRE.FindStringSubmatch(msg); m != nil {
 			line, _ := strconv.Atoi(m[1])
-			return nil, &Error{File: file, Line: line, Msg: m[2]}
+			return nil, &Error{File: file, Line: line, Col: firstColumn(data, line), Msg: m[2]}
 		}
-		return nil, &Error{File: file, Msg: strings.TrimPrefix(msg, "yaml: ")}
+		msg = strings.TrimPrefix(msg, "yaml: ")
+		if m := anchorRE.FindStringSubmatch(msg); m != nil {
+			line, col := find(data, "*"+m[1])
+			return nil, &Error{File: file, Line: line, Col: col, Msg: msg}
+		}
+		return nil, &Error{File: file, Line: 1, Col: 1, Msg: msg}
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
@@ -227,6 +285,24 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value) error {
 func (d *decoder) scalar(n *yaml.Node, v reflect.Value) error {
 	if n.Kind != yaml.ScalarNode {
 		return d.errAt(n, "want %s, got %s", kindName(v.Type()), describe(n))
+	}
+	// Integers are exact: YAML would read 1.5 as 1, 1e3 as 1000, and a
+	// number past the type's range as whatever the float rounds to.
+	switch v.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		x, err := strconv.ParseInt(n.Value, 0, v.Type().Bits())
+		if err != nil || n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 {
+			return d.errAt(n, "want %s, got %s", kindName(v.Type()), describe(n))
+		}
+		v.SetInt(x)
+		return nil
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		x, err := strconv.ParseUint(n.Value, 0, v.Type().Bits())
+		if err != nil || n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 {
+			return d.errAt(n, "want %s, got %s", kindName(v.Type()), describe(n))
+		}
+		v.SetUint(x)
+		return nil
 	}
 	if err := n.Decode(v.Addr().Interface()); err != nil {
 		return d.errAt(n, "want %s, got %s", kindName(v.Type()), describe(n))

@@ -55,12 +55,17 @@ func (p *exprParser) sum() (int64, error) {
 		if err != nil {
 			return 0, err
 		}
+		// Checked both ways: an intermediate value out of range is an
+		// error, not a wrap-around that lands on a plausible size.
 		if op == '+' {
-			if w > 0 && v > math.MaxInt64-w {
+			if (w > 0 && v > math.MaxInt64-w) || (w < 0 && v < math.MinInt64-w) {
 				return 0, fmt.Errorf("overflow")
 			}
 			v += w
 		} else {
+			if (w > 0 && v < math.MinInt64+w) || (w < 0 && v > math.MaxInt64+w) {
+				return 0, fmt.Errorf("overflow")
+			}
 			v -= w
 		}
 	}

@@ -85,3 +85,24 @@ func FuzzParseSize(f *testing.F) {
 		}
 	})
 }
+
+// TestExprNeverWraps: an expression whose intermediate value leaves int64
+// is an error, not the size it would wrap around to (issue 11: this was
+// accepted as 2048 bytes).
+func TestExprNeverWraps(t *testing.T) {
+	for _, s := range []string{
+		"(0-0x7fffffffffffffff-0x7fffffffffffffff+2046)",
+		"(0x7fffffffffffffff+0x7fffffffffffffff)",
+		"(0x7fffffffffffffff*2)",
+		"(0-1)",
+	} {
+		_, err := ParseSize(s)
+		if err == nil {
+			t.Errorf("%s: accepted", s)
+		}
+	}
+	v, err := ParseSize("(0-0x7fffffffffffffff+0x7fffffffffffffff+2048)")
+	if err != nil || v != 2048 {
+		t.Errorf("an expression that stays in range: %v %v", v, err)
+	}
+}

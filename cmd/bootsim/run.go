@@ -222,6 +222,18 @@ func runScenarios(cmd *cobra.Command, g *globalFlags, f runFlags, args []string)
 	if err != nil {
 		return err
 	}
+	// A rule that names a device or region a scenario does not have
+	// would never fire: refuse it before anything runs.
+	for _, l := range list {
+		for _, r := range append(append([]*storage.Rule{}, opts.Faults...), opts.Cut) {
+			if r == nil {
+				continue
+			}
+			if err := l.CheckRule(r); err != nil {
+				return usageErr("%s: %s: %v", map[bool]string{true: "--cut", false: "--faults"}[r == opts.Cut], l.Name, err)
+			}
+		}
+	}
 	out := cmd.OutOrStdout()
 	st := g.styles(out)
 	var results []*scenarios.Result
