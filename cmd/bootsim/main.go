@@ -38,6 +38,30 @@ func failed(format string, args ...any) error {
 	return &exitError{code: exitFailed, err: fmt.Errorf(format, args...)}
 }
 
+// checkedWriter remembers the first error its writer returned, so that a
+// command that prints without checking each write still fails when its
+// output is lost.
+type checkedWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (c *checkedWriter) Write(p []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	n, err := c.w.Write(p)
+	if err != nil {
+		c.err = err
+	}
+	return n, err
+}
+
+// outputErr is an error writing an output file: exit 3, with the path.
+func outputErr(path string, err error) error {
+	return &exitError{code: exitInternal, err: fmt.Errorf("writing %s: %v", path, err)}
+}
+
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
@@ -58,9 +82,16 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	root := newRootCmd()
 	root.SetArgs(args)
 	root.SetIn(stdin)
-	root.SetOut(stdout)
+	out := &checkedWriter{w: stdout}
+	root.SetOut(out)
 	root.SetErr(stderr)
 	err := root.Execute()
+	if out.err != nil {
+		// Output that did not reach its destination is a failure of the
+		// command, whatever it was (a full disk, a closed pipe).
+		fmt.Fprintf(stderr, "bootsim: writing standard output: %v\n", out.err)
+		return exitInternal
+	}
 	if err == nil {
 		return exitOK
 	}

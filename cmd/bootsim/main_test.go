@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/bootsim/bootsim/internal/testref"
@@ -63,4 +64,24 @@ func cmdConcat(ts *testscript.TestScript, neg bool, args []string) {
 		out = append(out, ts.ReadFile(in)...)
 	}
 	ts.Check(os.WriteFile(ts.MkAbs(args[0]), out, 0o644))
+}
+
+// fullWriter fails every write, as /dev/full does.
+type fullWriter struct{}
+
+func (fullWriter) Write([]byte) (int, error) { return 0, errors.New("no space left on device") }
+
+// TestLostOutputIsExit3: output that cannot be written fails the command
+// with exit 3 and the error, for every kind of output (text, JSON, the
+// schema), instead of exit 0 with the output lost, or exit 2 with a usage
+// hint.
+func TestLostOutputIsExit3(t *testing.T) {
+	for _, args := range [][]string{{"run", "clean-boot"}, {"list"}, {"schema"}, {"run", "clean-boot", "-o", "json"}, {"show", "clean-boot"}} {
+		var stderr strings.Builder
+		code := run(args, strings.NewReader(""), fullWriter{}, &stderr)
+		if code != exitInternal || !strings.Contains(stderr.String(), "writing standard output: no space left on device") ||
+			strings.Contains(stderr.String(), "--help") {
+			t.Errorf("%v: exit %d, stderr %q", args, code, stderr.String())
+		}
+	}
 }

@@ -52,6 +52,14 @@ v3, --version is a semantic version (1.2.3). Signatures are deterministic
 					return usageErr("--%s is required", req.name)
 				}
 			}
+			// A flag the format would ignore is refused: the user meant
+			// something the manifest would not say.
+			switch {
+			case format == "v3" && certFile != "":
+				return usageErr("--cert applies to v1 manifests (a v3 manifest is verified with the vendor's public key)")
+			case format == "v1" && signInstalled:
+				return usageErr("--sign-installed applies to v3 manifests")
+			}
 			data, err := readInput(cmd, payload, inFirmware)
 			if err != nil {
 				return err

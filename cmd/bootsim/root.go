@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -61,7 +62,20 @@ Exit codes: 0 all expectations met, 1 a scenario or sweep point failed,
 	g := &globalFlags{}
 	g.register(root)
 	root.PersistentPreRunE = func(*cobra.Command, []string) error { return g.check() }
-	root.AddCommand(newRunCmd(g), newListCmd(), newShowCmd(), newValidateCmd(), newSchemaCmd(),
+	// help on a topic that does not exist is a usage error (cobra's own
+	// help command prints a line and exits 0).
+	root.SetHelpCommand(&cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		RunE: func(c *cobra.Command, args []string) error {
+			cmd, rest, err := c.Root().Find(args)
+			if err != nil || cmd == nil || len(rest) > 0 {
+				return usageErr("unknown help topic %q (see 'bootsim --help')", strings.Join(args, " "))
+			}
+			return cmd.Help()
+		},
+	})
+	root.AddCommand(newRunCmd(g), newListCmd(), newShowCmd(), newValidateCmd(g), newSchemaCmd(),
 		newVersionCmd(), newBoardsCmd(), newLayoutCmd(), newImageCmd(), newManifestCmd(), newSOTPCmd(), newSweepCmd(g), newTreeCmd())
 	return root
 }

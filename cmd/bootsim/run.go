@@ -222,6 +222,15 @@ func runScenarios(cmd *cobra.Command, g *globalFlags, f runFlags, args []string)
 	if err != nil {
 		return err
 	}
+	// Output files are opened before anything runs: a path that cannot
+	// be written is the user's error, found at once.
+	var traceFile *os.File
+	if f.trace != "" {
+		if traceFile, err = os.Create(f.trace); err != nil {
+			return usageErr("--trace: %v", err)
+		}
+		defer traceFile.Close()
+	}
 	// A rule that names a device or region a scenario does not have
 	// would never fire: refuse it before anything runs.
 	for _, l := range list {
@@ -272,17 +281,13 @@ func runScenarios(cmd *cobra.Command, g *globalFlags, f runFlags, args []string)
 			fmt.Fprintln(out, summary)
 		}
 	}
-	if f.trace != "" {
-		tf, err := os.Create(f.trace)
-		if err != nil {
-			return usageErr("--trace: %v", err)
+	if traceFile != nil {
+		if err := scenarios.WriteChromeTrace(traceFile, results); err != nil {
+			traceFile.Close()
+			return outputErr(f.trace, err)
 		}
-		if err := scenarios.WriteChromeTrace(tf, results); err != nil {
-			tf.Close()
-			return err
-		}
-		if err := tf.Close(); err != nil {
-			return err
+		if err := traceFile.Close(); err != nil {
+			return outputErr(f.trace, err)
 		}
 	}
 	if failedN > 0 {
@@ -631,7 +636,7 @@ func newShowCmd() *cobra.Command {
 	}
 }
 
-func newValidateCmd() *cobra.Command {
+func newValidateCmd(g *globalFlags) *cobra.Command {
 	return &cobra.Command{
 		Use:   "validate FILE...",
 		Short: "Check scenario files without running them",
@@ -664,7 +669,9 @@ Exit status: 0 every file is valid, 2 otherwise.`,
 					bad++
 					continue
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (scenario %s, %d steps, %d expectations)\n", displayName(a), l.Name, len(l.Steps), len(l.Expect))
+				if !g.quiet {
+					fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (scenario %s, %d steps, %d expectations)\n", displayName(a), l.Name, len(l.Steps), len(l.Expect))
+				}
 			}
 			if bad > 0 {
 				return &exitError{code: exitUsage, err: fmt.Errorf("%d of %d file%s invalid", bad, len(args), plural(len(args)))}

@@ -252,6 +252,11 @@ func runSweep(cmd *cobra.Command, g *globalFlags, f sweepFlags, arg string) erro
 	if err != nil {
 		return err
 	}
+	for _, o := range [][2]string{{"json", f.jsonFile}, {"junit", f.junitFile}} {
+		if err := checkWritable(o[0], o[1]); err != nil {
+			return err
+		}
+	}
 	l := list[0]
 	if f.random < 0 || (f.random > 0 && f.maxFaults < 1) {
 		return usageErr("--random %d --max-faults %d: want positive numbers", f.random, f.maxFaults)
@@ -335,7 +340,8 @@ func runSweep(cmd *cobra.Command, g *globalFlags, f sweepFlags, arg string) erro
 	return nil
 }
 
-// writeFileWith creates a file and writes it with fn.
+// writeFileWith creates a file and writes it with fn; a write that fails
+// is exit 3 with the path.
 func writeFileWith(name string, fn func(io.Writer) error) error {
 	fh, err := os.Create(name)
 	if err != nil {
@@ -343,7 +349,23 @@ func writeFileWith(name string, fn func(io.Writer) error) error {
 	}
 	if err := fn(fh); err != nil {
 		fh.Close()
-		return err
+		return outputErr(name, err)
+	}
+	if err := fh.Close(); err != nil {
+		return outputErr(name, err)
+	}
+	return nil
+}
+
+// checkWritable creates (or truncates) an output file before the work that
+// fills it, so that a bad path is found at once.
+func checkWritable(flag, name string) error {
+	if name == "" {
+		return nil
+	}
+	fh, err := os.Create(name)
+	if err != nil {
+		return usageErr("--%s: %v", flag, err)
 	}
 	return fh.Close()
 }
