@@ -83,3 +83,14 @@ func TestChainExpectationsLoad(t *testing.T) {
 	_, err := Load("t.yaml", []byte(base+"expect:\n  - bootloader: app-v1\n"), nil)
 	require.ErrorContains(t, err, "an expectation of the chain profile")
 }
+
+// TestLayoutErrorAtTheKey: a layout error points at the configuration key
+// at fault, not at the first key of the section.
+func TestLayoutErrorAtTheKey(t *testing.T) {
+	y := strings.Replace(base, "board: k64f", "board: k64f\n  config:\n    mbed-bootloader.max-boot-retries: 3\n    update-client.storage-locations: 100000", 1)
+	_, err := Load("t.yaml", []byte(y), nil)
+	require.ErrorContains(t, err, "t.yaml:7:38: layout: update-client.storage-locations 100000: want 1 to 64")
+	y = strings.Replace(base, "board: k64f", "board: k64f\n  config:\n    mbed-bootloader.max-boot-retries: 3\n    sotp-section-2-address: 0x8000", 1)
+	_, err = Load("t.yaml", []byte(y), nil)
+	require.ErrorContains(t, err, "t.yaml:7:29: layout: sotp-2 (0x8000..0x9000) overlaps sotp-1")
+}

@@ -63,15 +63,35 @@ func (classicProfile) configure(l *Loaded, pos strictyaml.Pos) error {
 		}
 	}
 	if err := layout.Resolve(b); err != nil {
+		// The key the error names, if the scenario sets it; else the
+		// device (the board's own values are at fault).
 		cfgPos := pos
-		if len(d.Config) > 0 {
-			cfgPos = d.Config[0].pos
+		for _, e := range d.Config {
+			if strings.Contains(err.Error(), e.Key) || (keyRegion[e.Key] != "" && strings.HasPrefix(err.Error(), keyRegion[e.Key]+" ")) {
+				cfgPos = e.pos
+				break
+			}
 		}
 		return cfgPos.Errorf("layout: %v", err)
 	}
 	l.Layout = layout
 	l.Boot = boot
 	return nil
+}
+
+// keyRegion is the region a layout key places, for errors that name the
+// region rather than the key.
+var keyRegion = map[string]string{
+	"mbed-bootloader.bootloader-size":           mbedlayout.RegionBootloader,
+	"sotp-section-1-address":                    mbedlayout.RegionSOTP1,
+	"sotp-section-1-size":                       mbedlayout.RegionSOTP1,
+	"sotp-section-2-address":                    mbedlayout.RegionSOTP2,
+	"sotp-section-2-size":                       mbedlayout.RegionSOTP2,
+	"update-client.application-details":         mbedlayout.RegionActiveHeader,
+	"mbed-bootloader.application-start-address": mbedlayout.RegionActiveApp,
+	"mbed-bootloader.max-application-size":      mbedlayout.RegionActiveApp,
+	"update-client.storage-address":             "slot-0",
+	"update-client.storage-size":                "slot-0",
 }
 
 func (classicProfile) checkFirmware(l *Loaded, f *Firmware) error {

@@ -35,7 +35,8 @@ func LoadDump(data []byte, areaSize uint64) (*Dump, error) {
 		return nil, fmt.Errorf("%w: the file is empty", ErrDump)
 	case areaSize < 1024 || areaSize%emptyScanBuffer != 0:
 		return nil, fmt.Errorf("%w: area size %d must be a multiple of %d bytes and at least 1 KiB", ErrDump, areaSize, emptyScanBuffer)
-	case n != 2*areaSize:
+	case areaSize > n || n != 2*areaSize:
+		// areaSize > n first: 2*areaSize may overflow into a match.
 		return nil, fmt.Errorf("%w: %d bytes is not two areas of %d bytes", ErrDump, n, areaSize)
 	}
 	sys := storage.NewSystem(nil)

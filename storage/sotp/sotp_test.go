@@ -414,6 +414,10 @@ func TestLoadDumpErrors(t *testing.T) {
 	require.ErrorContains(t, err, "multiple of 128")
 	_, err = LoadDump(nil, 0)
 	require.ErrorContains(t, err, "empty")
+	// 2 × 0x8000000000001000 wraps to 0x2000, the dump's length: refused,
+	// not accepted by the overflow (issue 11).
+	_, err = LoadDump(raw, 0x8000000000001000)
+	require.ErrorIs(t, err, ErrDump)
 }
 
 func FuzzInit(f *testing.F) {
