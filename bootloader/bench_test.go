@@ -3,12 +3,12 @@ package bootloader
 import (
 	"bytes"
 	"crypto/sha256"
-	"github.com/bootsim/bootsim/mbedlayout"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/bootsim/bootsim/firmware"
+	"github.com/bootsim/bootsim/mbedlayout"
 	"github.com/bootsim/bootsim/sim"
 	"github.com/bootsim/bootsim/storage"
 	"github.com/bootsim/bootsim/storage/sotp"

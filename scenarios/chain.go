@@ -2,8 +2,6 @@ package scenarios
 
 import (
 	"fmt"
-	"github.com/bootsim/bootsim/mbedlayout"
-	"github.com/bootsim/bootsim/strictyaml"
 	"slices"
 	"strings"
 	"time"
@@ -11,9 +9,11 @@ import (
 	"github.com/bootsim/bootsim/bootloader"
 	"github.com/bootsim/bootsim/bootsel"
 	"github.com/bootsim/bootsim/chain"
+	"github.com/bootsim/bootsim/mbedlayout"
 	"github.com/bootsim/bootsim/sim"
 	"github.com/bootsim/bootsim/sim/cloud"
 	"github.com/bootsim/bootsim/storage"
+	"github.com/bootsim/bootsim/strictyaml"
 	"github.com/bootsim/bootsim/units"
 	"github.com/bootsim/bootsim/updateclient"
 )

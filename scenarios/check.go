@@ -5,10 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"github.com/bootsim/bootsim/chain"
 	"strings"
 	"time"
 
+	"github.com/bootsim/bootsim/chain"
 	"github.com/bootsim/bootsim/sim"
 	"github.com/bootsim/bootsim/storage"
 	"github.com/bootsim/bootsim/storage/sotp"

@@ -1,10 +1,10 @@
 package scenarios
 
 import (
-	"github.com/bootsim/bootsim/chain"
 	"reflect"
 	"testing"
 
+	"github.com/bootsim/bootsim/chain"
 	"github.com/bootsim/bootsim/storage"
 	"github.com/bootsim/bootsim/updateclient"
 	"github.com/google/go-cmp/cmp"

@@ -3,11 +3,11 @@ package scenarios
 import (
 	"encoding/hex"
 	"fmt"
-	"github.com/bootsim/bootsim/mbedlayout"
 	"slices"
 	"strings"
 
 	"github.com/bootsim/bootsim/bootloader"
+	"github.com/bootsim/bootsim/mbedlayout"
 	"github.com/bootsim/bootsim/sim"
 	"github.com/bootsim/bootsim/sim/cloud"
 	"github.com/bootsim/bootsim/storage"

@@ -2,7 +2,6 @@ package scenarios
 
 import (
 	"fmt"
-	"github.com/bootsim/bootsim/units"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 	"github.com/bootsim/bootsim/sim"
 	"github.com/bootsim/bootsim/sim/cloud"
 	"github.com/bootsim/bootsim/storage"
+	"github.com/bootsim/bootsim/units"
 	"github.com/bootsim/bootsim/updateclient"
 )
 

@@ -3,11 +3,11 @@ package scenarios
 import (
 	"cmp"
 	"fmt"
-	"github.com/bootsim/bootsim/storage"
 	"slices"
 
 	"github.com/bootsim/bootsim/chain"
 	"github.com/bootsim/bootsim/sim"
+	"github.com/bootsim/bootsim/storage"
 )
 
 // Tree is the boot-sequence tree of a chain device (the boot selector, the

@@ -3,10 +3,10 @@ package scenarios
 import (
 	"crypto/sha256"
 	"fmt"
-	"github.com/bootsim/bootsim/chain"
 	"math"
 	"math/rand/v2"
 
+	"github.com/bootsim/bootsim/chain"
 	"github.com/bootsim/bootsim/firmware"
 	"github.com/bootsim/bootsim/sim"
 	"github.com/bootsim/bootsim/sim/cloud"

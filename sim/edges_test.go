@@ -1,11 +1,11 @@
 package sim
 
 import (
-	"github.com/bootsim/bootsim/storage"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/bootsim/bootsim/storage"
 	"github.com/stretchr/testify/require"
 )
 

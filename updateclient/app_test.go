@@ -2,10 +2,10 @@ package updateclient
 
 import (
 	"bytes"
-	"github.com/bootsim/bootsim/mbedlayout"
 	"testing"
 	"time"
 
+	"github.com/bootsim/bootsim/mbedlayout"
 	"github.com/bootsim/bootsim/sim"
 	"github.com/stretchr/testify/require"
 )

@@ -8,12 +8,12 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"github.com/bootsim/bootsim/mbedlayout"
 	"math/big"
 	"testing"
 	"time"
 
 	"github.com/bootsim/bootsim/firmware"
+	"github.com/bootsim/bootsim/mbedlayout"
 	"github.com/bootsim/bootsim/sim"
 	"github.com/bootsim/bootsim/sim/cloud"
 	"github.com/bootsim/bootsim/storage"
@@ -30,16 +30,25 @@ type harness struct {
 	payload []byte
 }
 
-func newHarness(t testing.TB) *harness {
+// fixture is what every harness shares, built once: the board and its
+// layout, the vendor's key and certificate (an ECDSA signature each), and
+// the factory state with the ROT provisioned. A fuzz input then costs a
+// fresh machine over the factory snapshot and a run, not a certificate.
+type fixture struct {
+	b       *sim.Board
+	l       *mbedlayout.Layout
+	key     *ecdsa.PrivateKey
+	cfg     Config
+	factory *storage.Snapshot
+	payload []byte
+}
+
+func newFixture(t testing.TB) *fixture {
 	b, err := sim.LoadBoard("k64f")
 	if err != nil {
 		t.Fatal(err)
 	}
 	l, err := mbedlayout.For(b, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := sim.New(sim.Config{Board: b, Regions: l.Regions(b), Seed: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,11 +64,13 @@ func newHarness(t testing.TB) *harness {
 		t.Fatal(err)
 	}
 	vid := firmware.VendorID("example.com")
-	h := &harness{m: m, key: key, payload: bytes.Repeat([]byte("firmware"), 1000)}
-	h.cfg = &Config{DeviceID: "d", Generation: Gen34, VendorID: vid, ClassID: firmware.ClassID(vid, "m"),
+	fx := &fixture{b: b, l: l, key: key, payload: bytes.Repeat([]byte("firmware"), 1000)}
+	fx.cfg = Config{DeviceID: "d", Generation: Gen34, VendorID: vid, ClassID: firmware.ClassID(vid, "m"),
 		Certificate: cert, PublicKey: &key.PublicKey, Layout: l}
-	h.svc = cloud.New(cloud.Link{Bandwidth: 1 << 20, Latency: time.Millisecond})
-	h.svc.SetSources([]cloud.Source{{Name: "lwm2m", Kind: "lwm2m"}, {Name: "http", Kind: "http"}})
+	m, err := sim.New(sim.Config{Board: b, Regions: l.Regions(b), Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
 	m.Factory(func() {
 		st := sotp.New(m.Internal(), sotp.Area{Addr: uint64(l.SOTP1Address), Size: uint64(l.SOTP1Size)},
 			sotp.Area{Addr: uint64(l.SOTP2Address), Size: uint64(l.SOTP2Size)})
@@ -67,8 +78,24 @@ func newHarness(t testing.TB) *harness {
 			t.Fatal(err)
 		}
 	})
+	fx.factory = m.Storage().Snapshot()
+	return fx
+}
+
+// harness returns a fresh device over the fixture's factory state.
+func (fx *fixture) harness(t testing.TB) *harness {
+	m, err := sim.New(sim.Config{Board: fx.b, Regions: fx.l.Regions(fx.b), Seed: 1, Storage: fx.factory})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := fx.cfg
+	h := &harness{m: m, key: fx.key, payload: fx.payload, cfg: &cfg}
+	h.svc = cloud.New(cloud.Link{Bandwidth: 1 << 20, Latency: time.Millisecond})
+	h.svc.SetSources([]cloud.Source{{Name: "lwm2m", Kind: "lwm2m"}, {Name: "http", Kind: "http"}})
 	return h
 }
+
+func newHarness(t testing.TB) *harness { return newFixture(t).harness(t) }
 
 // signed returns a genuine v1 manifest for the harness's payload.
 func (h *harness) signed() []byte {
@@ -126,16 +153,17 @@ func contains(xs []string, x string) bool {
 // manifest verifies with the vendor's certificate, and no activation unless
 // the stored payload matches the manifest's digest.
 func FuzzClientInputs(f *testing.F) {
-	h := newHarness(f)
+	fx := newFixture(f)
+	h := fx.harness(f)
 	good := h.signed()
 	f.Add(good, h.payload, false)
 	f.Add(good, h.payload[:100], true)
 	f.Add(h.signedV3(), h.payload, false)
 	f.Add([]byte{0x30, 0x03, 0x02, 0x01, 0x01}, []byte{}, false)
 	f.Fuzz(func(t *testing.T, manifest, payload []byte, useGood bool) {
-		h := newHarness(t)
+		h := fx.harness(t)
 		if useGood {
-			manifest = h.signed()
+			manifest = good
 		}
 		marks := h.push(manifest, payload)
 		verified, size, digest := h.oracle(manifest)

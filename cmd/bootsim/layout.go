@@ -3,12 +3,12 @@ package main
 import (
 	"errors"
 	"fmt"
-	"github.com/bootsim/bootsim/mbedlayout"
 	"io"
 	"slices"
 	"strings"
 
 	"github.com/bootsim/bootsim/chain"
+	"github.com/bootsim/bootsim/mbedlayout"
 	"github.com/bootsim/bootsim/sim"
 	"github.com/bootsim/bootsim/units"
 	"github.com/spf13/cobra"

@@ -4,7 +4,6 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"github.com/bootsim/bootsim/units"
 	"io"
 	"os"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 	"github.com/bootsim/bootsim/scenarios"
 	"github.com/bootsim/bootsim/sim"
 	"github.com/bootsim/bootsim/storage"
+	"github.com/bootsim/bootsim/units"
 	"github.com/spf13/cobra"
 )
 
