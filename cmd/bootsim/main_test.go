@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -83,5 +84,64 @@ func TestLostOutputIsExit3(t *testing.T) {
 			strings.Contains(stderr.String(), "--help") {
 			t.Errorf("%v: exit %d, stderr %q", args, code, stderr.String())
 		}
+	}
+}
+
+// hostileBase is a valid scenario the hostile files edit.
+const hostileBase = `scenario: h
+summary: A hostile scenario.
+device:
+  board: k64f
+firmware:
+  app-v1: {version: 1561517193, size: 200KiB}
+  app-v2: {version: 1561520000, size: 210KiB}
+factory:
+  active: app-v1
+steps:
+  - power-on
+`
+
+// TestHostileCLI: hostile scenario files through the command line: exit 1
+// (a run that fails, a budget spent) or 2 (refused, at file:line:col),
+// never 0, 3, a panic, a hang or an OOM.
+func TestHostileCLI(t *testing.T) {
+	rep := func(old, new string) string { return strings.Replace(hostileBase, old, new, 1) }
+	for name, tc := range map[string]struct {
+		src  string
+		code int
+	}{
+		"crash forever": {strings.Replace(rep("  active: app-v1\n", "  active: app-v1\n  slots: [app-v2]\n"), "size: 210KiB}", "size: 210KiB, behaviour: crash}", 1) +
+			"  - wait: 1000000h\n", 1},
+		"endless waits":       {hostileBase + "  - wait: 2562047h\n  - wait: 2562047h\n", 1},
+		"billion locations":   {rep("board: k64f", "board: k64f\n  config: {update-client.storage-locations: 1000000000}"), 2},
+		"negative index":      {hostileBase + "  - power-cut: {before: {index: -1}}\n", 2},
+		"tiny bootloader":     {rep("board: k64f", "board: k64f\n  config: {mbed-bootloader.bootloader-size: 8}"), 2},
+		"long name":           {strings.ReplaceAll(hostileBase, "app-v2", "app-"+strings.Repeat("x", 1000)), 2},
+		"fractional version":  {rep("version: 1561517193", "version: 1.5"), 2},
+		"seed past uint64":    {rep("summary:", "seed: 18446744073709551616\nsummary:"), 2},
+		"wrapping size":       {rep("size: 210KiB}", "size: (0-0x7fffffffffffffff-0x7fffffffffffffff+2046)}"), 2},
+		"impossible bounds":   {hostileBase + "expect:\n  - event: {name: copy-done, at-least: 5, at-most: 2}\n", 2},
+		"NUL byte":            {hostileBase + "\x00", 2},
+		"unknown rule region": {hostileBase + "  - fault: \"region=nope,mode=io-error\"\n", 2},
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := t.TempDir() + "/h.yaml"
+			if err := os.WriteFile(f, []byte(tc.src), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var stdout, stderr strings.Builder
+			code := run([]string{"run", f, "--max-events", "300000"}, strings.NewReader(""), &stdout, &stderr)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tc.code, stdout.String(), stderr.String())
+			}
+			if code == exitUsage && !strings.Contains(stderr.String(), f+":") {
+				t.Fatalf("a refusal names the file and position: %s", stderr.String())
+			}
+			if code == exitUsage {
+				if ok, _ := regexp.MatchString(`h\.yaml:\d+:\d+: `, stderr.String()); !ok {
+					t.Fatalf("no line:col: %s", stderr.String())
+				}
+			}
+		})
 	}
 }

@@ -247,10 +247,12 @@ func runScenarios(cmd *cobra.Command, g *globalFlags, f runFlags, args []string)
 	st := g.styles(out)
 	var results []*scenarios.Result
 	failedN := 0
+	var internal []string // scenarios that could not run: a bug, reported after the others
 	for _, l := range list {
 		res, err := scenarios.Run(l, opts)
 		if err != nil {
-			return &exitError{code: exitInternal, err: fmt.Errorf("%s: %v", l.Name, err)}
+			internal = append(internal, fmt.Sprintf("%s: %v", l.Name, err))
+			continue
 		}
 		results = append(results, res)
 		if !res.Passed {
@@ -289,6 +291,9 @@ func runScenarios(cmd *cobra.Command, g *globalFlags, f runFlags, args []string)
 		if err := traceFile.Close(); err != nil {
 			return outputErr(f.trace, err)
 		}
+	}
+	if len(internal) > 0 {
+		return &exitError{code: exitInternal, err: fmt.Errorf("internal error (a bug in bootsim; the other scenarios' results are above): %s", strings.Join(internal, "; "))}
 	}
 	if failedN > 0 {
 		return failed("")
