@@ -1,9 +1,11 @@
 package scenarios
 
 import (
+	"bytes"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"go.yaml.in/yaml/v3"
 	"regexp"
 	"slices"
 	"strings"
@@ -63,24 +65,37 @@ func Load(file string, data []byte, readFile ReadFile) (*Loaded, error) {
 	}
 	sc.File = file
 	sc.Source = data
+	sc.keys = map[string]strictyaml.Pos{}
+	if n, err := strictyaml.Parse(file, data); err == nil && n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			v := n.Content[i+1]
+			sc.keys[n.Content[i].Value] = strictyaml.Pos{File: file, Line: v.Line, Col: v.Column}
+		}
+	}
 	return check(sc, readFile)
 }
 
-// top returns the position of the document's first key, for errors about
-// missing fields.
-func top(sc *Scenario) strictyaml.Pos { return strictyaml.Pos{File: sc.File, Line: 1, Col: 1} }
+// top returns the position of a top-level section, for errors about what
+// it lacks: its value if it is written, else the end of the document,
+// where it would be added.
+func top(sc *Scenario, key string) strictyaml.Pos {
+	if p, ok := sc.keys[key]; ok {
+		return p
+	}
+	return strictyaml.Pos{File: sc.File, Line: bytes.Count(bytes.TrimRight(sc.Source, "\n"), []byte("\n")) + 2, Col: 1}
+}
 
 func check(sc *Scenario, readFile ReadFile) (*Loaded, error) {
 	l := &Loaded{Scenario: sc}
 	switch {
 	case sc.Name == "":
-		return nil, top(sc).Errorf("scenario: a name is required")
+		return nil, top(sc, "scenario").Errorf("scenario: a name is required")
 	case !nameRE.MatchString(sc.Name):
-		return nil, top(sc).Errorf("scenario: name %q: use lower-case words and digits joined by dashes", sc.Name)
+		return nil, top(sc, "scenario").Errorf("scenario: name %q: use lower-case words and digits joined by dashes", sc.Name)
 	case sc.Summary == "":
-		return nil, top(sc).Errorf("summary: a one-line summary is required")
+		return nil, top(sc, "summary").Errorf("summary: a one-line summary is required")
 	case len(sc.Steps) == 0:
-		return nil, top(sc).Errorf("steps: at least one step is required")
+		return nil, top(sc, "steps").Errorf("steps: at least one step is required")
 	}
 	if sc.Seed == 0 {
 		sc.Seed = 1
@@ -122,7 +137,7 @@ func (l *Loaded) checkDevice() error {
 	d := &l.Device
 	pos := d.pos
 	if pos.File == "" {
-		pos = top(l.Scenario)
+		pos = top(l.Scenario, "device")
 	}
 	if d.Board == "" {
 		return pos.Errorf("device.board is required (one of %s)", strings.Join(sim.BoardNames(), ", "))
@@ -149,7 +164,7 @@ const descriptorRoom = 1024
 
 func (l *Loaded) checkFirmware(readFile ReadFile) error {
 	if len(l.Firmware) == 0 {
-		return top(l.Scenario).Errorf("firmware: at least one firmware image is required")
+		return top(l.Scenario, "firmware").Errorf("firmware: at least one firmware image is required")
 	}
 	for _, f := range l.Firmware {
 		if len(f.Name) > MaxName {
@@ -412,7 +427,7 @@ func (l *Loaded) generation() updateclient.Generation {
 func (l *Loaded) checkClient() error {
 	pos := l.Device.pos
 	if pos.File == "" {
-		pos = top(l.Scenario)
+		pos = top(l.Scenario, "device")
 	}
 	switch l.Device.Client {
 	case "", "3.3", "3.4":

@@ -33,6 +33,8 @@ type Scenario struct {
 	File string `yaml:"-" json:"-"`
 	// Source is the scenario's YAML text.
 	Source []byte `yaml:"-" json:"-"`
+	// keys are the positions of the top-level sections' values.
+	keys map[string]strictyaml.Pos
 }
 
 // Device is the simulated device.
