@@ -7,7 +7,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
+	"os/signal"
 	"runtime/debug"
+	"strings"
+	"syscall"
 )
 
 // Exit codes (DESIGN.md §10).
@@ -63,7 +67,97 @@ func outputErr(path string, err error) error {
 }
 
 func main() {
+	if os.Getenv(supervisedEnv) == "" {
+		if code, ok := supervise(os.Args[1:]); ok {
+			os.Exit(code)
+		}
+	}
+	if os.Getenv(crashEnv) == "goroutine" {
+		// A test of the supervisor: a panic in another goroutine, which
+		// no recover in run can catch.
+		done := make(chan struct{})
+		go func() { panic("crash requested by " + crashEnv) }()
+		<-done
+	}
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// Environment of the supervisor: the child it starts has supervisedEnv
+// set; crashEnv makes a child crash, for the supervisor's test.
+const (
+	supervisedEnv = "BOOTSIM_SUPERVISED"
+	crashEnv      = "BOOTSIM_CRASH_FOR_TEST"
+)
+
+// supervise runs bootsim again as a child and passes its exit code on,
+// except that a Go runtime crash (a fatal error, an out-of-memory, a panic
+// in a goroutine other than run's), for which Go itself exits 2, becomes
+// exit 3: exit 2 means the user's input was wrong, and a crash is a bug.
+// It reports false if the child cannot be started (bootsim then runs in
+// this process).
+func supervise(args []string) (int, bool) {
+	exe, err := os.Executable()
+	if err != nil {
+		return 0, false
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Env = append(os.Environ(), supervisedEnv+"=1")
+	cmd.Stdin, cmd.Stdout = os.Stdin, os.Stdout
+	tail := &tailWriter{max: 64 << 10}
+	cmd.Stderr = io.MultiWriter(os.Stderr, tail)
+	if isTerminal(os.Stderr) {
+		// A person reads the crash; the child keeps a terminal for its
+		// progress bars. Exit codes matter to scripts, which have none.
+		cmd.Stderr = os.Stderr
+	}
+	// An interrupt from the terminal reaches the child too; the parent
+	// waits for it to finish.
+	signal.Ignore(os.Interrupt)
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, syscall.SIGTERM)
+	if err := cmd.Start(); err != nil {
+		return 0, false
+	}
+	go func() {
+		for s := range term {
+			_ = cmd.Process.Signal(s)
+		}
+	}()
+	err = cmd.Wait()
+	code := cmd.ProcessState.ExitCode()
+	if code < 0 {
+		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return 128 + int(ws.Signal()), true
+		}
+		return exitInternal, true
+	}
+	if code == exitUsage && tail.crashed() {
+		fmt.Fprintln(os.Stderr, "bootsim: internal error: the Go runtime stopped bootsim (above). This is a bug in bootsim; please report it with the command line that caused it.")
+		return exitInternal, true
+	}
+	_ = err
+	return code, true
+}
+
+// tailWriter keeps the last max bytes written to it.
+type tailWriter struct {
+	max int
+	buf []byte
+}
+
+func (t *tailWriter) Write(p []byte) (int, error) {
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > t.max {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-t.max:]...)
+	}
+	return len(p), nil
+}
+
+// crashed reports whether the output ends like a Go runtime crash.
+func (t *tailWriter) crashed() bool {
+	s := "\n" + string(t.buf)
+	return strings.Contains(s, "\nfatal error: ") || strings.Contains(s, "\npanic: ") ||
+		strings.Contains(s, "\nruntime: out of memory") || strings.Contains(s, "\ngoroutine ")
 }
 
 // run executes the command line and returns the exit code. A panic is a bug:

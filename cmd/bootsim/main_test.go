@@ -145,3 +145,40 @@ func TestHostileCLI(t *testing.T) {
 		})
 	}
 }
+
+// TestRuntimeCrashIsExit3: a Go runtime crash (here a panic in a goroutine
+// run cannot recover) exits 2 by Go's own rule; the supervisor in main
+// turns it into exit 3, and passes every other exit code on.
+func TestRuntimeCrashIsExit3(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := t.TempDir() + "/bootsim"
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	runBin := func(env string, args ...string) (int, string) {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), env)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if err != nil && !errors.As(err, &ee) {
+			t.Fatal(err)
+		}
+		return cmd.ProcessState.ExitCode(), stderr.String()
+	}
+	code, stderr := runBin("BOOTSIM_CRASH_FOR_TEST=goroutine", "list")
+	if code != exitInternal || !strings.Contains(stderr, "internal error: the Go runtime stopped bootsim") {
+		t.Fatalf("a crash: exit %d\n%s", code, stderr)
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+	}{{[]string{"list"}, 0}, {[]string{"run", "nope"}, 2}, {[]string{"run", "crash-loop-recopy", "--max-boots", "3"}, 1}} {
+		if code, stderr := runBin("X=1", tc.args...); code != tc.code {
+			t.Errorf("%v: exit %d, want %d\n%s", tc.args, code, tc.code, stderr)
+		}
+	}
+}
