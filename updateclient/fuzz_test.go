@@ -82,6 +82,17 @@ func newFixture(t testing.TB) *fixture {
 	return fx
 }
 
+// fuzzImage is the image of the program that hands the hub its input,
+// built once.
+var fuzzImage = func() *sim.Image {
+	desc := &sim.Descriptor{Stage: "application", Impl: "fuzz", Name: "f", Version: 1, Behaviour: "healthy", Size: 2048}
+	img, err := sim.BuildImage(desc, 1)
+	if err != nil {
+		panic(err)
+	}
+	return &sim.Image{Desc: desc, Bytes: img}
+}()
+
 // harness returns a fresh device over the fixture's factory state.
 func (fx *fixture) harness(t testing.TB) *harness {
 	m, err := sim.New(sim.Config{Board: fx.b, Regions: fx.l.Regions(fx.b), Seed: 1, Storage: fx.factory})
@@ -121,10 +132,8 @@ func (h *harness) push(manifest, served []byte) []string {
 		hb.start()
 		hb.notified(manifest)
 	}))
-	desc := &sim.Descriptor{Stage: "application", Impl: "fuzz", Name: "f", Version: 1, Behaviour: "healthy", Size: 2048}
-	img, _ := sim.BuildImage(desc, 1)
-	h.m.AddImage(&sim.Image{Desc: desc, Bytes: img})
-	h.m.Internal().Load(0, img) // the fuzz program runs at the reset vector
+	h.m.AddImage(fuzzImage)
+	h.m.Internal().Load(0, fuzzImage.Bytes) // the fuzz program runs at the reset vector
 	h.m.PowerOn()
 	h.m.Run(10*time.Minute, func() bool {
 		st := h.m.State()
