@@ -166,3 +166,34 @@ func TestBudgetChecks(t *testing.T) {
 		require.Regexp(t, `^t\.yaml:\d+:\d+: `, err.Error())
 	}
 }
+
+// TestWaitReadsEachEventOnce: a wait for an event reads each new event of
+// the trace once, however many events come (a source that answers BUSY
+// 20,000 times): it used to rescan the whole trace after every event
+// (100,000 retries took 20.8 s against 0.31 s with a plain wait).
+func TestWaitReadsEachEventOnce(t *testing.T) {
+	l, err := Load("t.yaml", []byte(`scenario: busy-many
+summary: A source that is busy many times.
+device: {board: k64f}
+firmware:
+  app-v1: {version: 1561517193, size: 64KiB}
+  app-v2: {version: 1561520000, size: 64KiB}
+factory: {active: app-v1}
+steps:
+  - power-on
+  - wait: {until: {event: registered}, timeout: 30s}
+  - campaign:
+      firmware: app-v2
+      sources:
+        - lwm2m
+        - {name: http, kind: http, busy: 20000}
+  - wait: {until: {event: download-done}, timeout: 100h}
+`), nil)
+	require.NoError(t, err)
+	r, err := start(l, Options{})
+	require.NoError(t, err)
+	res := r.play()
+	require.True(t, res.Passed, "%v %v", res.Error, res.Failures())
+	require.Greater(t, len(res.Trace), 20000)
+	require.LessOrEqual(t, r.lastWait.reads, len(res.Trace), "each event read at most once")
+}

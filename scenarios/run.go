@@ -143,6 +143,7 @@ type runner struct {
 	seed     uint64
 	maxBoots int
 	budget   Budget
+	lastWait *condWatch // the last wait's condition, for tests
 	vendor   *vendor
 	svc      *cloud.Service
 	client   *updateclient.Config
@@ -384,6 +385,7 @@ func (r *runner) step(st Step) error {
 			timeout = defaultTimeout
 		}
 		cond := r.watch(w.Until)
+		r.lastWait = cond
 		if !m.Run(r.until(timeout), func() bool { return cond.holds() || r.overBudget() || r.cutDone() }) {
 			if err := r.budgetErr(); err != nil {
 				return err
@@ -537,6 +539,9 @@ type condWatch struct {
 	next   int
 	events eventCounter
 	seen   bool
+	// reads counts the events read: at most one per event of the trace
+	// (a wait that rescanned the trace was quadratic in its length).
+	reads int
 }
 
 func (r *runner) watch(c *Condition) *condWatch {
@@ -566,6 +571,7 @@ func (w *condWatch) holds() bool {
 	case CondEvent, CondSerial:
 		tr := m.Trace()
 		for ; w.next < len(tr) && !w.seen; w.next++ {
+			w.reads++
 			e := &tr[w.next]
 			if w.c.Kind == CondEvent {
 				w.seen = w.events.add(e) > 0
