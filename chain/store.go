@@ -49,7 +49,9 @@ func (s *Store) Load() (*Record, error) {
 	return best, nil
 }
 
-// Save writes r as the newest record (its Seq is set).
+// Save writes r as the newest record (its Seq is set). A store saves after
+// it has loaded: one that has not writes copy A with sequence 1, as on a
+// device that has no record yet.
 func (s *Store) Save(r *Record) error {
 	to := 0
 	if s.newest == 0 {
