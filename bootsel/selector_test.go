@@ -7,6 +7,7 @@ import (
 
 	"github.com/bootsim/bootsim/chain"
 	"github.com/bootsim/bootsim/sim"
+	"github.com/bootsim/bootsim/storage"
 	"github.com/stretchr/testify/require"
 )
 
@@ -179,4 +180,39 @@ func TestNeverWritesAnImage(t *testing.T) {
 		}
 	}
 	require.NotZero(t, n, "the selector wrote no record")
+}
+
+// TestRecordWriteFailureIsSaid: a record write that fails (an I/O error)
+// is said on the console, and the boot goes on: the attempt is counted
+// again at the next boot.
+func TestRecordWriteFailureIsSaid(t *testing.T) {
+	bn := newBench(t, 1)
+	bn.ok["bl-v1"] = true
+	bn.m.Storage().SetInjector(&storage.Rule{Match: &storage.Nth{Filter: storage.OpFilter{Kind: storage.OpProgram}, N: 1}, Fault: storage.Fault{Mode: storage.FaultIOError}})
+	bn.run()
+	require.Equal(t, []string{"bl-v1"}, bn.ran)
+	require.Contains(t, bn.serial(), "[SEL] boot record not written")
+	bn2 := newBench(t, 1)
+	bn2.ok["bl-v1"] = true
+	bn2.run()
+	require.NotContains(t, bn2.serial(), "not written", "a write that succeeds says nothing")
+}
+
+// TestHangingBootloaderIsReset: the selector starts a 2-second watchdog
+// before it jumps: a bootloader that never hands over is reset after it.
+func TestHangingBootloaderIsReset(t *testing.T) {
+	bn := newBench(t, 1, 2)
+	bn.ok["bl-v1"] = true
+	bn.m.Register("hang", sim.ProgramFunc(func(*sim.Machine, *sim.Image) {}))
+	// bl-v2 hangs instead of resetting: swap its program.
+	bn.imgs["bl-v2"].Desc.Impl = "hang"
+	bn.run()
+	var resets []time.Duration
+	for _, e := range bn.m.Trace() {
+		if e.Kind == sim.EvReset && e.Name == sim.ResetWatchdog.String() {
+			resets = append(resets, e.Time)
+		}
+	}
+	require.Len(t, resets, 3, "three attempts, each ended by the watchdog")
+	require.InDelta(t, float64(2*time.Second), float64(resets[1]-resets[0]), float64(100*time.Millisecond))
 }
