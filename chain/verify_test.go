@@ -204,3 +204,20 @@ func TestRecordCurrentInRange(t *testing.T) {
 	_, err = DecodeRecord(r.Encode())
 	require.ErrorIs(t, err, ErrBadRecord)
 }
+
+// TestLayoutFlashExhausted: parts that take the whole flash leave none for
+// the application slots, and the layout says so instead of indexing past
+// the last sector.
+func TestLayoutFlashExhausted(t *testing.T) {
+	b, err := sim.LoadBoard("k64f")
+	require.NoError(t, err)
+	// 16 KiB selector, two 4 KiB records, then two bootloader slots of
+	// half of what is left each: nothing remains.
+	half := (uint64(b.Flash.Size()) - 24<<10) / 2
+	_, err = NewLayout(b, Options{BootloaderSlotSize: half})
+	require.ErrorContains(t, err, "no flash left on k64f for application slots")
+	_, err = NewLayout(b, Options{BootloaderSlots: 4, BootloaderSlotSize: half})
+	require.ErrorContains(t, err, "no flash left on k64f for the bootloader slot 2")
+	require.Equal(t, "Status(3)", Status(3).String())
+	require.Equal(t, "failed", Failed.String())
+}
