@@ -82,6 +82,16 @@ steps:
 	require.NoError(t, err)
 	require.Contains(t, res.Error, "stopped at 800000h0m0s of virtual time", "the scenario's budget")
 
+	// A wait that runs past the budget from a later time stops exactly at
+	// the budget, not at the wait's end.
+	later := strings.Replace(strings.Replace(src, "2562047h", "10h", 1), "2562047h", "20h", 1)
+	l, err = Load("t.yaml", []byte(later), nil)
+	require.NoError(t, err)
+	res, err = Run(l, Options{})
+	require.NoError(t, err)
+	require.Equal(t, 24*time.Hour, res.VirtualTime)
+	require.Contains(t, res.Error, "stopped at 24h0m0s of virtual time")
+
 	long := strings.ReplaceAll(strings.Replace(src, "steps:", "budget: {time: 100h}\nsteps:", 1), "2562047h", "30h")
 	l, err = Load("t.yaml", []byte(long), nil)
 	require.NoError(t, err)
