@@ -145,3 +145,47 @@ func TestLinkDrops(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestDrawScheduleProperties: the random schedules keep their promises
+// over many draws: 1 to max faults at distinct ops in order, each fault of
+// a kind the run enabled (a mode with a 16-bit seed, or a link drop of 1 to
+// 60 s), every kind enabled in some runs and not in others (swarm
+// testing), and both ends of the fault count reached.
+func TestDrawScheduleProperties(t *testing.T) {
+	const ops, max = 50, 4
+	seenEnabled := map[storage.FaultMode]int{}
+	drops, counts := 0, map[int]bool{}
+	for i := range 2000 {
+		enabled, withDrops, s := drawSchedule(7, i, ops, max)
+		if withDrops {
+			drops++
+		}
+		for _, m := range enabled {
+			seenEnabled[m]++
+		}
+		require.True(t, len(enabled) > 0 || withDrops, "run %d enables nothing", i)
+		require.GreaterOrEqual(t, len(s), 1)
+		require.LessOrEqual(t, len(s), max)
+		counts[len(s)] = true
+		for j, p := range s {
+			require.True(t, p.Op >= 0 && p.Op < ops)
+			if j > 0 {
+				require.Greater(t, p.Op, s[j-1].Op, "sorted, distinct ops")
+			}
+			if p.LinkDrop > 0 {
+				require.True(t, withDrops)
+				require.Equal(t, storage.FaultNone, p.Mode)
+				require.True(t, p.LinkDrop >= time.Second && p.LinkDrop <= time.Minute, "%s", p.LinkDrop)
+				continue
+			}
+			require.Contains(t, enabled, p.Mode)
+			require.Less(t, p.Seed, uint64(1<<16))
+		}
+	}
+	for _, m := range randomModes {
+		require.Greater(t, seenEnabled[m], 500, "%s enabled in some runs", m)
+		require.Less(t, seenEnabled[m], 1500, "%s not in every run", m)
+	}
+	require.True(t, drops > 500 && drops < 1500, "link drops in about half the runs: %d", drops)
+	require.True(t, counts[1] && counts[max], "fault counts from 1 to max: %v", counts)
+}
