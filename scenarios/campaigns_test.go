@@ -24,6 +24,24 @@ func TestRandomCampaign(t *testing.T) {
 	require.Equal(t, 400, one.Runs)
 	require.Equal(t, one.Runs, one.Passed+one.Failed)
 	require.NotZero(t, one.Failed, "a stuck bit in the active region during the copy bricks the device")
+	// The counts are the results' own.
+	var passed, failed, bricks, weak int
+	for _, r := range one.Results {
+		switch {
+		case !r.Passed:
+			failed++
+			if r.Class == ClassBrick {
+				bricks++
+			}
+		case len(r.Weaknesses) > 0:
+			passed++
+			weak++
+		default:
+			passed++
+		}
+	}
+	require.Equal(t, []int{passed, failed, bricks, weak}, []int{one.Passed, one.Failed, one.Bricks, one.Weak})
+	require.Equal(t, one.Failed, one.Bricks, "every failure here is a brick")
 	opts.Workers = 3
 	three, err := RandomCampaign(l, opts)
 	require.NoError(t, err)
