@@ -283,7 +283,11 @@ func (l *Loaded) buildChainImages(out *images) error {
 
 // newChainMachine builds a machine for the chain profile.
 func (l *Loaded) newChainMachine(imgs *images, seed uint64, from *storage.Snapshot, client *updateclient.Config, svc *cloud.Service) (*sim.Machine, error) {
-	m, err := sim.New(sim.Config{Board: l.Board, Regions: l.Chain.Regions(), Seed: seed, Storage: from, Cache: imgs.cache})
+	var regions []storage.Region
+	if from == nil { // a snapshot brings its regions
+		regions = l.Chain.Regions()
+	}
+	m, err := sim.New(sim.Config{Board: l.Board, Regions: regions, Seed: seed, Storage: from, Cache: imgs.cache})
 	if err != nil {
 		return nil, err
 	}

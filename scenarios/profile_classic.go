@@ -180,7 +180,11 @@ func (classicProfile) buildImages(l *Loaded, out *images) error {
 }
 
 func (classicProfile) newMachine(l *Loaded, imgs *images, seed uint64, from *storage.Snapshot, client *updateclient.Config, svc *cloud.Service) (*sim.Machine, error) {
-	m, err := sim.New(sim.Config{Board: l.Board, Regions: l.Layout.Regions(l.Board), Seed: seed, Storage: from, Cache: imgs.cache})
+	var regions []storage.Region
+	if from == nil { // a snapshot brings its regions
+		regions = l.Layout.Regions(l.Board)
+	}
+	m, err := sim.New(sim.Config{Board: l.Board, Regions: regions, Seed: seed, Storage: from, Cache: imgs.cache})
 	if err != nil {
 		return nil, err
 	}
