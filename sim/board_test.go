@@ -104,6 +104,9 @@ func TestDescriptorErrors(t *testing.T) {
 		descriptorMagic + "stage=a\nimpl=b\nname=c\nversion=x\nbehaviour=h\nsize=999\n\x00":           ErrBadDescriptor,
 		descriptorMagic + "stage=a\nimpl=b\nname=c\nversion=1\nbehaviour=h\nsize=9\n\x00":             ErrBadDescriptor,
 		descriptorMagic + "stage=a\nimpl=b\nname=c\nversion=1\nbehaviour=h\nsize=999\nz=1\na=2\n\x00": ErrBadDescriptor,
+		// A blank line, last or in the middle: not the canonical form.
+		descriptorMagic + "stage=a\nimpl=b\nname=c\nversion=1\nbehaviour=h\nsize=999\n\n\x00": ErrBadDescriptor,
+		descriptorMagic + "stage=a\nimpl=b\nname=c\n\nversion=1\nbehaviour=h\nsize=999\n\x00": ErrBadDescriptor,
 	} {
 		_, _, err := ParseDescriptor([]byte(in))
 		require.ErrorIs(t, err, want, "%q", in)

@@ -133,11 +133,15 @@ func ParseDescriptor(data []byte) (*Descriptor, int, error) {
 		return nil, 0, fmt.Errorf("%w: last line does not end in a newline", ErrBadDescriptor)
 	}
 	d := &Descriptor{}
-	lines := strings.Split(strings.TrimSuffix(body, "\n"), "\n")
-	if len(lines) < len(reservedKeys) {
-		return nil, 0, fmt.Errorf("%w: %d lines, want at least %d", ErrBadDescriptor, len(lines), len(reservedKeys))
+	rest := strings.TrimSuffix(body, "\n")
+	if n := strings.Count(rest, "\n") + 1; n < len(reservedKeys) {
+		return nil, 0, fmt.Errorf("%w: %d lines, want at least %d", ErrBadDescriptor, n, len(reservedKeys))
 	}
-	for i, line := range lines {
+	// The lines are read in place (every image that runs is parsed at
+	// its jump, so this is on every boot's path).
+	for i, more := 0, true; more; i++ {
+		var line string
+		line, rest, more = strings.Cut(rest, "\n")
 		k, v, ok := strings.Cut(line, "=")
 		if !ok || !validToken(k) || !validToken(v) {
 			return nil, 0, fmt.Errorf("%w: line %q", ErrBadDescriptor, line)
