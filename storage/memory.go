@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -293,21 +294,19 @@ func (m *memory) dropPage(idx uint64) {
 // compare (one entry per 4 KiB page) and lets callers skip re-checking
 // unchanged data without ever trusting changed data.
 type Stamp struct {
-	pages    []*page
-	versions []uint64
+	pages []pageState
+}
+
+// pageState is one page of a stamp: the page (nil for a blank one) and its
+// write count then.
+type pageState struct {
+	page    *page
+	version uint64
 }
 
 // Equal reports whether two stamps name the same contents.
 func (s Stamp) Equal(o Stamp) bool {
-	if len(s.pages) != len(o.pages) || s.pages == nil {
-		return false
-	}
-	for i := range s.pages {
-		if s.pages[i] != o.pages[i] || s.versions[i] != o.versions[i] {
-			return false
-		}
-	}
-	return true
+	return s.pages != nil && slices.Equal(s.pages, o.pages)
 }
 
 func (m *memory) stamp(addr, n uint64) Stamp {
@@ -316,15 +315,15 @@ func (m *memory) stamp(addr, n uint64) Stamp {
 	}
 	m.touch(addr, n)
 	first, last := addr/pageSize, (addr+n-1)/pageSize
-	s := Stamp{pages: make([]*page, 0, last-first+1), versions: make([]uint64, 0, last-first+1)}
+	// One allocation: a stamp is made at every hash and jump check.
+	s := Stamp{pages: make([]pageState, 0, last-first+1)}
 	for i := first; i <= last; i++ {
 		p := m.pageAt(i)
 		var v uint64
 		if p != nil {
 			v = p.version
 		}
-		s.pages = append(s.pages, p)
-		s.versions = append(s.versions, v)
+		s.pages = append(s.pages, pageState{p, v})
 	}
 	return s
 }

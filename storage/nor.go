@@ -119,17 +119,30 @@ func (f *NORFlash) EraseCounts() []uint32 { return slices.Clone(f.erases) }
 
 // Read implements Device.
 func (f *NORFlash) Read(addr uint64, p []byte) error {
-	at := 0
-	return f.ReadView(addr, uint64(len(p)), func(x []byte) { at += copy(p[at:], x) })
+	n := uint64(len(p))
+	if err := f.beginRead(addr, n); err != nil {
+		return err
+	}
+	f.mem.read(addr, p)
+	f.sys.clock.Advance(readTime(n, f.cfg.ReadBandwidth, f.cfg.ReadLatency))
+	return nil
 }
 
-// ReadView implements Device.
-func (f *NORFlash) ReadView(addr, n uint64, fn func([]byte)) error {
+// beginRead makes the checks of a read (Read and ReadView make the same).
+func (f *NORFlash) beginRead(addr, n uint64) error {
 	if err := f.checkRange("read", addr, n, f.cfg.ReadUnit); err != nil {
 		return err
 	}
 	if !f.sys.powered {
 		return fmt.Errorf("%s read 0x%x: %w", f.name, addr, ErrPowerLost)
+	}
+	return nil
+}
+
+// ReadView implements Device.
+func (f *NORFlash) ReadView(addr, n uint64, fn func([]byte)) error {
+	if err := f.beginRead(addr, n); err != nil {
+		return err
 	}
 	f.mem.view(addr, n, fn)
 	f.sys.clock.Advance(readTime(n, f.cfg.ReadBandwidth, f.cfg.ReadLatency))
