@@ -84,16 +84,9 @@ func (bn *bench) run() {
 }
 
 func (bn *bench) record() *chain.Record {
-	var best *chain.Record
-	for _, p := range bn.lay.Record {
-		b := make([]byte, chain.RecordSize)
-		bn.m.Internal().Peek(p.Start, b)
-		if r, err := chain.DecodeRecord(b); err == nil && (best == nil || r.Seq > best.Seq) {
-			best = r
-		}
-	}
-	require.NotNil(bn.t, best)
-	return best
+	r := chain.Peek(bn.m.Internal(), bn.lay)
+	require.NotNil(bn.t, r)
+	return r
 }
 
 func (bn *bench) serial() string {

@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"fmt"
 	"runtime"
 	"strings"
 	"testing"
@@ -107,25 +108,7 @@ steps:
 // grew the trace to 5 GB in 20 seconds, and under wait: {until: …} spun
 // forever (the device never reboots). The events budget stops it.
 func TestBudgetEvents(t *testing.T) {
-	l, err := Load("t.yaml", []byte(`scenario: busy-forever
-summary: A source that is always busy.
-device: {board: k64f}
-firmware:
-  app-v1: {version: 1561517193, size: 64KiB}
-  app-v2: {version: 1561520000, size: 64KiB}
-factory: {active: app-v1}
-budget: {events: 20000}
-steps:
-  - power-on
-  - wait: {until: {event: registered}, timeout: 30s}
-  - campaign:
-      firmware: app-v2
-      sources:
-        - lwm2m
-        - {name: http, kind: http, busy: 2147483647}
-  - wait: {until: {running: app-v2}, timeout: 1000000h}
-`), nil)
-	require.NoError(t, err)
+	l := busySource(t, "budget: {events: 20000}\n", 2147483647, "{running: app-v2}, timeout: 1000000h")
 	start := time.Now()
 	res, err := Run(l, Options{})
 	require.NoError(t, err)
@@ -182,28 +165,35 @@ func TestBudgetChecks(t *testing.T) {
 // 20,000 times): it used to rescan the whole trace after every event
 // (100,000 retries took 20.8 s against 0.31 s with a plain wait).
 func TestWaitReadsEachEventOnce(t *testing.T) {
-	l, err := Load("t.yaml", []byte(`scenario: busy-many
-summary: A source that is busy many times.
-device: {board: k64f}
-firmware:
-  app-v1: {version: 1561517193, size: 64KiB}
-  app-v2: {version: 1561520000, size: 64KiB}
-factory: {active: app-v1}
-steps:
-  - power-on
-  - wait: {until: {event: registered}, timeout: 30s}
-  - campaign:
-      firmware: app-v2
-      sources:
-        - lwm2m
-        - {name: http, kind: http, busy: 20000}
-  - wait: {until: {event: download-done}, timeout: 100h}
-`), nil)
-	require.NoError(t, err)
+	l := busySource(t, "", 20000, "{event: download-done}, timeout: 100h")
 	r, err := start(l, Options{})
 	require.NoError(t, err)
 	res := r.play()
 	require.True(t, res.Passed, "%v %v", res.Error, res.Failures())
 	require.Greater(t, len(res.Trace), 20000)
 	require.LessOrEqual(t, r.lastWait.reads, len(res.Trace), "each event read at most once")
+}
+
+// busySource is a device whose campaign's HTTP source answers BUSY busy
+// times, then a wait until the condition given.
+func busySource(t *testing.T, budget string, busy int, until string) *Loaded {
+	l, err := Load("t.yaml", []byte(fmt.Sprintf(`scenario: busy
+summary: A source that is busy.
+device: {board: k64f}
+firmware:
+  app-v1: {version: 1561517193, size: 64KiB}
+  app-v2: {version: 1561520000, size: 64KiB}
+factory: {active: app-v1}
+%ssteps:
+  - power-on
+  - wait: {until: {event: registered}, timeout: 30s}
+  - campaign:
+      firmware: app-v2
+      sources:
+        - lwm2m
+        - {name: http, kind: http, busy: %d}
+  - wait: {until: %s}
+`, budget, busy, until)), nil)
+	require.NoError(t, err)
+	return l
 }

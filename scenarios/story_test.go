@@ -195,14 +195,7 @@ func (s *story) settle() string {
 // record prints the boot record the flash holds (the newer valid copy),
 // read without costing the device time.
 func (s *story) record() string {
-	var best *chain.Record
-	for _, p := range s.l.Chain.Record {
-		buf := make([]byte, chain.RecordSize)
-		s.m.Internal().Peek(p.Start, buf)
-		if r, err := chain.DecodeRecord(buf); err == nil && (best == nil || r.Seq > best.Seq) {
-			best = r
-		}
-	}
+	best := chain.Peek(s.m.Internal(), s.l.Chain)
 	if best == nil {
 		return "record: none valid\n"
 	}
