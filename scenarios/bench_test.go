@@ -153,14 +153,7 @@ func benchRecoveries(b *testing.B, l *Loaded) {
 	for b.Loop() {
 		sum, points = 0, 0
 		// A rig per round, as a sweep has: its cache starts empty.
-		g, err := newRig(l, l.Seed)
-		if err != nil {
-			b.Fatal(err)
-		}
-		base, err := g.recordBaseline()
-		if err != nil {
-			b.Fatal(err)
-		}
+		g, base := benchBaseline(b, l)
 		f := base.forker()
 		for i := range base.journal {
 			if err := f.seek(i); err != nil {
@@ -205,14 +198,7 @@ func BenchmarkSweep1MiB(b *testing.B) {
 // BenchmarkSweep1MiB's on 2 workers.
 func BenchmarkSweep1MiBReplay(b *testing.B) {
 	l := updateFlow(b, "nucleo-f429zi", "1MiB")
-	g, err := newRig(l, l.Seed)
-	if err != nil {
-		b.Fatal(err)
-	}
-	base, err := g.recordBaseline()
-	if err != nil {
-		b.Fatal(err)
-	}
+	g, base := benchBaseline(b, l)
 	points := 0
 	for b.Loop() {
 		points = 0
@@ -244,14 +230,7 @@ func BenchmarkRecovery1MiB(b *testing.B) {
 // benchRecovery recovers l's device, once per iteration, from a cut before
 // the op at 1/part of its baseline run.
 func benchRecovery(b *testing.B, l *Loaded, part int) {
-	g, err := newRig(l, l.Seed)
-	if err != nil {
-		b.Fatal(err)
-	}
-	base, err := g.recordBaseline()
-	if err != nil {
-		b.Fatal(err)
-	}
+	g, base := benchBaseline(b, l)
 	f := base.forker()
 	if err := f.seek(len(base.journal) / part); err != nil {
 		b.Fatal(err)
@@ -323,14 +302,7 @@ steps: [power-on]
 // that overhead per snapshot.
 func BenchmarkRetainedSnapshots(b *testing.B) {
 	l := updateFlow(b, "nucleo-f429zi", "1MiB")
-	g, err := newRig(l, l.Seed)
-	if err != nil {
-		b.Fatal(err)
-	}
-	base, err := g.recordBaseline()
-	if err != nil {
-		b.Fatal(err)
-	}
+	g, base := benchBaseline(b, l)
 	changed := 0
 	for _, op := range base.journal {
 		changed += int((op.Addr+op.Len+4095)/4096 - op.Addr/4096)
@@ -407,3 +379,16 @@ func BenchmarkRecoveries1MiB(b *testing.B) {
 // BenchmarkRecoveryInstall1MiB is one recovery from a cut in the middle of
 // the install's copy: the copy starts over.
 func BenchmarkRecoveryInstall1MiB(b *testing.B) { benchRecovery(b, installOnly(b), 2) }
+
+// benchBaseline is a fresh rig for l and its recorded baseline run.
+func benchBaseline(b *testing.B, l *Loaded) (*rig, *baseline) {
+	g, err := newRig(l, l.Seed)
+	if err != nil {
+		b.Fatal(err)
+	}
+	base, err := g.recordBaseline()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return g, base
+}
