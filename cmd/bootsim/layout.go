@@ -9,7 +9,9 @@ import (
 
 	"github.com/bootsim/bootsim/chain"
 	"github.com/bootsim/bootsim/mbedlayout"
+	"github.com/bootsim/bootsim/scenarios"
 	"github.com/bootsim/bootsim/sim"
+	"github.com/bootsim/bootsim/storage"
 	"github.com/bootsim/bootsim/units"
 	"github.com/spf13/cobra"
 )
@@ -54,7 +56,7 @@ slots and the application slots, all on internal flash).`,
 					return err
 				}
 				if output == "json" {
-					return writeJSON(cmd.OutOrStdout(), chainLayoutJSON(b, cl))
+					return writeJSON(cmd.OutOrStdout(), layoutJSON(b.Name, scenarios.ProfileChain, sim.DeviceInternal, cl.Regions(), chainKeys(cl)))
 				}
 				drawChainLayout(cmd.OutOrStdout(), b, cl)
 				return nil
@@ -67,7 +69,7 @@ slots and the application slots, all on internal flash).`,
 				return err
 			}
 			if output == "json" {
-				return writeJSON(cmd.OutOrStdout(), layoutJSON(b, l, profile))
+				return writeJSON(cmd.OutOrStdout(), layoutJSON(b.Name, profile, l.Storage, l.Regions(b), l.Keys()))
 			}
 			drawLayout(cmd.OutOrStdout(), b, l, profile)
 			return nil
@@ -239,7 +241,9 @@ func plural(n int) string {
 	return "s"
 }
 
-func layoutJSON(b *sim.Board, l *mbedlayout.Layout, profile string) any {
+// layoutJSON is the bootsim/layout/v1 document of a layout: its regions
+// and the configuration keys that give it.
+func layoutJSON(board, profile, storageName string, rs []storage.Region, config [][2]string) any {
 	type region struct {
 		Name   string `json:"name"`
 		Device string `json:"device"`
@@ -247,18 +251,18 @@ func layoutJSON(b *sim.Board, l *mbedlayout.Layout, profile string) any {
 		Size   uint64 `json:"size"`
 	}
 	var regions []region
-	for _, r := range l.Regions(b) {
+	for _, r := range rs {
 		regions = append(regions, region{r.Name, r.Device, r.Start, r.Size})
 	}
 	keys := map[string]string{}
-	for _, kv := range l.Keys() {
+	for _, kv := range config {
 		keys[kv[0]] = kv[1]
 	}
 	return map[string]any{
 		"schema":  "bootsim/layout/v1",
-		"board":   b.Name,
+		"board":   board,
 		"profile": profile,
-		"storage": l.Storage,
+		"storage": storageName,
 		"regions": regions,
 		"config":  keys,
 	}

@@ -48,28 +48,3 @@ func chainKeys(l *chain.Layout) [][2]string {
 		{"chain.max-attempts", fmt.Sprint(l.MaxAttempts)},
 	}
 }
-
-func chainLayoutJSON(b *sim.Board, l *chain.Layout) any {
-	type region struct {
-		Name   string `json:"name"`
-		Device string `json:"device"`
-		Start  uint64 `json:"start"`
-		Size   uint64 `json:"size"`
-	}
-	var regions []region
-	for _, r := range l.Regions() {
-		regions = append(regions, region{r.Name, r.Device, r.Start, r.Size})
-	}
-	keys := map[string]string{}
-	for _, kv := range chainKeys(l) {
-		keys[kv[0]] = kv[1]
-	}
-	return map[string]any{
-		"schema":  "bootsim/layout/v1",
-		"board":   b.Name,
-		"profile": "chain",
-		"storage": sim.DeviceInternal,
-		"regions": regions,
-		"config":  keys,
-	}
-}
