@@ -156,14 +156,7 @@ func TestLoadErrors(t *testing.T) {
 		{"larger than a slot", strings.Replace(strings.Replace(base, "board: k64f", slotLimited, 1), "size: 210KiB", "size: 306689", 1),
 			`t.yaml:10:3: firmware app-v2: size 306689B fits neither the active region (250KiB) nor a slot`},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := Load("t.yaml", []byte(tc.yaml), nil)
-			require.Error(t, err)
-			var se *strictyaml.Error
-			require.True(t, errors.As(err, &se), "%T: %v", err, err)
-			require.Contains(t, err.Error(), tc.want)
-			require.Regexp(t, `^t\.yaml:\d+(:\d+)?: `, err.Error())
-		})
+		t.Run(tc.name, func(t *testing.T) { requireRefused(t, tc.yaml, tc.want) })
 	}
 }
 
@@ -500,4 +493,16 @@ func TestRunLeavesLoadedUntouched(t *testing.T) {
 		require.NoError(t, err)
 	}
 	require.Empty(t, cmp.Diff(fresh, ran, cmp.Exporter(func(reflect.Type) bool { return true })))
+}
+
+// requireRefused: loading src as t.yaml fails with a positioned
+// scenario error that contains want.
+func requireRefused(t *testing.T, src, want string) {
+	t.Helper()
+	_, err := Load("t.yaml", []byte(src), nil)
+	require.Error(t, err)
+	var se *strictyaml.Error
+	require.True(t, errors.As(err, &se), "%T: %v", err, err)
+	require.Contains(t, err.Error(), want)
+	require.Regexp(t, `^t\.yaml:\d+(:\d+)?: `, err.Error())
 }
