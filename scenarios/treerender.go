@@ -81,6 +81,15 @@ func treeID(parts ...string) string {
 	return strings.NewReplacer("-", "_", ".", "_").Replace(strings.Join(parts, "__"))
 }
 
+// visitID is the id of the node a visit ran: the application's, or the
+// bootloader's when it ran none.
+func visitID(v *Visit) string {
+	if v.Application != "" {
+		return treeID("app", v.Bootloader, v.Application)
+	}
+	return treeID("bl", v.Bootloader)
+}
+
 // TreeDOT renders the tree as a Graphviz digraph: the path's edges are
 // bold and numbered in visit order, visited nodes filled.
 func TreeDOT(t *Tree) string {
@@ -98,11 +107,7 @@ func TreeDOT(t *Tree) string {
 		}
 	}
 	for _, v := range t.Path {
-		to := treeID("bl", v.Bootloader)
-		if v.Application != "" {
-			to = treeID("app", v.Bootloader, v.Application)
-		}
-		fmt.Fprintf(&b, "  sel -> %s [style=bold, color=\"#c0392b\", label=\"%d\", constraint=false];\n", to, v.N)
+		fmt.Fprintf(&b, "  sel -> %s [style=bold, color=\"#c0392b\", label=\"%d\", constraint=false];\n", visitID(v), v.N)
 	}
 	fmt.Fprintf(&b, "  outcome [shape=note, label=%q];\n}\n", t.Outcome)
 	return b.String()
@@ -143,11 +148,7 @@ func TreeMermaid(t *Tree) string {
 		}
 	}
 	for _, v := range t.Path {
-		to := treeID("bl", v.Bootloader)
-		if v.Application != "" {
-			to = treeID("app", v.Bootloader, v.Application)
-		}
-		fmt.Fprintf(&b, "  sel -. \"%d\" .-> %s\n", v.N, to)
+		fmt.Fprintf(&b, "  sel -. \"%d\" .-> %s\n", v.N, visitID(v))
 	}
 	for _, bn := range t.Bootloaders {
 		mermaidClass(&b, treeID("bl", bn.Name), bn)
