@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"sync"
 
 	"github.com/bootsim/bootsim/firmware"
 	"github.com/bootsim/bootsim/mbedlayout"
@@ -112,14 +113,24 @@ type run struct {
 	l      *mbedlayout.Layout
 	active storage.Device
 	store  storage.Device
-	buffer [BufferSize]byte // buffer_array: survives between reads, as in the C code
-	key    []byte           // device key, once derived
+	buffer *[BufferSize]byte // buffer_array: survives between reads, as in the C code
+	key    []byte            // device key, once derived
 	keyErr error
 }
+
+// buffers recycles the bootloaders' work buffers.
+var buffers = sync.Pool{New: func() any { return new([BufferSize]byte) }}
 
 // Run implements sim.Program: main() of the bootloader.
 func (c *Classic) Run(m *sim.Machine, _ *sim.Image) {
 	r := &run{Classic: c, m: m, l: c.cfg.Layout, active: m.Internal(), store: m.Storage().Device(c.cfg.Layout.Storage)}
+	// buffer_array is in .bss: zero at every boot. It comes from a pool
+	// (a boot that allocated it was a third of a clean boot's garbage) and
+	// goes back however the boot ends: a jump, a halt or a power cut unwinds
+	// through here.
+	r.buffer = buffers.Get().(*[BufferSize]byte)
+	*r.buffer = [BufferSize]byte{}
+	defer buffers.Put(r.buffer)
 	m.Print("\r\nMbed Bootloader\r\n")
 	if sd, ok := r.store.(*storage.SDCard); ok && !sd.Present() {
 		// MBED_CLOUD_CLIENT_UPDATE_STORAGE.Initialize() fails without a card,
@@ -283,10 +294,11 @@ func (r *run) hash(dev storage.Device, addr, n uint64) ([32]byte, bool) {
 	if n > 2*BufferSize && addr%dev.ReadSize() == 0 && BufferSize%dev.ReadSize() == 0 {
 		viewUntil = ((n+BufferSize-1)/BufferSize - 2) * BufferSize
 	}
+	look := func(b []byte) { write(b) } // one closure, not one per read
 	for off := uint64(0); off < n; {
 		k := min(n-off, BufferSize)
 		if off < viewUntil {
-			if err := dev.ReadView(addr+off, k, func(b []byte) { write(b) }); err != nil {
+			if err := dev.ReadView(addr+off, k, look); err != nil {
 				return [32]byte{}, false
 			}
 		} else {

@@ -595,6 +595,30 @@ func TestStaleTailComesFromTheActiveHash(t *testing.T) {
 	require.Equal(t, a.Bytes[2*BufferSize+5003:2*BufferSize+5008], tail)
 }
 
+// TestBufferStartsZeroAtEveryBoot: buffer_array is in .bss, so a boot that
+// programs a tail no read of its own has filled writes zeros there, whatever
+// an earlier boot (of this machine or another one in the same process) left
+// in the buffer. The first boot fills the whole buffer with an image's
+// bytes; the second one has no active image and one candidate shorter than
+// the buffer, which it hashes (one read) and copies: its last program unit
+// runs past the candidate's bytes.
+func TestBufferStartsZeroAtEveryBoot(t *testing.T) {
+	first := newBench(t, "k64f", "sd", nil)
+	a := first.image("a", v1, 3*BufferSize, "healthy")
+	first.active(a, describe(a))
+	first.boot()
+	require.Equal(t, "a", first.running())
+
+	bn := newBench(t, "k64f", "sd", nil)
+	b := bn.image("b", v2, 5003, "healthy")
+	bn.candidate(0, b, describe(b))
+	bn.boot()
+	require.Equal(t, "b", bn.running())
+	tail := make([]byte, 5)
+	bn.m.Internal().Peek(0xA400+5003, tail)
+	require.Equal(t, make([]byte, 5), tail, "the program unit after the candidate's last byte")
+}
+
 // TestReadAlignedReadsWholeBlocks: a read from a device whose read unit is
 // larger than the request (an SD card) goes through a bounce buffer of the
 // whole blocks that cover it: the bytes asked for, at the cost of those

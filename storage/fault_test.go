@@ -224,6 +224,15 @@ func TestStamp(t *testing.T) {
 	c.FlipBit(5000, 3)
 	require.False(t, st.Equal(c.Stamp(0, 8192)))
 	require.True(t, st.Equal(f.Stamp(0, 8192)))
+	// The same range stamped again after an erase that drops a whole page
+	// (the last stamp is remembered until a page changes).
+	require.NoError(t, f.Erase(4096, 4096))
+	require.False(t, st.Equal(f.Stamp(0, 8192)))
+	st = f.Stamp(0, 8192)
+	other := f.Stamp(8192, 4096)
+	require.NoError(t, f.Program(0, pattern(8, 9)))
+	require.False(t, other.Equal(f.Stamp(0, 4096)))
+	require.False(t, st.Equal(f.Stamp(0, 8192)))
 }
 
 // FuzzParseSchedule: a schedule that parses prints, rule by rule joined by
