@@ -1,11 +1,13 @@
 package scenarios
 
 import (
+	"crypto/ecdsa"
 	"crypto/sha256"
 	"fmt"
 	"time"
 
 	"github.com/bootsim/bootsim/firmware"
+	"github.com/bootsim/bootsim/hardened"
 	"github.com/bootsim/bootsim/sim"
 	"github.com/bootsim/bootsim/sim/cloud"
 	"github.com/bootsim/bootsim/storage"
@@ -25,6 +27,8 @@ const (
 type images struct {
 	bootloader *sim.Image
 	selector   *sim.Image // the chain profile's boot selector
+	// vendor is the key the hardened profile's bootloader verifies with.
+	vendor *ecdsa.PublicKey
 	app        map[string]*sim.Image
 	cache      *storage.StampCache
 }
@@ -40,28 +44,43 @@ func (l *Loaded) buildImages() (*images, error) {
 		if out.app[f.Name] != nil {
 			continue // one of the profile's own stages
 		}
-		d := &sim.Descriptor{Stage: sim.StageApplication, Impl: implApp, Name: f.Name, Version: f.Version,
-			Behaviour: f.Behaviour, Size: uint64(f.Size)}
-		if f.After != 0 {
-			d.Params = append(d.Params, [2]string{"after", f.After.String()})
-		}
-		if f.Watchdog != 0 {
-			d.Params = append(d.Params, [2]string{"watchdog", f.Watchdog.String()})
-		}
-		if l.Chain != nil {
-			chainParams(f, d)
-		}
-		if f.data != nil {
-			out.app[f.Name] = &sim.Image{Desc: d, Bytes: f.data}
-			continue
-		}
-		b, err := sim.BuildImage(d, l.Seed)
+		img, err := l.buildApp(l.appDescriptor(f), f)
 		if err != nil {
-			return nil, fmt.Errorf("firmware %s: %v", f.Name, err)
+			return nil, err
 		}
-		out.app[f.Name] = &sim.Image{Desc: d, Bytes: b}
+		out.app[f.Name] = img
 	}
 	return out, nil
+}
+
+// appDescriptor is the descriptor of an application firmware, with the
+// parameters every profile gives it.
+func (l *Loaded) appDescriptor(f *Firmware) *sim.Descriptor {
+	d := &sim.Descriptor{Stage: sim.StageApplication, Impl: implApp, Name: f.Name, Version: f.Version,
+		Behaviour: f.Behaviour, Size: uint64(f.Size)}
+	if f.After != 0 {
+		d.Params = append(d.Params, [2]string{"after", f.After.String()})
+	}
+	if f.Watchdog != 0 {
+		d.Params = append(d.Params, [2]string{"watchdog", f.Watchdog.String()})
+	}
+	if l.Chain != nil {
+		chainParams(f, d)
+	}
+	return d
+}
+
+// buildApp builds an application's image: a user's binary as it is, or a
+// generated image of the descriptor's size.
+func (l *Loaded) buildApp(d *sim.Descriptor, f *Firmware) (*sim.Image, error) {
+	if f.data != nil {
+		return &sim.Image{Desc: d, Bytes: f.data}, nil
+	}
+	b, err := sim.BuildImage(d, l.Seed)
+	if err != nil {
+		return nil, fmt.Errorf("firmware %s: %v", f.Name, err)
+	}
+	return &sim.Image{Desc: d, Bytes: b}, nil
 }
 
 // newMachine builds a powered-off machine for the scenario, with the
@@ -194,5 +213,15 @@ func (l *Loaded) clientConfig(v *vendor) *updateclient.Config {
 		BackwardCompatibleKey: l.Boot.BackwardCompatibleKey,
 		Resume:                l.Device.Resume,
 		Chain:                 l.Chain,
+		Hardened:              l.hardenedAreasIf(),
 	}
+}
+
+// hardenedAreasIf returns the hardened profile's SOTP areas, or nil for
+// another profile.
+func (l *Loaded) hardenedAreasIf() *hardened.Areas {
+	if l.Hardened == nil {
+		return nil
+	}
+	return l.hardenedAreas()
 }

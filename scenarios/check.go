@@ -132,7 +132,11 @@ func (r *runner) regionHolds(x *RegionExpect, m *sim.Machine) (bool, string) {
 		return got == strings.ToLower(x.SHA256), "sha256 " + got
 	}
 	at := reg.Start
-	if r.l.Chain != nil && (strings.HasPrefix(x.Region, "app-") || strings.HasPrefix(x.Region, "bootloader-")) {
+	if loc, ok := r.l.prof.(imageLocator); ok {
+		if a, ok := loc.imageStart(r.l, x.Region, dev); ok {
+			at = a
+		}
+	} else if r.l.Chain != nil && (strings.HasPrefix(x.Region, "app-") || strings.HasPrefix(x.Region, "bootloader-")) {
 		at = reg.Start + chain.HeaderSpace
 	} else if strings.HasPrefix(x.Region, "slot-") {
 		var i int

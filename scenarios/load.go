@@ -46,7 +46,10 @@ type Loaded struct {
 	Profile string
 	prof    Profile
 	// Chain is the chain profile's layout (nil for other profiles).
-	Chain    *chain.Layout
+	Chain *chain.Layout
+	// Hardened is the hardened profile's bootloader settings (nil for
+	// other profiles); the vendor key comes with the images.
+	Hardened *bootloader.HardenedConfig
 	builtIn  bool
 	filesDir string
 }

@@ -70,3 +70,10 @@ func ProfileNames() []string {
 	slices.Sort(out)
 	return out
 }
+
+// imageLocator is implemented by a profile whose regions hold an image
+// after a header of its own: imageStart returns where the image in a
+// region starts, or false for a region whose image starts at its start.
+type imageLocator interface {
+	imageStart(l *Loaded, region string, dev storage.Device) (uint64, bool)
+}

@@ -35,6 +35,9 @@ type Board struct {
 		ClockHz uint64 `yaml:"clock-hz"`
 		// HashRate is SHA-256 throughput in bytes per second.
 		HashRate uint64 `yaml:"hash-rate"`
+		// VerifyCycles is the CPU cycles of one ECDSA P-256 signature
+		// verification (default DefaultVerifyCycles).
+		VerifyCycles uint64 `yaml:"ecdsa-verify-cycles,omitempty"`
 	} `yaml:"cpu"`
 	RAM units.Size `yaml:"ram"`
 	// NoInitRAM is the size of the RAM that no start-up code initialises:
@@ -262,6 +265,26 @@ func (b *Board) NewStorage(clock storage.Clock) *storage.System {
 		})
 	}
 	return s
+}
+
+// DefaultVerifyCycles is the cost of one ECDSA P-256 verification on a
+// Cortex-M4 without a crypto accelerator, in cycles: an estimate of the
+// order of magnitude of software implementations of the class of TinyCrypt
+// and mbed TLS (ten to twenty million cycles; Shamir's trick and a fixed
+// base table put an implementation at the low end). It is not a
+// measurement; a board file may give its own (cpu.ecdsa-verify-cycles).
+const DefaultVerifyCycles = 12_000_000
+
+// VerifyTime is the CPU time of one ECDSA P-256 verification on this board.
+func (b *Board) VerifyTime() time.Duration {
+	c := b.CPU.VerifyCycles
+	if c == 0 {
+		c = DefaultVerifyCycles
+	}
+	if b.CPU.ClockHz == 0 {
+		return time.Duration(c) * time.Nanosecond * 10 // 100 MHz when no clock is given
+	}
+	return time.Duration(c * uint64(time.Second) / b.CPU.ClockHz)
 }
 
 // HashTime is the CPU time to SHA-256 n bytes on this board.

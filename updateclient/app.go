@@ -6,9 +6,11 @@ package updateclient
 import (
 	"fmt"
 
-	"github.com/bootsim/bootsim/chain"
 	"strconv"
 	"time"
+
+	"github.com/bootsim/bootsim/chain"
+	"github.com/bootsim/bootsim/hardened"
 
 	"github.com/bootsim/bootsim/sim"
 	"github.com/bootsim/bootsim/sim/cloud"
@@ -48,6 +50,10 @@ type App struct {
 	// record (unless its "confirm" parameter is "never"), instead of
 	// running the classic update client.
 	Chain *chain.Layout
+	// Hardened, if set, holds the hardened profile's SOTP areas: the
+	// application confirms itself there once it has registered (unless its
+	// "confirm" parameter is "never").
+	Hardened *hardened.Areas
 }
 
 // Param reads a duration parameter of an image's descriptor.
@@ -110,7 +116,7 @@ func (a App) Run(m *sim.Machine, img *sim.Image) {
 	if d.Behaviour == Crash {
 		m.After(after, func() { m.Fault("HardFault in " + d.Name) })
 	}
-	if a.Chain != nil && (a.Client == nil || a.Service == nil) {
+	if (a.Chain != nil || a.Hardened != nil) && (a.Client == nil || a.Service == nil) {
 		m.After(connectTime, func() { a.confirm(m, d) })
 		return
 	}
@@ -131,7 +137,20 @@ func (a App) confirm(m *sim.Machine, d *sim.Descriptor) {
 	}
 	m.Print("Client registered\r\n")
 	m.Mark(MarkRegistered, fmt.Sprintf("version %d", d.Version))
+	if a.Hardened != nil {
+		confirmHardened(m, *a.Hardened, d)
+		return
+	}
 	confirmChain(m, a.Chain, d)
+}
+
+// confirmHardened confirms the running version in the hardened profile's
+// boot state, unless its "confirm" parameter is "never".
+func confirmHardened(m *sim.Machine, a hardened.Areas, d *sim.Descriptor) {
+	if v, _ := d.Param("confirm"); v == "never" {
+		return
+	}
+	hardened.ConfirmRunning(m, a, d.Version)
 }
 
 // confirmChain confirms the running version in the chain's boot record,

@@ -12,6 +12,7 @@ import (
 
 	"github.com/bootsim/bootsim/chain"
 	"github.com/bootsim/bootsim/firmware"
+	"github.com/bootsim/bootsim/hardened"
 	"github.com/bootsim/bootsim/mbedlayout"
 	"github.com/bootsim/bootsim/sim"
 	"github.com/bootsim/bootsim/sim/cloud"
@@ -53,6 +54,9 @@ type Config struct {
 	// Chain, if set, is the chain profile's layout: updates go to the
 	// stages' slots on internal flash and into the boot record.
 	Chain *chain.Layout
+	// Hardened, if set, holds the hardened profile's SOTP areas: the
+	// running version confirms itself there once registered.
+	Hardened *hardened.Areas
 	// BackwardCompatibleKey derives the device key the old way.
 	BackwardCompatibleKey bool
 	Download, Install     Policy
@@ -223,6 +227,9 @@ func (h *hub) register() {
 	h.m.Mark(MarkRegistered, fmt.Sprintf("version %d", h.active.version))
 	if h.cfg.Chain != nil {
 		confirmChain(h.m, h.cfg.Chain, h.running)
+	}
+	if h.cfg.Hardened != nil {
+		confirmHardened(h.m, *h.cfg.Hardened, h.running)
 	}
 	h.report(StateIdle, resultNone)
 	// The service pushes manifests over the LwM2M connection; a push that
