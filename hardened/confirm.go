@@ -10,6 +10,9 @@ import (
 const (
 	// MarkConfirmed: the application confirmed the version on trial.
 	MarkConfirmed = "confirmed"
+	// MarkConfirmRecorded: the confirmation is in the state record; the
+	// counter is raised next.
+	MarkConfirmRecorded = "confirm-recorded"
 )
 
 // ConfirmRunning confirms the running version if it is on trial, as the
@@ -21,7 +24,12 @@ func ConfirmRunning(m *sim.Machine, a Areas, version uint64) {
 		m.Printf("confirm failed: %v\r\n", err)
 		return
 	}
-	done, err := st.Confirm(version)
+	done, err := st.ConfirmState(version)
+	if err == nil && done {
+		// Between the two writes: a scenario can cut power here.
+		m.Mark(MarkConfirmRecorded, fmt.Sprintf("version %d", version))
+		err = st.Raise(version)
+	}
 	switch {
 	case err != nil:
 		m.Printf("confirm failed: %v\r\n", err)

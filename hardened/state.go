@@ -167,6 +167,15 @@ func (s *Store) Raise(v uint64) error {
 // counter behind; the bootloader raises it at its next start. Confirming a
 // version that is not on trial changes nothing (it was confirmed before).
 func (s *Store) Confirm(version uint64) (bool, error) {
+	done, err := s.ConfirmState(version)
+	if !done || err != nil {
+		return done, err
+	}
+	return true, s.Raise(version)
+}
+
+// ConfirmState is the first half of Confirm: the state write.
+func (s *Store) ConfirmState(version uint64) (bool, error) {
 	st, err := s.State()
 	if err != nil {
 		return false, err
@@ -175,10 +184,7 @@ func (s *Store) Confirm(version uint64) (bool, error) {
 		return false, nil
 	}
 	st.Status, st.Attempts = Confirmed, 0
-	if err := s.SetState(st); err != nil {
-		return false, err
-	}
-	return true, s.Raise(version)
+	return true, s.SetState(st)
 }
 
 // Areas are the two SOTP areas the records live in.

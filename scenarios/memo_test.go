@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/bootsim/bootsim/chain"
+	"github.com/bootsim/bootsim/hardened"
 	"github.com/bootsim/bootsim/storage"
 	"github.com/bootsim/bootsim/updateclient"
 	"github.com/google/go-cmp/cmp"
@@ -60,7 +61,7 @@ func TestSweepWithoutMemo(t *testing.T) {
 // TestSameClientComparesEveryField: sameClient lists the fields of the
 // client's configuration one by one; a new field must be added to it.
 func TestSameClientComparesEveryField(t *testing.T) {
-	require.Equal(t, 13, reflect.TypeOf(updateclient.Config{}).NumField(), "update sameClient and this count")
+	require.Equal(t, 14, reflect.TypeOf(updateclient.Config{}).NumField(), "update sameClient and this count")
 	a := updateclient.Config{DeviceID: "d", Certificate: []byte{1}}
 	require.True(t, sameClient(a, a))
 	for _, change := range []func(*updateclient.Config){
@@ -74,6 +75,7 @@ func TestSameClientComparesEveryField(t *testing.T) {
 		func(c *updateclient.Config) { c.Install.Delay = 1 },
 		func(c *updateclient.Config) { c.Resume = true },
 		func(c *updateclient.Config) { c.Chain = &chain.Layout{} },
+		func(c *updateclient.Config) { c.Hardened = &hardened.Areas{} },
 	} {
 		b := a
 		b.Certificate = append([]byte(nil), a.Certificate...)

@@ -137,7 +137,12 @@ func (hardenedProfile) buildImages(l *Loaded, out *images) error {
 		if err != nil {
 			return err
 		}
-		signed, err := firmware.Sign(img.Bytes, f.Version, key)
+		signer := key
+		if f.Attacker {
+			// The attacker signs too, with the only key it has.
+			signer = seededKey(l.Seed, "attacker")
+		}
+		signed, err := firmware.Sign(img.Bytes, f.Version, signer)
 		if err != nil {
 			return fmt.Errorf("firmware %s: %v", f.Name, err)
 		}
@@ -177,22 +182,32 @@ func (hardenedProfile) newMachine(l *Loaded, imgs *images, seed uint64, from *st
 	return m, nil
 }
 
-// programFactory writes the classic factory state with signed images, and
-// raises the anti-rollback counter to the active image's version, as a
-// factory provisioning a hardened device would.
+// programFactory writes the classic factory state with signed images; a
+// factory provisioning a hardened device also writes the active image's
+// saved copy (the golden image) and raises the anti-rollback counter to
+// its version.
 func (hardenedProfile) programFactory(l *Loaded, m *sim.Machine, imgs *images) error {
 	if err := l.programClassicFactory(m, imgs); err != nil {
 		return err
 	}
-	if l.Factory.Active == "" || l.ROT == nil {
+	if l.Factory.Active == "" {
 		return nil
 	}
 	var err error
 	m.Factory(func() {
+		name := l.Factory.Active
+		img, f := imgs.app[name], l.Firmware.Get(name)
+		dev := m.Storage().Device(l.Layout.Storage)
+		i := len(l.Layout.Slots(l.Board)) - 1
+		u := dev.ProgramSize()
+		if body := l.Layout.SlotBody(l.Board, i, u); body+uint64(len(img.Bytes)) <= l.Layout.Slots(l.Board)[i].Start+l.Layout.Slots(l.Board)[i].Size {
+			dev.Load(l.Layout.Slots(l.Board)[i].Start, storage.PadToUnit(internalHeader(f, img).Encode(), u))
+			dev.Load(body, storage.PadToUnit(img.Bytes, u))
+		}
 		a := l.hardenedAreas()
 		var st *hardened.Store
 		if st, err = hardened.Open(m.Internal(), a.A1, a.A2); err == nil {
-			err = st.Raise(l.Firmware.Get(l.Factory.Active).Version)
+			err = st.Raise(f.Version)
 		}
 	})
 	return err

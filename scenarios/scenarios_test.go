@@ -114,7 +114,7 @@ func TestLoadErrors(t *testing.T) {
 		{"unknown weakness", base + "expect:\n  - weakness: bricks\n", `t.yaml:15:5: weakness "bricks": want an invariant`},
 		{"unknown board", strings.Replace(base, "board: k64f", "board: pico", 1), `t.yaml:4:3: device.board: unknown board "pico"`},
 		{"storage the board lacks", strings.Replace(base, "board: k64f", "board: k64f\n  storage: spi", 1), `device.storage "spi": board k64f keeps candidates on sd, internal`},
-		{"profile not available", strings.Replace(base, "board: k64f", "board: k64f\n  profile: hardened", 1), `device.profile "hardened" is not available in this version`},
+		{"profile not available", strings.Replace(base, "board: k64f", "board: k64f\n  profile: secure-boot", 1), `device.profile "secure-boot" is not available in this version`},
 		{"overlapping regions", strings.Replace(base, "board: k64f", "board: k64f\n  config:\n    sotp-section-2-address: 0x8000", 1), `t.yaml:6:29: layout: sotp-2 (0x8000..0x9000) overlaps sotp-1 (0x8000..0x9000)`},
 		{"unknown config key", strings.Replace(base, "board: k64f", "board: k64f\n  config:\n    mbed-bootloader.max-retries: 3", 1), `t.yaml:6:34: unknown configuration key "mbed-bootloader.max-retries"`},
 		{"firmware too large", strings.Replace(base, "app-v1: {version: 1561517193, size: 200KiB}", "app-v1: {version: 1561517193, size: 990KiB}", 1), `t.yaml:6:3: firmware app-v1: size 990KiB fits neither the active region (983KiB) nor a slot`},

@@ -40,7 +40,7 @@ type Scenario struct {
 // Device is the simulated device.
 type Device struct {
 	Board   string `yaml:"board" jsonschema:"required,enum=k64f,enum=nucleo-f429zi,enum=disco-l475vg"`
-	Profile string `yaml:"profile,omitempty" jsonschema:"enum=classic,enum=chain,description=Update design (default classic)."`
+	Profile string `yaml:"profile,omitempty" jsonschema:"enum=chain,enum=classic,enum=hardened,description=Update design (default classic)."`
 	Storage string `yaml:"storage,omitempty" jsonschema:"enum=sd,enum=spi,enum=internal,description=Where candidates live (default: the board's)."`
 	// Config overrides configuration keys: layout keys of mbed_app.json and
 	// mbed-bootloader.* keys.
