@@ -29,8 +29,8 @@ type images struct {
 	selector   *sim.Image // the chain profile's boot selector
 	// vendor is the key the hardened profile's bootloader verifies with.
 	vendor *ecdsa.PublicKey
-	app        map[string]*sim.Image
-	cache      *storage.StampCache
+	app    map[string]*sim.Image
+	cache  *storage.StampCache
 }
 
 // buildImages builds the images of the profile's own stages and one image
