@@ -62,6 +62,23 @@ type ReadFile func(name string) ([]byte, error)
 // *strictyaml.Error at file:line:col. readFile reads the binaries the
 // scenario names; nil forbids them (built-in scenarios).
 func Load(file string, data []byte, readFile ReadFile) (*Loaded, error) {
+	sc, err := parse(file, data)
+	if err != nil {
+		return nil, err
+	}
+	l, err := check(sc, readFile)
+	if err != nil {
+		return nil, err
+	}
+	if err := l.checkVariants(readFile); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// parse decodes a scenario's YAML, and remembers where its top-level
+// sections are.
+func parse(file string, data []byte) (*Scenario, error) {
 	sc := &Scenario{}
 	if err := strictyaml.Decode(file, data, sc); err != nil {
 		return nil, err
@@ -75,7 +92,7 @@ func Load(file string, data []byte, readFile ReadFile) (*Loaded, error) {
 			sc.keys[n.Content[i].Value] = strictyaml.Pos{File: file, Line: v.Line, Col: v.Column}
 		}
 	}
-	return check(sc, readFile)
+	return sc, nil
 }
 
 // top returns the position of a top-level section, for errors about what

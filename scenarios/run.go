@@ -58,9 +58,9 @@ const (
 
 // InvariantResult is the outcome of one invariant.
 type InvariantResult struct {
-	Name   string
-	Status string
-	Detail string
+	Name   string `json:"name"`
+	Status string `json:"status"`
+	Detail string `json:"detail"`
 }
 
 // Result is the outcome of a run.

@@ -91,6 +91,15 @@ func mapType(r *jsonschema.Reflector, t reflect.Type) *jsonschema.Schema {
 		return &jsonschema.Schema{Type: "object", Description: "Firmware images by name.",
 			PropertyNames:        &jsonschema.Schema{Pattern: `^[a-z0-9]+(-[a-z0-9]+)*$`},
 			AdditionalProperties: inline(&Firmware{})}
+	case reflect.TypeFor[ProfileVariants]():
+		nameSchema := words("", ProfileNames()...)
+		return &jsonschema.Schema{Type: "object", Description: "Other update designs the scenario makes sense under, each with what must hold there.",
+			PropertyNames: nameSchema,
+			AdditionalProperties: &jsonschema.Schema{OneOf: []*jsonschema.Schema{{Type: "null"}, {
+				Type:                 "object",
+				Properties:           props("expect", &jsonschema.Schema{Type: "array", Items: mapType(r, reflect.TypeFor[Expect]())}),
+				AdditionalProperties: jsonschema.FalseSchema,
+			}}}}
 	case reflect.TypeFor[ConfigMap]():
 		return &jsonschema.Schema{Type: "object", Description: "Configuration keys and their values.",
 			AdditionalProperties: size()}

@@ -27,6 +27,8 @@ type Scenario struct {
 	Expect   []Expect    `yaml:"expect,omitempty" jsonschema:"description=What must hold at the end."`
 	Budget   *Budget     `yaml:"budget,omitempty" jsonschema:"description=What a run may spend: boots\\, virtual time\\, trace events\\, kept journal bytes; a run that reaches one stops and fails."`
 	Sweep    *Sweep      `yaml:"sweep,omitempty" jsonschema:"description=How the device recovers after a cut a sweep (or run --cut) injects\\, and what must hold then."`
+	// Variants are the other profiles the scenario makes sense under.
+	Variants ProfileVariants `yaml:"profiles,omitempty" jsonschema:"description=Other update designs the scenario makes sense under (bootsim compare runs it under each)\\, each with the expectations that hold there: hardened: {expect: [...]}."`
 
 	// File is where the scenario was read from ("library/x.yaml" for a
 	// built-in one).

@@ -1,0 +1,191 @@
+package scenarios
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/bootsim/bootsim/sim"
+	"github.com/bootsim/bootsim/storage"
+	"github.com/bootsim/bootsim/updateclient"
+)
+
+// Comparison is the outcome of the same scenarios under several update
+// designs (bootsim compare): one row per scenario and profile.
+type Comparison struct {
+	Profiles []string        `json:"profiles"`
+	Rows     []ComparisonRow `json:"rows"`
+}
+
+// ComparisonRow is one scenario under one profile.
+type ComparisonRow struct {
+	Scenario string `json:"scenario"`
+	Profile  string `json:"profile"`
+	// NotApplicable says why the scenario does not run under the profile;
+	// the other fields are then empty.
+	NotApplicable string `json:"not_applicable,omitempty"`
+	Passed        bool   `json:"passed"`
+	// Expectations is how many expectations the scenario states for the
+	// profile; with none, the invariants alone judge the run.
+	Expectations int               `json:"expectations"`
+	Invariants   []InvariantResult `json:"invariants"`
+	Boots        int               `json:"boots"`
+	// Downtime is the virtual time from the install request (or, with no
+	// update client involved, the start of the first copy) to the first
+	// application start after it, or to the confirmation of the new
+	// version where the design confirms; nil when nothing was installed.
+	Downtime *time.Duration `json:"downtime_ns,omitempty"`
+	// Erases counts the erase operations per region, BytesWritten the
+	// bytes programmed, over the whole run.
+	Erases       []RegionCount `json:"erases"`
+	BytesWritten uint64        `json:"bytes_written"`
+	Failures     []string      `json:"failures,omitempty"`
+}
+
+// RegionCount is a count of operations on a region.
+type RegionCount struct {
+	Region string `json:"region"`
+	Count  int    `json:"count"`
+}
+
+// Compare runs every scenario under every profile it makes sense under,
+// among profiles (all of them when empty).
+func Compare(ls []*Loaded, profiles []string) (*Comparison, error) {
+	if len(profiles) == 0 {
+		profiles = ProfileNames()
+	}
+	for _, p := range profiles {
+		if profiles := ProfileNames(); !slices.Contains(profiles, p) {
+			return nil, fmt.Errorf("no profile %q (available: %s)", p, strings.Join(profiles, ", "))
+		}
+	}
+	c := &Comparison{Profiles: profiles}
+	for _, l := range ls {
+		for _, p := range profiles {
+			row := ComparisonRow{Scenario: l.Name, Profile: p}
+			if !slices.Contains(l.Profiles(), p) {
+				row.NotApplicable = fmt.Sprintf("the scenario runs under %s only", strings.Join(l.Profiles(), ", "))
+				c.Rows = append(c.Rows, row)
+				continue
+			}
+			lp, err := l.Under(p)
+			if err != nil {
+				return nil, err
+			}
+			res, err := Run(lp, Options{})
+			if err != nil {
+				return nil, fmt.Errorf("%s under %s: %w", l.Name, p, err)
+			}
+			fillRow(&row, lp, res)
+			c.Rows = append(c.Rows, row)
+		}
+	}
+	return c, nil
+}
+
+func fillRow(row *ComparisonRow, l *Loaded, res *Result) {
+	row.Passed = res.Passed
+	row.Expectations = len(l.Expect)
+	row.Invariants = res.Invariants
+	row.Boots = res.Boots
+	row.Failures = res.Failures()
+	row.Downtime = downtime(res.Trace)
+	erases := map[string]int{}
+	for _, op := range res.Journal {
+		switch op.Kind {
+		case storage.OpErase:
+			region := op.Region
+			if region == "" {
+				region = op.Device
+			}
+			erases[region]++
+		case storage.OpProgram:
+			row.BytesWritten += op.Len
+		}
+	}
+	for r, n := range erases {
+		row.Erases = append(row.Erases, RegionCount{Region: r, Count: n})
+	}
+	slices.SortFunc(row.Erases, func(a, b RegionCount) int { return cmp.Compare(a.Region, b.Region) })
+}
+
+// Milestones downtime reads.
+const (
+	markCopyBegin = "copy-begin"
+	markConfirmed = "confirmed"
+)
+
+// downtime measures from the first install request (or copy) to the
+// first application start after it, or the first confirmation if the
+// design confirms the new version.
+func downtime(trace []sim.Event) *time.Duration {
+	start := -1
+	for i, e := range trace {
+		if e.Kind == sim.EvMark && (e.Name == updateclient.MarkInstallAuthorize || e.Name == markCopyBegin) {
+			start = i
+			break
+		}
+	}
+	if start < 0 {
+		return nil
+	}
+	var running, confirmed time.Duration = -1, -1
+	for _, e := range trace[start:] {
+		if e.Kind != sim.EvMark {
+			continue
+		}
+		switch {
+		case e.Name == updateclient.MarkRunning && running < 0:
+			running = e.Time
+		case e.Name == markConfirmed && confirmed < 0:
+			confirmed = e.Time
+		}
+	}
+	end := running
+	if confirmed >= 0 {
+		end = confirmed
+	}
+	if end < 0 {
+		return nil
+	}
+	d := end - trace[start].Time
+	return &d
+}
+
+// Totals sums a profile's rows: runs, passes, and the runs in which each
+// invariant was violated (as a weakness or a failure).
+type Totals struct {
+	Profile    string         `json:"profile"`
+	Runs       int            `json:"runs"`
+	Passed     int            `json:"passed"`
+	Violations map[string]int `json:"violations"`
+}
+
+// Totals returns the totals of each profile, in the comparison's order.
+func (c *Comparison) Totals() []Totals {
+	var out []Totals
+	for _, p := range c.Profiles {
+		t := Totals{Profile: p, Violations: map[string]int{}}
+		for _, name := range Invariants {
+			t.Violations[name] = 0
+		}
+		for _, r := range c.Rows {
+			if r.Profile != p || r.NotApplicable != "" {
+				continue
+			}
+			t.Runs++
+			if r.Passed {
+				t.Passed++
+			}
+			for _, inv := range r.Invariants {
+				if inv.Status == StatusWeakness || inv.Status == StatusFail {
+					t.Violations[inv.Name]++
+				}
+			}
+		}
+		out = append(out, t)
+	}
+	return out
+}

@@ -1,0 +1,116 @@
+package scenarios
+
+import (
+	"fmt"
+	"slices"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/bootsim/bootsim/strictyaml"
+)
+
+// ProfileVariant is one more profile a scenario makes sense under, with
+// what must hold there: the same device, firmware, factory and steps run
+// under another update design, and expect lists that design's outcome
+// (the scenario's own profile uses the top-level expect). With no expect,
+// only the invariants judge the run.
+type ProfileVariant struct {
+	Profile string
+	Expect  []Expect
+	pos     strictyaml.Pos
+}
+
+// ProfileVariants are a scenario's variants, in the order written.
+type ProfileVariants []ProfileVariant
+
+// UnmarshalStrictYAML decodes a mapping of profile names to {expect: […]}.
+func (v *ProfileVariants) UnmarshalStrictYAML(d strictyaml.Decoder, n *yaml.Node) error {
+	if n.Kind != yaml.MappingNode {
+		return d.Errorf(n, "want a mapping of profile names to {expect: [...]}")
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		if slices.ContainsFunc(*v, func(p ProfileVariant) bool { return p.Profile == k.Value }) {
+			return d.Errorf(k, "profile %q is given twice", k.Value)
+		}
+		var body struct {
+			Expect []Expect `yaml:"expect,omitempty"`
+		}
+		if !(val.Kind == yaml.ScalarNode && val.Tag == "!!null") {
+			if err := d.Decode(val, &body); err != nil {
+				return err
+			}
+		}
+		*v = append(*v, ProfileVariant{Profile: k.Value, Expect: body.Expect, pos: d.At(k)})
+	}
+	return nil
+}
+
+// Profiles returns the profiles the scenario makes sense under: its own,
+// then those of its variants, as written.
+func (l *Loaded) Profiles() []string {
+	out := []string{l.Profile}
+	for _, v := range l.Variants {
+		out = append(out, v.Profile)
+	}
+	return out
+}
+
+// Under returns the scenario as it runs under a profile it names: itself
+// for its own profile, else a fresh load of its file with device.profile
+// set and the variant's expectations in place of its own.
+func (l *Loaded) Under(profile string) (*Loaded, error) {
+	if profile == l.Profile {
+		return l, nil
+	}
+	i := slices.IndexFunc(l.Variants, func(v ProfileVariant) bool { return v.Profile == profile })
+	if i < 0 {
+		return nil, fmt.Errorf("%s: does not run under the %s profile (it names %v under profiles:)", l.Name, profile, l.Profiles())
+	}
+	return l.loadVariant(l.Variants[i])
+}
+
+// loadVariant loads the scenario's file again under a variant. The
+// firmware binaries it names are the ones the scenario already read.
+func (l *Loaded) loadVariant(v ProfileVariant) (*Loaded, error) {
+	sc, err := parse(l.File, l.Source)
+	if err != nil {
+		return nil, err
+	}
+	sc.Device.Profile = v.Profile
+	sc.Expect = v.Expect
+	sc.Variants = nil
+	read := func(name string) ([]byte, error) {
+		for _, f := range l.Firmware {
+			if f.File == name && f.data != nil {
+				return f.data, nil
+			}
+		}
+		return nil, fmt.Errorf("%s: not read", name)
+	}
+	return check(sc, read)
+}
+
+// checkVariants checks that every variant names another profile and loads
+// under it; errors point into the variant's expectations or at its name.
+func (l *Loaded) checkVariants(readFile ReadFile) error {
+	for _, v := range l.Variants {
+		if profiles[v.Profile] == nil {
+			return v.pos.Errorf("profiles: %q is not a profile (available: %v)", v.Profile, ProfileNames())
+		}
+		if v.Profile == l.Profile {
+			return v.pos.Errorf("profiles: %s is the scenario's own profile; its expectations are under expect", v.Profile)
+		}
+		sc, err := parse(l.File, l.Source)
+		if err != nil {
+			return err
+		}
+		sc.Device.Profile = v.Profile
+		sc.Expect = v.Expect
+		sc.Variants = nil
+		if _, err := check(sc, readFile); err != nil {
+			return fmt.Errorf("%w (under profiles: %s)", err, v.Profile)
+		}
+	}
+	return nil
+}
