@@ -248,7 +248,7 @@ func TestHardenedNeverHalts(t *testing.T) {
 	require.Len(t, at, 6)
 	var gaps []time.Duration
 	for i := 1; i < len(at); i++ {
-		gaps = append(gaps, (at[i]-at[i-1]).Round(time.Second))
+		gaps = append(gaps, (at[i] - at[i-1]).Round(time.Second))
 	}
 	require.Equal(t, []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 8 * time.Second}, gaps)
 	require.NotEqual(t, sim.StateHalted, hb.m.State())
