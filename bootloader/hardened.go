@@ -202,6 +202,14 @@ func (r *hardenedRun) boot() bool {
 	m.SetPhase("scan")
 	if cand, ok := r.checkCandidate(); ok {
 		resume := r.state.Status == hardened.Installing && cand.version == r.state.Version
+		if !actOK && !resume {
+			// With no valid active image the floor cannot come from it,
+			// and the counter may have been erased with SOTP: the saved
+			// copy, an authentic version the device held, is a floor too.
+			if s, ok := r.checkSaved(); ok && s.version > r.floor {
+				r.floor = s.version
+			}
+		}
 		switch {
 		case cand.version < r.floor:
 			m.Printf("[WARN] update image version %d is below the anti-rollback floor %d\r\n", cand.version, r.floor)

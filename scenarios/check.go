@@ -283,7 +283,9 @@ func (r *runner) noDowngrade(res *Result) (bool, bool, string) {
 // verdict depends only on the two SOTP areas, so it is kept in the machine's
 // cache by their pages: a sweep's forks rarely write them.
 func (r *runner) sotpIntact(*Result) (bool, bool, string) {
-
+	if r.l.damagesSOTP() {
+		return false, true, "the scenario's attacker damages SOTP itself"
+	}
 	a1, a2 := r.l.Layout.SOTPAreas()
 	lo, hi := min(a1.Addr, a2.Addr), max(a1.Addr+a1.Size, a2.Addr+a2.Size)
 	dev := r.m.Internal()

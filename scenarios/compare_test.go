@@ -54,7 +54,7 @@ func TestHardenedShowsNoWeakness(t *testing.T) {
 		if r.Profile == ProfileHardened {
 			require.NotZero(t, r.Expectations, "%s states what hardened must do", r.Scenario)
 			for _, inv := range r.Invariants {
-				require.Equal(t, StatusPass, inv.Status, "%s under hardened: %s %s", r.Scenario, inv.Name, inv.Detail)
+				require.Contains(t, []string{StatusPass, StatusNA}, inv.Status, "%s under hardened: %s %s", r.Scenario, inv.Name, inv.Detail)
 			}
 		}
 	}

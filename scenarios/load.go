@@ -404,6 +404,8 @@ func (l *Loaded) checkStep(st Step) error {
 			return err
 		}
 		return l.checkCampaign(st.Campaign)
+	case StepAttack:
+		return l.checkAttack(st.Attack)
 	case StepApp:
 		if err := l.prof.checkStep(l, st); err != nil {
 			return err

@@ -397,6 +397,8 @@ func (r *runner) step(st Step) error {
 		}
 	case StepCorrupt:
 		r.corrupt(st.Corrupt)
+	case StepAttack:
+		return r.attack(st.Attack)
 	case StepRemoveSD, StepInsertSD:
 		sd := m.Storage().Device(sim.DeviceSD).(*storage.SDCard)
 		if st.Kind == StepRemoveSD {

@@ -102,7 +102,7 @@ func TestLoadErrors(t *testing.T) {
 		{"unknown firmware", strings.Replace(base, "active: app-v1", "active: app-v9", 1), `t.yaml:9:11: factory.active: unknown firmware "app-v9" (the scenario defines app-v1, app-v2)`},
 		{"unknown slot firmware", strings.Replace(base, "slots: [app-v2]", "slots: [app-v3]", 1), `t.yaml:10:11: factory.slots[0]: unknown firmware "app-v3"`},
 		{"too many slots", strings.Replace(base, "slots: [app-v2]", "slots: [app-v2, app-v1]", 1), `t.yaml:10:10: factory.slots: 2 images for 1 slot(s)`},
-		{"unknown step", base + "  - reboot\n", `t.yaml:14:5: unknown step "reboot" (want one of: app, campaign, corrupt, fault, insert-sd, network, power-cut, power-on, remove-sd, reset, wait)`},
+		{"unknown step", base + "  - reboot\n", `t.yaml:14:5: unknown step "reboot" (want one of: app, attack, campaign, corrupt, fault, insert-sd, network, power-cut, power-on, remove-sd, reset, wait)`},
 		{"step needs value", base + "  - wait\n", `t.yaml:14:5: step "wait" needs a value (write wait: …)`},
 		{"unknown region", base + "  - corrupt: {region: slot-7, offset: 0, bit: 1}\n", `t.yaml:14:14: unknown region "slot-7" (this layout has bootloader, sotp-1, sotp-2, active-header, active-app, slot-0)`},
 		{"unknown region in cut", base + "  - power-cut: {after: {op: program, region: nowhere}}\n", `t.yaml:14:5: unknown region "nowhere"`},

@@ -129,6 +129,11 @@ func mapType(r *jsonschema.Reflector, t reflect.Type) *jsonschema.Schema {
 				{Type: "object", Properties: props("corrupt", size(), "bandwidth", integer(), "latency", duration(), "stall", duration()), AdditionalProperties: jsonschema.FalseSchema},
 			}}),
 			oneKey(StepApp, &jsonschema.Schema{OneOf: []*jsonschema.Schema{words("", "crash", "confirm"), oneKey("plant", str())}}),
+			oneKey(StepAttack, &jsonschema.Schema{OneOf: []*jsonschema.Schema{
+				words("An attack on SOTP.", AttackEraseSOTP, AttackTearSOTP),
+				{Type: "object", Properties: props("plant", str(), "header", words("", "device", "forged")), Required: []string{"plant"}, AdditionalProperties: jsonschema.FalseSchema},
+				{Type: "object", Properties: props("truncate", size()), Required: []string{"truncate"}, AdditionalProperties: jsonschema.FalseSchema},
+			}}),
 		}}
 	case reflect.TypeFor[Authorization]():
 		return &jsonschema.Schema{OneOf: []*jsonschema.Schema{words("", "grant", "deny"), oneKey("delay", duration())}}

@@ -34,6 +34,7 @@ type Step struct {
 	Campaign *Campaign
 	Network  *Network
 	App      *AppAction
+	Attack   *Attack
 	Pos      strictyaml.Pos
 }
 
@@ -42,7 +43,7 @@ func (s *Step) UnmarshalStrictYAML(d strictyaml.Decoder, n *yaml.Node) error {
 	s.Pos = d.At(n)
 	kind, v, err := oneOf(d, n, "step",
 		[]string{StepPowerOn, StepPowerCut, StepRemoveSD, StepInsertSD},
-		[]string{StepPowerCut, StepReset, StepWait, StepCorrupt, StepFault, StepCampaign, StepNetwork, StepApp})
+		[]string{StepPowerCut, StepReset, StepWait, StepCorrupt, StepFault, StepCampaign, StepNetwork, StepApp, StepAttack})
 	if err != nil {
 		return err
 	}
@@ -78,6 +79,9 @@ func (s *Step) UnmarshalStrictYAML(d strictyaml.Decoder, n *yaml.Node) error {
 	case StepApp:
 		s.App = &AppAction{}
 		return d.Decode(v, s.App)
+	case StepAttack:
+		s.Attack = &Attack{}
+		return d.Decode(v, s.Attack)
 	case StepFault:
 		if err := d.Decode(v, &s.FaultSrc); err != nil {
 			return err
@@ -107,6 +111,8 @@ func (s Step) String() string {
 		return "campaign " + s.Campaign.Firmware
 	case s.Kind == StepNetwork:
 		return "network"
+	case s.Kind == StepAttack:
+		return s.Attack.String()
 	case s.Kind == StepApp:
 		if s.App.Crash {
 			return "app crash"

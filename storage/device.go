@@ -50,6 +50,10 @@ type Device interface {
 	// retention loss or an attacker with a probe would. It is not an op: it
 	// costs no time and meets no fault; the system's change log records it.
 	FlipBit(addr uint64, bit uint)
+	// Tamper writes bytes directly, as an attacker who holds the medium
+	// (an SD card in a reader, a probe on the flash) does: no op, no time,
+	// no fault, no erase needed; the system's change log records it.
+	Tamper(addr uint64, data []byte)
 	// Stamp identifies the current contents of [addr, addr+n): a later Stamp
 	// of the same range is Equal only if no byte in it may have changed.
 	Stamp(addr, n uint64) Stamp
@@ -135,6 +139,16 @@ func (b *base) Load(addr uint64, data []byte) {
 func (b *base) FlipBit(addr uint64, bit uint) {
 	b.flip(addr, bit)
 	b.sys.logChange(Change{Device: b.name, Kind: ChangeFlipBit, Addr: addr, Bit: bit})
+}
+
+// Tamper implements Device.
+func (b *base) Tamper(addr uint64, data []byte) {
+	if addr > b.mem.size || uint64(len(data)) > b.mem.size-addr {
+		panic(fmt.Sprintf("storage: tamper %s 0x%x+%d out of bounds", b.name, addr, len(data)))
+	}
+	b.mem.write(addr, data)
+	b.enforceStuck(addr, uint64(len(data)))
+	b.sys.logChange(Change{Device: b.name, Kind: ChangeWrite, Addr: addr, Data: slices.Clone(data)})
 }
 
 // flip inverts a bit without logging it: a fault's flip is part of its op.

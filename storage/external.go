@@ -15,6 +15,7 @@ const (
 	ChangeInsert                          // the SD card goes back in
 	ChangeBadBlock                        // an SD block starts failing
 	ChangeGoodBlock                       // a failing SD block heals
+	ChangeWrite                           // bytes written with the medium in hand (an attacker)
 )
 
 var changeKindNames = [...]string{
@@ -23,6 +24,7 @@ var changeKindNames = [...]string{
 	ChangeInsert:    "insert",
 	ChangeBadBlock:  "bad-block",
 	ChangeGoodBlock: "good-block",
+	ChangeWrite:     "write",
 }
 
 func (k ChangeKind) String() string {
@@ -47,7 +49,9 @@ type Change struct {
 	// Addr is the byte of a flipped bit, or the block of a bad or healed one.
 	Addr uint64
 	// Bit is the flipped bit, 0..7 from the least significant.
-	Bit  uint
+	Bit uint
+	// Data are the bytes a write put at Addr.
+	Data []byte
 	Time time.Duration
 }
 
@@ -57,6 +61,8 @@ func (c Change) String() string {
 		return fmt.Sprintf("before #%d %s flip-bit 0x%x bit %d", c.Before, c.Device, c.Addr, c.Bit)
 	case ChangeBadBlock, ChangeGoodBlock:
 		return fmt.Sprintf("before #%d %s %s %d", c.Before, c.Device, c.Kind, c.Addr)
+	case ChangeWrite:
+		return fmt.Sprintf("before #%d %s write 0x%x+%d", c.Before, c.Device, c.Addr, len(c.Data))
 	}
 	return fmt.Sprintf("before #%d %s %s", c.Before, c.Device, c.Kind)
 }
@@ -89,6 +95,11 @@ func (s *System) ApplyChange(c Change) error {
 			return fmt.Errorf("apply %s: out of bounds", c)
 		}
 		d.FlipBit(c.Addr, c.Bit)
+	case c.Kind == ChangeWrite:
+		if c.Addr > d.Size() || uint64(len(c.Data)) > d.Size()-c.Addr {
+			return fmt.Errorf("apply %s: out of bounds", c)
+		}
+		d.Tamper(c.Addr, c.Data)
 	case !isSD:
 		return fmt.Errorf("apply %s: %s is not an SD card", c, c.Device)
 	case c.Kind == ChangeRemove:

@@ -41,7 +41,8 @@ func stateOf(s *System) string {
 type step func(s *System)
 
 // drawScript draws up to 30 ops on a NOR flash and an SD card, with external
-// changes (bit flips, the card out and in, bad blocks) between them.
+// changes (bit flips, the card out and in, bad blocks, an attacker's
+// writes) between them.
 func drawScript(t *rapid.T) []step {
 	var script []step
 	nor := func(s *System) *NORFlash { return s.Device("nor").(*NORFlash) }
@@ -49,7 +50,7 @@ func drawScript(t *rapid.T) []step {
 	shape := newScriptSystem() // for drawing aligned ranges only
 	for i := range rapid.IntRange(1, 30).Draw(t, "steps") {
 		label := fmt.Sprint(i)
-		switch rapid.IntRange(0, 6).Draw(t, "kind-"+label) {
+		switch rapid.IntRange(0, 7).Draw(t, "kind-"+label) {
 		case 0:
 			a, n := drawSectorRange(t, nor(shape), label)
 			script = append(script, func(s *System) { _ = nor(s).Erase(a, n) })
@@ -79,6 +80,12 @@ func drawScript(t *rapid.T) []step {
 			lba := rapid.Uint64Range(0, 31).Draw(t, "bad-lba-"+label)
 			bad := rapid.Bool().Draw(t, "bad-"+label)
 			script = append(script, func(s *System) { sdc(s).SetBadBlock(lba, bad) })
+		case 7:
+			dev := rapid.SampledFrom([]string{"nor", "sd"}).Draw(t, "tamper-dev-"+label)
+			size := shape.Device(dev).Size()
+			addr := rapid.Uint64Range(0, size-1).Draw(t, "tamper-addr-"+label)
+			data := rapid.SliceOfN(rapid.Byte(), 1, int(min(64, size-addr))).Draw(t, "tamper-data-"+label)
+			script = append(script, func(s *System) { s.Device(dev).Tamper(addr, data) })
 		}
 	}
 	return script
@@ -227,6 +234,7 @@ func TestFingerprintSeesEveryState(t *testing.T) {
 		{"a card out", func() { sd.Remove() }},
 		{"a bad block", func() { sd.SetBadBlock(3, true) }},
 		{"an SD byte", func() { sd.FlipBit(600, 0) }},
+		{"an attacker's write", func() { nor.Tamper(4000, []byte{1, 2, 3}) }},
 	} {
 		ch.do()
 		got := fp()

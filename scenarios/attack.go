@@ -1,0 +1,209 @@
+package scenarios
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"slices"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/bootsim/bootsim/firmware"
+	"github.com/bootsim/bootsim/sim"
+	"github.com/bootsim/bootsim/storage"
+	"github.com/bootsim/bootsim/strictyaml"
+	"github.com/bootsim/bootsim/units"
+	"github.com/bootsim/bootsim/updateclient"
+)
+
+// StepAttack is an attacker with the storage in hand: an SD card in a
+// reader, a programmer on the flash. The step writes what the attacker
+// writes and nothing else (no time passes, no op is issued); the change
+// log records it, so a sweep's forks see it.
+const StepAttack = "attack"
+
+// Attack kinds.
+const (
+	// AttackPlant writes a firmware to candidate slot 0 with a header:
+	// "device", the header this device's update client would write for it
+	// (replayed from an earlier update, or made with the device key), or
+	// "forged", one under a key that is not the device's.
+	AttackPlant = "plant"
+	// AttackTruncate cuts the candidate in slot 0 short: the bytes from an
+	// offset on are erased, the header left as it was.
+	AttackTruncate = "truncate"
+	// AttackEraseSOTP erases both SOTP areas: the ROT, and under the
+	// hardened profile the boot state and the anti-rollback counter, are
+	// gone.
+	AttackEraseSOTP = "erase-sotp"
+	// AttackTearSOTP damages the newest SOTP record, as a write cut short
+	// would: its last bytes read erased.
+	AttackTearSOTP = "tear-sotp"
+)
+
+// attackKinds lists the attacks, for errors and the schema.
+var attackKinds = []string{AttackEraseSOTP, AttackPlant, AttackTearSOTP, AttackTruncate}
+
+// Attack is the attack step's argument.
+type Attack struct {
+	Kind string
+	// Plant and Header: the firmware and its header (AttackPlant).
+	Plant  string
+	Header string
+	// Truncate: where the candidate's body is cut.
+	Truncate units.Size
+	pos      strictyaml.Pos
+}
+
+// UnmarshalStrictYAML accepts "attack: erase-sotp", "attack: tear-sotp",
+// "attack: {plant: NAME, header: device|forged}" and
+// "attack: {truncate: SIZE}".
+func (a *Attack) UnmarshalStrictYAML(d strictyaml.Decoder, n *yaml.Node) error {
+	a.pos = d.At(n)
+	if n.Kind == yaml.ScalarNode {
+		if n.Value != AttackEraseSOTP && n.Value != AttackTearSOTP {
+			return d.Errorf(n, "attack %q: want one of %v (plant and truncate take a mapping)", n.Value, attackKinds)
+		}
+		a.Kind = n.Value
+		return nil
+	}
+	var p struct {
+		Plant    string     `yaml:"plant,omitempty"`
+		Header   string     `yaml:"header,omitempty"`
+		Truncate units.Size `yaml:"truncate,omitempty"`
+	}
+	if err := d.Decode(n, &p); err != nil {
+		return err
+	}
+	switch {
+	case p.Plant != "" && p.Truncate != 0:
+		return d.Errorf(n, "attack: one of plant or truncate")
+	case p.Plant != "":
+		a.Kind, a.Plant, a.Header = AttackPlant, p.Plant, p.Header
+		if a.Header == "" {
+			a.Header = "device"
+		}
+		if a.Header != "device" && a.Header != "forged" {
+			return d.Errorf(n, "attack header %q: want device or forged", a.Header)
+		}
+	case p.Truncate != 0:
+		if p.Header != "" {
+			return d.Errorf(n, "attack: header goes with plant")
+		}
+		a.Kind, a.Truncate = AttackTruncate, p.Truncate
+	default:
+		return d.Errorf(n, "attack: want plant: NAME or truncate: SIZE in a mapping (or the words %s, %s)", AttackEraseSOTP, AttackTearSOTP)
+	}
+	return nil
+}
+
+func (a *Attack) String() string {
+	switch a.Kind {
+	case AttackPlant:
+		return fmt.Sprintf("attack plant %s (%s header)", a.Plant, a.Header)
+	case AttackTruncate:
+		return fmt.Sprintf("attack truncate at %s", a.Truncate)
+	}
+	return "attack " + a.Kind
+}
+
+// checkAttack checks an attack against the device.
+func (l *Loaded) checkAttack(a *Attack) error {
+	if l.Layout == nil || l.Chain != nil {
+		return a.pos.Errorf("attack: the %s profile has no candidate slot 0 nor SOTP to attack", l.Profile)
+	}
+	switch a.Kind {
+	case AttackPlant:
+		if err := l.firmwareRef(a.Plant, a.pos, "attack.plant"); err != nil {
+			return err
+		}
+		u := uint64(l.Board.Flash.ProgramUnit)
+		if l.Layout.Storage != sim.DeviceInternal {
+			u = 512
+		}
+		slot := l.Layout.Slots(l.Board)[0]
+		if body := l.Layout.SlotBody(l.Board, 0, u); body+uint64(l.Firmware.Get(a.Plant).Size) > slot.Start+slot.Size {
+			return a.pos.Errorf("attack.plant: %s does not fit slot 0", a.Plant)
+		}
+	case AttackTruncate:
+		if uint64(a.Truncate) >= l.Layout.Slots(l.Board)[0].Size {
+			return a.pos.Errorf("attack.truncate: %s is past the end of slot 0", a.Truncate)
+		}
+	}
+	return nil
+}
+
+// damagesSOTP reports whether the scenario's attacker damages SOTP itself:
+// the sotp-intact invariant then says nothing of the design.
+func (l *Loaded) damagesSOTP() bool {
+	return slices.ContainsFunc(l.Steps, func(st Step) bool {
+		return st.Kind == StepAttack && (st.Attack.Kind == AttackEraseSOTP || st.Attack.Kind == AttackTearSOTP)
+	})
+}
+
+// attack carries out an attack step.
+func (r *runner) attack(a *Attack) error {
+	l, m := r.l, r.m
+	internal := m.Internal()
+	switch a.Kind {
+	case AttackEraseSOTP:
+		a1, a2 := l.Layout.SOTPAreas()
+		for _, ar := range []struct{ addr, size uint64 }{{a1.Addr, a1.Size}, {a2.Addr, a2.Size}} {
+			internal.Tamper(ar.addr, bytes.Repeat([]byte{0xFF}, int(ar.size)))
+		}
+		m.Mark("attacked", "SOTP erased")
+	case AttackTearSOTP:
+		// The newest record ends where the programmed part of an area ends.
+		a1, a2 := l.Layout.SOTPAreas()
+		torn := false
+		for _, ar := range []struct{ addr, size uint64 }{{a1.Addr, a1.Size}, {a2.Addr, a2.Size}} {
+			b := make([]byte, ar.size)
+			internal.Peek(ar.addr, b)
+			end := len(bytes.TrimRight(b, "\xff"))
+			if end > 16 { // more than a master record
+				internal.Tamper(ar.addr+uint64(end-4), []byte{0xFF, 0xFF, 0xFF, 0xFF})
+				torn = true
+			}
+		}
+		if !torn {
+			return fmt.Errorf("attack tear-sotp: SOTP holds no record to tear")
+		}
+		m.Mark("attacked", "SOTP record torn")
+	case AttackPlant:
+		dev := m.Storage().Device(l.Layout.Storage)
+		img := r.imgs.app[a.Plant]
+		f := l.Firmware.Get(a.Plant)
+		key := l.candidateKey
+		if a.Header == "forged" {
+			key = func() ([]byte, error) { return firmware.DeviceKey(seededROT(l.Seed^0xA77AC4), false) }
+		}
+		hdr, err := updateclient.CandidateHeader(l.Layout.Storage, f.Version, uint64(len(img.Bytes)), sha256.Sum256(img.Bytes), key)
+		if err != nil {
+			return fmt.Errorf("attack plant: %v", err)
+		}
+		u := dev.ProgramSize()
+		dev.Tamper(l.Layout.Slots(l.Board)[0].Start, storage.PadToUnit(hdr, u))
+		dev.Tamper(l.Layout.SlotBody(l.Board, 0, u), storage.PadToUnit(img.Bytes, u))
+		m.Mark("attacked", fmt.Sprintf("%s planted in slot 0 (%s header)", a.Plant, a.Header))
+	case AttackTruncate:
+		dev := m.Storage().Device(l.Layout.Storage)
+		slot := l.Layout.Slots(l.Board)[0]
+		from := l.Layout.SlotBody(l.Board, 0, dev.ProgramSize()) + uint64(a.Truncate)
+		blank := byte(0xFF)
+		if v := dev.EraseValue(); v >= 0 {
+			blank = byte(v)
+		}
+		// Up to the end of the largest image the scenario has: an SD slot
+		// may be many megabytes, and nothing past that was ever written.
+		var largest uint64
+		for _, f := range l.Firmware {
+			largest = max(largest, uint64(len(r.imgs.app[f.Name].Bytes)))
+		}
+		end := min(slot.Start+slot.Size, l.Layout.SlotBody(l.Board, 0, dev.ProgramSize())+largest)
+		if from < end {
+			dev.Tamper(from, bytes.Repeat([]byte{blank}, int(end-from)))
+		}
+		m.Mark("attacked", fmt.Sprintf("slot 0 truncated at %s", a.Truncate))
+	}
+	return nil
+}
