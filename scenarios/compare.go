@@ -42,6 +42,29 @@ type ComparisonRow struct {
 	Erases       []RegionCount `json:"erases"`
 	BytesWritten uint64        `json:"bytes_written"`
 	Failures     []string      `json:"failures,omitempty"`
+	// Sweep is the exhaustive power-cut sweep of the run (compare --sweep).
+	Sweep *SweepStats `json:"sweep,omitempty"`
+}
+
+// SweepStats sums a sweep for a comparison: the cut points, those that
+// failed, and the points whose recovery violated each invariant, whether
+// as a failure or as a known weakness (a point that failed counts under
+// its worst failure only).
+type SweepStats struct {
+	Points     int `json:"points"`
+	Failed     int `json:"failed"`
+	Bricks     int `json:"bricks"`
+	Downgrades int `json:"downgrades"`
+	Forgeries  int `json:"forgeries"`
+}
+
+// CompareOptions are the options of Compare.
+type CompareOptions struct {
+	// Sweep also sweeps every run exhaustively (modes before, after, torn
+	// with TornSeeds seeds).
+	Sweep     bool
+	TornSeeds int
+	Workers   int
 }
 
 // RegionCount is a count of operations on a region.
@@ -52,7 +75,7 @@ type RegionCount struct {
 
 // Compare runs every scenario under every profile it makes sense under,
 // among profiles (all of them when empty).
-func Compare(ls []*Loaded, profiles []string) (*Comparison, error) {
+func Compare(ls []*Loaded, profiles []string, opts CompareOptions) (*Comparison, error) {
 	if len(profiles) == 0 {
 		profiles = ProfileNames()
 	}
@@ -79,10 +102,34 @@ func Compare(ls []*Loaded, profiles []string) (*Comparison, error) {
 				return nil, fmt.Errorf("%s under %s: %w", l.Name, p, err)
 			}
 			fillRow(&row, lp, res)
+			if opts.Sweep {
+				rep, err := SweepScenario(lp, SweepOptions{TornSeeds: opts.TornSeeds, Workers: opts.Workers})
+				if err != nil {
+					return nil, fmt.Errorf("%s under %s: %w", l.Name, p, err)
+				}
+				row.Sweep = sweepStats(rep)
+			}
 			c.Rows = append(c.Rows, row)
 		}
 	}
 	return c, nil
+}
+
+func sweepStats(rep *SweepReport) *SweepStats {
+	s := &SweepStats{Points: len(rep.Results), Failed: rep.Failed}
+	for _, r := range rep.Results {
+		shows := func(class, inv string) bool { return r.Class == class || slices.Contains(r.Weaknesses, inv) }
+		if shows(ClassBrick, InvNoBrick) {
+			s.Bricks++
+		}
+		if shows(ClassDowngrade, InvNoDowngrade) {
+			s.Downgrades++
+		}
+		if shows(ClassForgery, InvAuthentic) {
+			s.Forgeries++
+		}
+	}
+	return s
 }
 
 func fillRow(row *ComparisonRow, l *Loaded, res *Result) {

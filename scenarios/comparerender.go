@@ -57,6 +57,24 @@ func erasesCell(r ComparisonRow) string {
 	return strings.Join(parts, ", ")
 }
 
+// swept reports whether the comparison holds sweeps.
+func swept(c *Comparison) bool {
+	for _, r := range c.Rows {
+		if r.Sweep != nil {
+			return true
+		}
+	}
+	return false
+}
+
+func sweepCell(r ComparisonRow) string {
+	if r.Sweep == nil {
+		return "-"
+	}
+	s := r.Sweep
+	return fmt.Sprintf("%d cuts: %d failed, %d bricks, %d downgrades, %d forgeries", s.Points, s.Failed, s.Bricks, s.Downgrades, s.Forgeries)
+}
+
 // CompareText renders a comparison as an aligned table for a terminal.
 func CompareText(c *Comparison) string {
 	var b strings.Builder
@@ -75,6 +93,17 @@ func CompareText(c *Comparison) string {
 			r.Boots, downtimeCell(r), r.BytesWritten, erasesCell(r))
 	}
 	w.Flush()
+	if swept(c) {
+		b.WriteString("\n")
+		w = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+		fmt.Fprintf(w, "SCENARIO\tPROFILE\tSWEEP\n")
+		for _, r := range c.Rows {
+			if r.NotApplicable == "" {
+				fmt.Fprintf(w, "%s\t%s\t%s\n", r.Scenario, r.Profile, sweepCell(r))
+			}
+		}
+		w.Flush()
+	}
 	b.WriteString("\n")
 	w = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(w, "PROFILE\tRUNS\tPASSED\t%s\n", strings.ToUpper(strings.Join(Invariants, " VIOLATED\t"))+" VIOLATED")
@@ -103,7 +132,7 @@ the first copy, with no update client involved) to the new version running,
 or confirmed where the design confirms it. Bytes written and erase
 operations are over the whole run. n/a: the scenario does not describe
 that design's device (the chain profile keeps its versions in its own
-layout). Regenerate with ` + "`bootsim compare -o markdown > COMPARISON.md`" + `;
+layout). Regenerate with ` + "`bootsim compare --sweep -o markdown > COMPARISON.md`" + `;
 ` + "`go test ./scenarios -run TestComparisonPage`" + ` fails when this page is
 stale.
 
@@ -121,6 +150,14 @@ stale.
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %d | %s | %d | %s |\n", r.Scenario, r.Profile, passedCell(r), strings.Join(cells, " | "),
 			r.Boots, downtimeCell(r), r.BytesWritten, erasesCell(r))
+	}
+	if swept(c) {
+		b.WriteString("\nEvery run swept: power cut at every storage op, before it, after it and tearing it.\n\n| scenario | profile | cut points | failed | bricks | downgrades | forgeries |\n| --- | --- | ---: | ---: | ---: | ---: | ---: |\n")
+		for _, r := range c.Rows {
+			if s := r.Sweep; s != nil {
+				fmt.Fprintf(&b, "| %s | %s | %d | %d | %d | %d | %d |\n", r.Scenario, r.Profile, s.Points, s.Failed, s.Bricks, s.Downgrades, s.Forgeries)
+			}
+		}
 	}
 	b.WriteString("\n| profile | runs | passed | " + strings.Join(Invariants, " violated | ") + " violated |\n")
 	b.WriteString("| --- | ---: | ---: |" + strings.Repeat(" ---: |", len(Invariants)) + "\n")

@@ -11,9 +11,12 @@ import (
 
 func newCompareCmd() *cobra.Command {
 	var (
-		output   string
-		profiles string
-		tag      string
+		output    string
+		profiles  string
+		tag       string
+		sweep     bool
+		tornSeeds int
+		workers   int
 	)
 	cmd := &cobra.Command{
 		Use:   "compare [SCENARIO|FILE|DIR]...",
@@ -28,16 +31,21 @@ it), the bytes programmed, and the erase operations per region. A scenario
 that does not make sense under a profile shows n/a, with why. Totals per
 profile follow: runs, passes, and the runs that violated each invariant.
 
+--sweep adds, per run, an exhaustive power-cut sweep (as bootsim sweep):
+the cut points, those that failed, and the points whose recovery bricked
+the device, ran an older version, or ran firmware the vendor did not build.
+
 With no scenario, every built-in scenario that names more than one profile
 (--tag narrows the selection). COMPARISON.md is this command's markdown
 output over those:
-  bootsim compare -o markdown > COMPARISON.md
+  bootsim compare --sweep -o markdown > COMPARISON.md
 
 Exit status: 0 when every applicable run passed, 1 when one failed, 2 bad
 input.`,
 		Example: `  bootsim compare attack-plant-internal
   bootsim compare --tag attack --profiles classic,hardened
-  bootsim compare my-scenario.yaml -o json`,
+  bootsim compare my-scenario.yaml -o json
+  bootsim compare --tag power-loss --sweep`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(output, "text", "json", "markdown"); err != nil {
 				return err
@@ -65,7 +73,7 @@ input.`,
 			if len(ls) == 0 {
 				return usageErr("no scenario to compare (the built-in ones that name other profiles under profiles:, narrowed by --tag %q)", tag)
 			}
-			c, err := scenarios.Compare(ls, want)
+			c, err := scenarios.Compare(ls, want, scenarios.CompareOptions{Sweep: sweep, TornSeeds: tornSeeds, Workers: workers})
 			if err != nil {
 				return usageErr("%v", err)
 			}
@@ -92,5 +100,8 @@ input.`,
 	addOutputFlag(cmd, &output, "text|json|markdown")
 	cmd.Flags().StringVar(&profiles, "profiles", "", "comma-separated profiles to run under (default: all)")
 	cmd.Flags().StringVar(&tag, "tag", "", "only scenarios with this tag")
+	cmd.Flags().BoolVar(&sweep, "sweep", false, "also cut power at every storage op of each run (before, after, torn) and count bricks, downgrades and forgeries")
+	cmd.Flags().IntVar(&tornSeeds, "torn-seeds", scenarios.DefaultTornSeeds, "with --sweep: seeds per torn cut")
+	cmd.Flags().IntVar(&workers, "workers", 0, "with --sweep: points recovered at once (default: the CPUs)")
 	return cmd
 }
