@@ -2,6 +2,7 @@ package bootloader
 
 import (
 	"crypto/ecdsa"
+	"crypto/sha256"
 	"crypto/elliptic"
 	"encoding/binary"
 	"fmt"
@@ -42,6 +43,9 @@ type HardenedConfig struct {
 	// BackoffFirst and BackoffMax bound the delay before a retry at a dead
 	// end; it doubles at each retry.
 	BackoffFirst, BackoffMax time.Duration
+	// Encrypt keeps candidates and the saved copy encrypted when they are
+	// off-chip (AES-CTR under a key derived from the device key).
+	Encrypt bool
 	// BackwardCompatibleKey derives the device key the old way.
 	BackwardCompatibleKey bool
 }
@@ -93,6 +97,8 @@ type stored struct {
 	version, size uint64 // size includes the signature trailer
 	hash          [32]byte
 	campaign      [16]byte
+	// crypt decrypts the image where it is stored (nil: in clear).
+	crypt *firmware.CandidateCipher
 }
 
 // hardenedRun is one boot of the hardened bootloader.
@@ -344,6 +350,18 @@ func (r *hardenedRun) checkCandidate() (stored, bool) {
 			return stored{}, false
 		}
 		s = stored{version: h.FirmwareVersion, size: h.FirmwareSize, hash: h.FirmwareHash, campaign: h.Campaign}
+		if r.h.cfg.Encrypt {
+			if h.TransformationMode != firmware.TransformAESCTR {
+				r.m.Print("[WARN] slot-0: the candidate is not encrypted\r\n")
+				r.m.Check("slot-0-encrypted", false, "transformation mode 0")
+				return stored{}, false
+			}
+			if s.crypt = r.cipher(s.hash); s.crypt == nil || s.crypt.IV() != h.InitVector {
+				r.m.Print("[WARN] slot-0: the candidate cannot be decrypted on this device\r\n")
+				r.m.Check("slot-0-encrypted", false, "no device key, or another initial counter block")
+				return stored{}, false
+			}
+		}
 	}
 	if !r.verify("slot-0", r.store, r.l.SlotBody(r.m.Board(), 0, r.store.ProgramSize()), s) {
 		r.m.Print("Update image integrity check failed\r\n")
@@ -369,6 +387,11 @@ func (r *hardenedRun) checkSaved() (stored, bool) {
 		return stored{}, false
 	}
 	s := stored{version: h.FirmwareVersion, size: h.FirmwareSize, hash: h.FirmwareHash, campaign: h.Campaign}
+	if r.encryptsOffChip() {
+		if s.crypt = r.cipher(s.hash); s.crypt == nil {
+			return stored{}, false
+		}
+	}
 	if !r.verify("saved", r.store, r.l.SlotBody(r.m.Board(), i, r.store.ProgramSize()), s) {
 		return stored{}, false
 	}
@@ -393,6 +416,9 @@ func (r *hardenedRun) verify(what string, dev storage.Device, body uint64, s sto
 	if err := r.readAligned(dev, body+s.size-firmware.TrailerSize, tb); err != nil {
 		return fail(err.Error())
 	}
+	if s.crypt != nil {
+		s.crypt.XORAt(s.size-firmware.TrailerSize, tb)
+	}
 	t, err := firmware.ParseTrailer(tb)
 	switch {
 	case err != nil:
@@ -402,7 +428,7 @@ func (r *hardenedRun) verify(what string, dev storage.Device, body uint64, s sto
 	case t.Version != s.version:
 		return fail(fmt.Sprintf("the header says version %d, the signature %d", s.version, t.Version))
 	}
-	sum, ok := r.hash(dev, body, t.Size)
+	sum, ok := r.hashStored(dev, body, t.Size, s.crypt)
 	if !ok {
 		return fail("read error")
 	}
@@ -531,10 +557,18 @@ func (r *hardenedRun) save(act stored) bool {
 	if !r.eraseOn(r.store, slot.Start, body-slot.Start+act.size) {
 		return false
 	}
-	if !r.copyBody(r.active, uint64(r.l.ApplicationStart), r.store, body, act.size) {
+	saved := act
+	saved.crypt = nil
+	if r.encryptsOffChip() {
+		if saved.crypt = r.cipher(act.hash); saved.crypt == nil {
+			m.Check("save", false, "no device key to encrypt the saved copy with")
+			return false
+		}
+	}
+	if !r.copyBody(r.active, uint64(r.l.ApplicationStart), nil, r.store, body, saved.crypt, act.size) {
 		return false
 	}
-	if !r.verify("saved", r.store, body, act) {
+	if !r.verify("saved", r.store, body, saved) {
 		return false
 	}
 	h := firmware.InternalHeader{FirmwareVersion: act.version, FirmwareSize: act.size, FirmwareHash: act.hash, Campaign: act.campaign}
@@ -561,9 +595,10 @@ func (r *hardenedRun) copyToActive(src uint64, s stored, what string) bool {
 	m.Print("[DBG ] Copy application\r\n")
 	m.Mark(MarkBodyBegin, "")
 	m.SetPhase("body")
-	if !r.copyBody(r.store, src, r.active, uint64(r.l.ApplicationStart), s.size) {
+	if !r.copyBody(r.store, src, s.crypt, r.active, uint64(r.l.ApplicationStart), nil, s.size) {
 		return false
 	}
+	s.crypt = nil // in clear on internal flash
 	m.Print("[DBG ] Verify application\r\n")
 	m.Mark(MarkVerifyBegin, "")
 	m.SetPhase("verify")
@@ -591,8 +626,9 @@ func (r *hardenedRun) eraseOn(dev storage.Device, addr, n uint64) bool {
 }
 
 // copyBody copies n bytes between devices through the work buffer, each
-// program rounded up to the destination's unit, kicking the watchdog.
-func (r *hardenedRun) copyBody(from storage.Device, src uint64, to storage.Device, dst, n uint64) bool {
+// program rounded up to the destination's unit, kicking the watchdog;
+// dec decrypts what it reads, enc encrypts what it writes (nil: in clear).
+func (r *hardenedRun) copyBody(from storage.Device, src uint64, dec *firmware.CandidateCipher, to storage.Device, dst uint64, enc *firmware.CandidateCipher, n uint64) bool {
 	page := to.ProgramSize()
 	readSize := BufferSize / page * page
 	for off := uint64(0); off < n; {
@@ -600,6 +636,12 @@ func (r *hardenedRun) copyBody(from storage.Device, src uint64, to storage.Devic
 		if err := r.readAligned(from, src+off, r.buffer[:k]); err != nil {
 			r.m.Check("read", false, err.Error())
 			return false
+		}
+		for _, c := range []*firmware.CandidateCipher{dec, enc} {
+			if c != nil {
+				c.XORAt(off, r.buffer[:k])
+				r.m.Spend(r.m.Board().AESTime(k))
+			}
 		}
 		prog := (k + page - 1) / page * page
 		if err := to.Program(dst+off, r.buffer[:prog]); err != nil {
@@ -610,4 +652,50 @@ func (r *hardenedRun) copyBody(from storage.Device, src uint64, to storage.Devic
 		off += prog
 	}
 	return true
+}
+
+// encryptsOffChip reports whether images on the candidate storage are kept
+// encrypted.
+func (r *hardenedRun) encryptsOffChip() bool {
+	return r.h.cfg.Encrypt && r.l.Storage != sim.DeviceInternal
+}
+
+// cipher returns the cipher of an image on this device, or nil when the
+// device key cannot be derived.
+func (r *hardenedRun) cipher(hash [32]byte) *firmware.CandidateCipher {
+	key, err := r.deviceKey()
+	if err != nil {
+		return nil
+	}
+	c, err := firmware.NewCandidateCipher(key, hash)
+	if err != nil {
+		r.m.Check("cipher", false, err.Error())
+		return nil
+	}
+	return c
+}
+
+// hashStored hashes n bytes of a stored image, decrypting them first when
+// it is kept encrypted (then through the work buffer, with the time AES
+// takes; in clear it is the bootloader's ordinary hash).
+func (r *hardenedRun) hashStored(dev storage.Device, addr, n uint64, c *firmware.CandidateCipher) ([32]byte, bool) {
+	if c == nil {
+		return r.hash(dev, addr, n)
+	}
+	h := sha256.New()
+	for off := uint64(0); off < n; {
+		k := min(n-off, BufferSize)
+		buf := r.buffer[:k]
+		if err := r.readAligned(dev, addr+off, buf); err != nil {
+			return [32]byte{}, false
+		}
+		c.XORAt(off, buf)
+		r.m.Spend(r.m.Board().AESTime(k))
+		h.Write(buf)
+		r.m.SpendHashing(k)
+		off += k
+	}
+	var out [32]byte
+	h.Sum(out[:0])
+	return out, true
 }

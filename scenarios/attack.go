@@ -173,17 +173,25 @@ func (r *runner) attack(a *Attack) error {
 		dev := m.Storage().Device(l.Layout.Storage)
 		img := r.imgs.app[a.Plant]
 		f := l.Firmware.Get(a.Plant)
-		key := l.candidateKey
+		var hdr, body []byte
+		var err error
 		if a.Header == "forged" {
-			key = func() ([]byte, error) { return firmware.DeviceKey(seededROT(l.Seed^0xA77AC4), false) }
+			// No device key: a header under another key, the image in clear.
+			forged := func() ([]byte, error) { return firmware.DeviceKey(seededROT(l.Seed^0xA77AC4), false) }
+			hdr, err = updateclient.CandidateHeader(l.Layout.Storage, f.Version, uint64(len(img.Bytes)), sha256.Sum256(img.Bytes), forged)
+			body = img.Bytes
+		} else {
+			// What this device's client wrote (or would write) for it.
+			if hdr, err = l.candidateHeaderFor(img, f.Version, l.candidateKey); err == nil {
+				body, err = l.offChipBytes(img)
+			}
 		}
-		hdr, err := updateclient.CandidateHeader(l.Layout.Storage, f.Version, uint64(len(img.Bytes)), sha256.Sum256(img.Bytes), key)
 		if err != nil {
 			return fmt.Errorf("attack plant: %v", err)
 		}
 		u := dev.ProgramSize()
 		dev.Tamper(l.Layout.Slots(l.Board)[0].Start, storage.PadToUnit(hdr, u))
-		dev.Tamper(l.Layout.SlotBody(l.Board, 0, u), storage.PadToUnit(img.Bytes, u))
+		dev.Tamper(l.Layout.SlotBody(l.Board, 0, u), storage.PadToUnit(body, u))
 		m.Mark("attacked", fmt.Sprintf("%s planted in slot 0 (%s header)", a.Plant, a.Header))
 	case AttackTruncate:
 		dev := m.Storage().Device(l.Layout.Storage)

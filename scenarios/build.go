@@ -164,14 +164,17 @@ func internalHeader(f *Firmware, img *sim.Image) *firmware.InternalHeader {
 func (l *Loaded) loadCandidate(m *sim.Machine, imgs *images, i int, name string) error {
 	dev := m.Storage().Device(l.Layout.Storage)
 	img := imgs.app[name]
-	hdr, err := updateclient.CandidateHeader(l.Layout.Storage, l.Firmware.Get(name).Version, uint64(len(img.Bytes)),
-		sha256.Sum256(img.Bytes), l.candidateKey)
+	hdr, err := l.candidateHeaderFor(img, l.Firmware.Get(name).Version, l.candidateKey)
+	if err != nil {
+		return err
+	}
+	data, err := l.offChipBytes(img)
 	if err != nil {
 		return err
 	}
 	u := dev.ProgramSize()
 	dev.Load(l.Layout.Slots(l.Board)[i].Start, storage.PadToUnit(hdr, u))
-	dev.Load(l.Layout.SlotBody(l.Board, i, u), storage.PadToUnit(img.Bytes, u))
+	dev.Load(l.Layout.SlotBody(l.Board, i, u), storage.PadToUnit(data, u))
 	return nil
 }
 
@@ -214,6 +217,7 @@ func (l *Loaded) clientConfig(v *vendor) *updateclient.Config {
 		Resume:                l.Device.Resume,
 		Chain:                 l.Chain,
 		Hardened:              l.hardenedAreasIf(),
+		Encrypt:               l.encrypts(),
 	}
 }
 

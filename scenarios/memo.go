@@ -76,7 +76,7 @@ func sameClient(a, b updateclient.Config) bool {
 	return a.DeviceID == b.DeviceID && a.Generation == b.Generation && a.VendorID == b.VendorID && a.ClassID == b.ClassID &&
 		bytes.Equal(a.Certificate, b.Certificate) && a.PublicKey == b.PublicKey && a.Layout == b.Layout &&
 		a.BackwardCompatibleKey == b.BackwardCompatibleKey && a.Download == b.Download && a.Install == b.Install &&
-		slices.Equal(a.Sources, b.Sources) && a.Resume == b.Resume && a.Chain == b.Chain && a.Hardened == b.Hardened
+		slices.Equal(a.Sources, b.Sources) && a.Resume == b.Resume && a.Chain == b.Chain && a.Hardened == b.Hardened && a.Encrypt == b.Encrypt
 }
 
 // resultDigest names everything a recovery's result says, for comparing a

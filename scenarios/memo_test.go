@@ -61,7 +61,7 @@ func TestSweepWithoutMemo(t *testing.T) {
 // TestSameClientComparesEveryField: sameClient lists the fields of the
 // client's configuration one by one; a new field must be added to it.
 func TestSameClientComparesEveryField(t *testing.T) {
-	require.Equal(t, 14, reflect.TypeOf(updateclient.Config{}).NumField(), "update sameClient and this count")
+	require.Equal(t, 15, reflect.TypeOf(updateclient.Config{}).NumField(), "update sameClient and this count")
 	a := updateclient.Config{DeviceID: "d", Certificate: []byte{1}}
 	require.True(t, sameClient(a, a))
 	for _, change := range []func(*updateclient.Config){
@@ -76,6 +76,7 @@ func TestSameClientComparesEveryField(t *testing.T) {
 		func(c *updateclient.Config) { c.Resume = true },
 		func(c *updateclient.Config) { c.Chain = &chain.Layout{} },
 		func(c *updateclient.Config) { c.Hardened = &hardened.Areas{} },
+		func(c *updateclient.Config) { c.Encrypt = true },
 	} {
 		b := a
 		b.Certificate = append([]byte(nil), a.Certificate...)

@@ -1,6 +1,8 @@
 package scenarios
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"slices"
 	"strings"
@@ -38,7 +40,7 @@ const implHardened = "hardened"
 const hardenedAppWatchdog = 3 * time.Second
 
 // hardenedKeys are the hardened profile's own configuration keys.
-var hardenedKeys = []string{"hardened.max-attempts"}
+var hardenedKeys = []string{"hardened.encrypt-candidates", "hardened.max-attempts"}
 
 // configure lays out the classic layout of the board, with two candidate
 // locations unless the scenario says otherwise: slot 0 for the update
@@ -76,10 +78,21 @@ func (hardenedProfile) configure(l *Loaded, pos strictyaml.Pos) error {
 		if err != nil {
 			return e.pos.Errorf("%s: %v", e.Key, err)
 		}
-		if v < 1 || v > 100 {
-			return e.pos.Errorf("%s: %d out of range 1..100", e.Key, v)
+		switch e.Key {
+		case "hardened.encrypt-candidates":
+			if v > 1 {
+				return e.pos.Errorf("%s: want 0 or 1", e.Key)
+			}
+			if v == 1 && l.Layout.Storage == sim.DeviceInternal {
+				return e.pos.Errorf("%s: candidates on internal flash are not off-chip; the option is for sd and spi", e.Key)
+			}
+			cfg.Encrypt = v == 1
+		default:
+			if v < 1 || v > 100 {
+				return e.pos.Errorf("%s: %d out of range 1..100", e.Key, v)
+			}
+			cfg.MaxAttempts = int(v)
 		}
-		cfg.MaxAttempts = int(v)
 	}
 	l.Hardened = &cfg
 	return nil
@@ -156,6 +169,7 @@ func (hardenedProfile) buildImages(l *Loaded, out *images) error {
 func (l *Loaded) hardenedConfig(imgs *images) bootloader.HardenedConfig {
 	cfg := bootloader.DefaultHardenedConfig(l.Layout, imgs.vendor)
 	cfg.MaxAttempts = l.Hardened.MaxAttempts
+	cfg.Encrypt = l.Hardened.Encrypt
 	cfg.BackwardCompatibleKey = l.Boot.BackwardCompatibleKey
 	return cfg
 }
@@ -201,8 +215,12 @@ func (hardenedProfile) programFactory(l *Loaded, m *sim.Machine, imgs *images) e
 		i := len(l.Layout.Slots(l.Board)) - 1
 		u := dev.ProgramSize()
 		if body := l.Layout.SlotBody(l.Board, i, u); body+uint64(len(img.Bytes)) <= l.Layout.Slots(l.Board)[i].Start+l.Layout.Slots(l.Board)[i].Size {
+			var data []byte
+			if data, err = l.offChipBytes(img); err != nil {
+				return
+			}
 			dev.Load(l.Layout.Slots(l.Board)[i].Start, storage.PadToUnit(internalHeader(f, img).Encode(), u))
-			dev.Load(body, storage.PadToUnit(img.Bytes, u))
+			dev.Load(body, storage.PadToUnit(data, u))
 		}
 		a := l.hardenedAreas()
 		var st *hardened.Store
@@ -254,4 +272,49 @@ func (hardenedProfile) canRun(l *Loaded) (bool, string) { return classicProfile{
 // budget besides.
 func (hardenedProfile) recoveryBoots(l *Loaded) int {
 	return recoveryBoots + l.Hardened.MaxAttempts + 1
+}
+
+// encrypts reports whether the scenario keeps off-chip images encrypted.
+func (l *Loaded) encrypts() bool { return l.Hardened != nil && l.Hardened.Encrypt }
+
+// offChipBytes returns an image as the device keeps it on its candidate
+// storage: encrypted with the device's candidate key when the scenario
+// says so, else as it is.
+func (l *Loaded) offChipBytes(img *sim.Image) ([]byte, error) {
+	if !l.encrypts() {
+		return img.Bytes, nil
+	}
+	c, err := l.candidateCipher(img)
+	if err != nil {
+		return nil, err
+	}
+	out := bytes.Clone(img.Bytes)
+	c.XORAt(0, out)
+	return out, nil
+}
+
+// candidateCipher is the cipher of an image on the scenario's device.
+func (l *Loaded) candidateCipher(img *sim.Image) (*firmware.CandidateCipher, error) {
+	key, err := l.candidateKey()
+	if err != nil {
+		return nil, err
+	}
+	return firmware.NewCandidateCipher(key, sha256.Sum256(img.Bytes))
+}
+
+// candidateHeaderFor is the header the device's client writes for an
+// image in slot 0: encrypted or not, as the scenario says.
+func (l *Loaded) candidateHeaderFor(img *sim.Image, version uint64, key func() ([]byte, error)) ([]byte, error) {
+	if !l.encrypts() {
+		return updateclient.CandidateHeader(l.Layout.Storage, version, uint64(len(img.Bytes)), sha256.Sum256(img.Bytes), key)
+	}
+	k, err := key()
+	if err != nil {
+		return nil, err
+	}
+	c, err := firmware.NewCandidateCipher(k, sha256.Sum256(img.Bytes))
+	if err != nil {
+		return nil, err
+	}
+	return updateclient.EncryptedCandidateHeader(version, uint64(len(img.Bytes)), sha256.Sum256(img.Bytes), c.IV(), k)
 }

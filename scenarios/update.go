@@ -1,7 +1,6 @@
 package scenarios
 
 import (
-	"crypto/sha256"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -12,7 +11,6 @@ import (
 	"github.com/bootsim/bootsim/sim/cloud"
 	"github.com/bootsim/bootsim/storage"
 	"github.com/bootsim/bootsim/storage/sotp"
-	"github.com/bootsim/bootsim/updateclient"
 )
 
 // startCampaign builds the campaign's manifest and starts it on the service.
@@ -81,7 +79,7 @@ func (r *runner) appAction(a *AppAction) error {
 		dev := m.Storage().Device(l.Layout.Storage)
 		slot := l.Layout.Slots(l.Board)[0]
 		body := l.Layout.SlotBody(l.Board, 0, dev.ProgramSize())
-		hdr, err := updateclient.CandidateHeader(l.Layout.Storage, f.Version, uint64(len(img.Bytes)), sha256.Sum256(img.Bytes),
+		hdr, err := l.candidateHeaderFor(img, f.Version,
 			func() ([]byte, error) {
 				a1, a2 := l.Layout.SOTPAreas()
 				rot, err := sotp.New(m.Internal(), a1, a2).Get(sotp.TypeROT)
@@ -90,6 +88,11 @@ func (r *runner) appAction(a *AppAction) error {
 				}
 				return firmware.DeviceKey(rot, l.Boot.BackwardCompatibleKey)
 			})
+		var data []byte
+		if err == nil {
+			// With the ROT it read, it encrypts as the client would.
+			data, err = l.offChipBytes(img)
+		}
 		if err != nil {
 			m.Printf("plant: %v\r\n", err)
 			return
@@ -102,7 +105,7 @@ func (r *runner) appAction(a *AppAction) error {
 		}
 		u := dev.ProgramSize()
 		_ = dev.Program(slot.Start, storage.PadToUnit(hdr, u))
-		_ = dev.Program(body, storage.PadToUnit(img.Bytes, u))
+		_ = dev.Program(body, storage.PadToUnit(data, u))
 		m.Mark("planted", a.Plant)
 		m.SystemReset()
 	})

@@ -57,6 +57,9 @@ type Config struct {
 	// Hardened, if set, holds the hardened profile's SOTP areas: the
 	// running version confirms itself there once registered.
 	Hardened *hardened.Areas
+	// Encrypt keeps an off-chip candidate encrypted (AES-CTR under a key
+	// derived from the device key; the hardened profile's option).
+	Encrypt bool
 	// BackwardCompatibleKey derives the device key the old way.
 	BackwardCompatibleKey bool
 	Download, Install     Policy
@@ -458,6 +461,28 @@ func CandidateHeader(device string, version, size uint64, hash [32]byte, deviceK
 	return eh.Encode(key)
 }
 
+// EncryptedCandidateHeader is CandidateHeader for an off-chip candidate
+// kept encrypted: the external header says so (transformation mode
+// AES-CTR) and carries the initial counter block.
+func EncryptedCandidateHeader(version, size uint64, hash [32]byte, iv [16]byte, key []byte) ([]byte, error) {
+	eh := firmware.ExternalHeader{FirmwareVersion: version, FirmwareSize: size, FirmwareHash: hash,
+		PayloadSize: size, PayloadHash: hash, TransformationMode: firmware.TransformAESCTR, InitVector: iv}
+	return eh.Encode(key)
+}
+
+// cipher returns the candidate's cipher when the client keeps it
+// encrypted, nil otherwise.
+func (h *hub) cipher() (*firmware.CandidateCipher, error) {
+	if !h.cfg.Encrypt || h.chain != nil || h.cfg.Layout.Storage == sim.DeviceInternal {
+		return nil, nil
+	}
+	key, err := h.deviceKey()
+	if err != nil {
+		return nil, err
+	}
+	return firmware.NewCandidateCipher(key, h.fw.hash)
+}
+
 // deviceKey reads the ROT from SOTP (the client initialises the store) and
 // derives the device key.
 func (h *hub) deviceKey() ([]byte, error) {
@@ -529,6 +554,15 @@ func (h *hub) setupFirmware() {
 
 func (h *hub) writeHeader() error {
 	hdr, err := CandidateHeader(h.cfg.Layout.Storage, h.fw.version, h.fw.size, h.fw.hash, h.deviceKey)
+	if c, cerr := h.cipher(); cerr != nil {
+		return cerr
+	} else if c != nil {
+		key, kerr := h.deviceKey()
+		if kerr != nil {
+			return kerr
+		}
+		hdr, err = EncryptedCandidateHeader(h.fw.version, h.fw.size, h.fw.hash, c.IV(), key)
+	}
 	if err != nil {
 		return err
 	}
@@ -606,6 +640,16 @@ func (h *hub) store(data []byte) {
 	h.to("WAIT_FOR_STORAGE")
 	h.m.SetPhase("download")
 	dev, body := h.dev(), h.body()
+	c, err := h.cipher()
+	if err != nil {
+		h.fail(ResultWriterWriteFailure, err.Error())
+		return
+	}
+	if c != nil {
+		data = bytes.Clone(data)
+		c.XORAt(h.offset, data)
+		h.m.Spend(h.m.Board().AESTime(uint64(len(data))))
+	}
 	for len(data) > 0 {
 		n := min(len(data), fragmentSize)
 		// A short fragment is padded to the program unit; the offset moves
@@ -645,6 +689,11 @@ func (h *hub) finalize() {
 	h.to("FINALIZE_STORAGE")
 	h.m.SetPhase("finalize")
 	dev, body := h.dev(), h.body()
+	c, err := h.cipher()
+	if err != nil {
+		h.fail(ResultWriterWriteFailure, err.Error())
+		return
+	}
 	sum := sha256.New()
 	buf := make([]byte, readBackBuffer)
 	u := dev.ReadSize()
@@ -654,6 +703,10 @@ func (h *hub) finalize() {
 		if err := dev.Read(body+off, buf[:rd]); err != nil {
 			h.fail(ResultWriterWriteFailure, err.Error())
 			return
+		}
+		if c != nil {
+			c.XORAt(off, buf[:n])
+			h.m.Spend(h.m.Board().AESTime(n))
 		}
 		sum.Write(buf[:n])
 		h.m.SpendHashing(n)
