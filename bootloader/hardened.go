@@ -2,8 +2,8 @@ package bootloader
 
 import (
 	"crypto/ecdsa"
-	"crypto/sha256"
 	"crypto/elliptic"
+	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"sync"
