@@ -170,3 +170,23 @@ func TestCounterUnderCuts(t *testing.T) {
 		}
 	})
 }
+
+// FuzzDecodeState: any bytes decode to a state that encodes back to them,
+// or to ErrBadState; never a panic.
+func FuzzDecodeState(f *testing.F) {
+	f.Add(State{Status: Trial, Version: 5, Previous: 4, Attempts: 2}.Encode())
+	f.Add([]byte{})
+	f.Add([]byte{9})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := DecodeState(b)
+		if err != nil {
+			if !errors.Is(err, ErrBadState) {
+				t.Fatalf("unexpected error %v", err)
+			}
+			return
+		}
+		if got := s.Encode(); string(got) != string(b) {
+			t.Fatalf("%x decodes to %+v, which encodes to %x", b, s, got)
+		}
+	})
+}

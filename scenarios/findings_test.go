@@ -44,7 +44,7 @@ func TestFindings(t *testing.T) {
 // renderFindings writes the findings page from the sweeps of the library.
 func renderFindings(reps []*SweepReport) string {
 	var b strings.Builder
-	b.WriteString(`# Findings: what the classic profile survives under power loss
+	b.WriteString(`# Findings: what each profile survives under power loss
 
 Every built-in scenario swept: the scenario runs once, then power is cut at
 every storage op it makes, before the op, after it, and tearing it with
