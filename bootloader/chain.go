@@ -1,6 +1,7 @@
 package bootloader
 
 import (
+	"crypto/ecdsa"
 	"time"
 
 	"github.com/bootsim/bootsim/chain"
@@ -42,6 +43,8 @@ const HandoverWatchdog = 2 * time.Second
 // gives itself up, and the boot selector rolls it back in turn.
 type Chain struct {
 	Layout *chain.Layout
+	// Vendor, if set, is the key every application must be signed with.
+	Vendor *ecdsa.PublicKey
 }
 
 // Run implements sim.Program.
@@ -80,7 +83,7 @@ func (c Chain) Run(m *sim.Machine, img *sim.Image) {
 			c.blameIfOnTrial(m, st, rec, sl)
 			continue
 		}
-		h, err := chain.Verify(m, lay.Applications[i], sim.StageApplication)
+		h, err := chain.Verify(m, lay.Applications[i], sim.StageApplication, c.Vendor)
 		if err == nil && h.Version != sl.Version {
 			err = chain.ErrRecordVersion
 		}

@@ -2,11 +2,9 @@ package bootloader
 
 import (
 	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/bootsim/bootsim/firmware"
@@ -436,38 +434,11 @@ func (r *hardenedRun) verify(what string, dev storage.Device, body uint64, s sto
 		return fail("the image does not match its signed digest")
 	}
 	m.Spend(m.Board().VerifyTime())
-	if !verifyTrailer(r.h.cfg.Vendor, tb, t) {
+	if !firmware.VerifyCached(r.h.cfg.Vendor, tb, t) {
 		return fail("the signature is not the vendor's")
 	}
 	m.Check(what+"-signature", true, fmt.Sprintf("version %d", s.version))
 	return true
-}
-
-// verified remembers signature checks on the host: a check is a pure
-// function of the key and the trailer's bytes, and a sweep repeats the same
-// few thousands of times. It holds at most verifiedMax entries.
-var (
-	verifiedMu sync.Mutex
-	verified   = map[string]bool{}
-)
-
-const verifiedMax = 4096
-
-func verifyTrailer(pub *ecdsa.PublicKey, tb []byte, t *firmware.Trailer) bool {
-	k := string(elliptic.MarshalCompressed(pub.Curve, pub.X, pub.Y)) + string(tb)
-	verifiedMu.Lock()
-	ok, known := verified[k]
-	verifiedMu.Unlock()
-	if known {
-		return ok
-	}
-	ok = t.Verify(pub) == nil
-	verifiedMu.Lock()
-	if len(verified) < verifiedMax {
-		verified[k] = ok
-	}
-	verifiedMu.Unlock()
-	return ok
 }
 
 // install saves the active image (unless an interrupted install saved it

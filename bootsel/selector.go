@@ -7,6 +7,7 @@
 package bootsel
 
 import (
+	"crypto/ecdsa"
 	"time"
 
 	"github.com/bootsim/bootsim/chain"
@@ -20,6 +21,8 @@ const handoverWatchdog = 2 * time.Second
 // Selector is the boot selector program (implementation "bootsel").
 type Selector struct {
 	Layout *chain.Layout
+	// Vendor, if set, is the key every bootloader must be signed with.
+	Vendor *ecdsa.PublicKey
 }
 
 // Run implements sim.Program.
@@ -60,7 +63,7 @@ func (s Selector) Run(m *sim.Machine, _ *sim.Image) {
 			chain.RolledBack(m, sim.StageBootloader, sl.Version, "no hand-over in its attempts")
 			continue
 		}
-		h, err := chain.Verify(m, lay.Bootloaders[i], sim.StageBootloader)
+		h, err := chain.Verify(m, lay.Bootloaders[i], sim.StageBootloader, s.Vendor)
 		if err == nil && h.Version != sl.Version {
 			err = chain.ErrRecordVersion
 		}

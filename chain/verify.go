@@ -1,10 +1,12 @@
 package chain
 
 import (
+	"crypto/ecdsa"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 
+	"github.com/bootsim/bootsim/firmware"
 	"github.com/bootsim/bootsim/sim"
 	"github.com/bootsim/bootsim/storage"
 )
@@ -15,8 +17,11 @@ const readChunk = 16 << 10
 // Verify reads a slot's header and hashes the image after it, as a stage
 // does before it runs it (the reads and the hashing cost virtual time): it
 // returns the header if the header is valid, is for the stage, fits the
-// slot, and the image's SHA-256 matches it.
-func Verify(m *sim.Machine, slot Part, stage sim.Stage) (*Header, error) {
+// slot, and the image's SHA-256 matches it. With a vendor key the image must
+// also end in the vendor's signature trailer (firmware.Sign) for the
+// header's version: then the signed digest is what the image is checked
+// against, and a slot header anyone can write proves nothing.
+func Verify(m *sim.Machine, slot Part, stage sim.Stage, vendor *ecdsa.PublicKey) (*Header, error) {
 	dev := m.Internal()
 	b := make([]byte, HeaderSize)
 	if err := dev.Read(slot.Start, b); err != nil {
@@ -31,6 +36,9 @@ func Verify(m *sim.Machine, slot Part, stage sim.Stage) (*Header, error) {
 	case uint64(h.Size) > slot.Size-HeaderSpace || h.Size == 0:
 		return nil, fmt.Errorf("%w: size %d in a slot of %d", ErrBadHeader, h.Size, slot.Size-HeaderSpace)
 	}
+	if vendor != nil {
+		return h, verifySigned(m, dev, slot, h, vendor)
+	}
 	sum, err := hash(m, dev, slot.Body(), uint64(h.Size))
 	if err != nil {
 		return nil, err
@@ -39,6 +47,40 @@ func Verify(m *sim.Machine, slot Part, stage sim.Stage) (*Header, error) {
 		return nil, fmt.Errorf("chain: %s version %d: SHA-256 mismatch", stage, h.Version)
 	}
 	return h, nil
+}
+
+// ErrSignature: a slot's image is not signed by the vendor for its version.
+var ErrSignature = errors.New("chain: not signed by the vendor")
+
+// verifySigned checks a slot's image against its signature trailer.
+func verifySigned(m *sim.Machine, dev storage.Device, slot Part, h *Header, vendor *ecdsa.PublicKey) error {
+	size := uint64(h.Size)
+	if size < firmware.TrailerSize {
+		return fmt.Errorf("%w: %d bytes, no room for a signature", ErrSignature, size)
+	}
+	tb := make([]byte, firmware.TrailerSize)
+	if err := dev.Read(slot.Body()+size-firmware.TrailerSize, tb); err != nil {
+		return err
+	}
+	t, err := firmware.ParseTrailer(tb)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%w: %v", ErrSignature, err)
+	case t.Size != size-firmware.TrailerSize || t.Version != h.Version:
+		return fmt.Errorf("%w: the trailer is for version %d, %d bytes", ErrSignature, t.Version, t.Size)
+	}
+	sum, err := hash(m, dev, slot.Body(), t.Size)
+	if err != nil {
+		return err
+	}
+	if sum != t.Digest {
+		return fmt.Errorf("%w: the image does not match its signed digest", ErrSignature)
+	}
+	m.Spend(m.Board().VerifyTime())
+	if !firmware.VerifyCached(vendor, tb, t) {
+		return fmt.Errorf("%w: the signature is another key's", ErrSignature)
+	}
+	return nil
 }
 
 // hash hashes n bytes at addr in reads of readChunk; the digest of pages

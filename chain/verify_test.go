@@ -1,10 +1,14 @@
 package chain
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/sha256"
 	"math"
 	"strings"
 	"testing"
 
+	"github.com/bootsim/bootsim/firmware"
 	"github.com/bootsim/bootsim/sim"
 	"github.com/stretchr/testify/require"
 )
@@ -35,37 +39,79 @@ func TestVerify(t *testing.T) {
 	m.Factory(func() {
 		put(HeaderFor(sim.StageBootloader, 3, img), img)
 		before := m.Now()
-		h, err := Verify(m, slot, sim.StageBootloader)
+		h, err := Verify(m, slot, sim.StageBootloader, nil)
 		require.NoError(t, err)
 		require.Equal(t, uint64(3), h.Version)
 		require.Greater(t, m.Now(), before, "hashing takes time")
 
-		_, err = Verify(m, slot, sim.StageApplication)
+		_, err = Verify(m, slot, sim.StageApplication, nil)
 		require.ErrorIs(t, err, ErrBadHeader, "a bootloader in an application slot")
 
 		bad := append([]byte(nil), img...)
 		bad[100] ^= 1
 		put(HeaderFor(sim.StageBootloader, 3, img), bad)
-		_, err = Verify(m, slot, sim.StageBootloader)
+		_, err = Verify(m, slot, sim.StageBootloader, nil)
 		require.ErrorContains(t, err, "SHA-256 mismatch")
 
 		h = HeaderFor(sim.StageBootloader, 3, img)
 		h.Size = uint32(slot.Size - HeaderSpace + 1)
 		put(h, img)
-		_, err = Verify(m, slot, sim.StageBootloader)
+		_, err = Verify(m, slot, sim.StageBootloader, nil)
 		require.ErrorIs(t, err, ErrBadHeader, "larger than its slot")
 		h.Size = uint32(slot.Size - HeaderSpace)
 		put(h, img)
-		_, err = Verify(m, slot, sim.StageBootloader)
+		_, err = Verify(m, slot, sim.StageBootloader, nil)
 		require.ErrorContains(t, err, "SHA-256 mismatch", "exactly the slot: checked, then refused by its hash")
 		h.Size = 0
 		put(h, img)
-		_, err = Verify(m, slot, sim.StageBootloader)
+		_, err = Verify(m, slot, sim.StageBootloader, nil)
 		require.ErrorIs(t, err, ErrBadHeader, "empty")
 
 		m.Internal().Erase(slot.Start, slot.Size)
-		_, err = Verify(m, slot, sim.StageBootloader)
+		_, err = Verify(m, slot, sim.StageBootloader, nil)
 		require.ErrorIs(t, err, ErrNoHeader)
+	})
+}
+
+// TestVerifySigned: with a vendor key a slot verifies only when its image
+// ends in the vendor's signature for the header's version; a valid slot
+// header over someone else's signed image, or the vendor's image under a
+// header that claims another version, is refused.
+func TestVerifySigned(t *testing.T) {
+	m, l := machine(t)
+	key := func(label string) *ecdsa.PrivateKey {
+		d := sha256.Sum256([]byte("verify_test " + label))
+		k, err := ecdsa.ParseRawPrivateKey(elliptic.P256(), d[:])
+		require.NoError(t, err)
+		return k
+	}
+	vendor, attacker := key("vendor"), key("attacker")
+	img := []byte(strings.Repeat("application image ", 1000))
+	good, err := firmware.Sign(img, 4, vendor)
+	require.NoError(t, err)
+	forged, err := firmware.Sign(img, 4, attacker)
+	require.NoError(t, err)
+	slot := l.Applications[0]
+	put := func(h *Header, body []byte) {
+		m.Internal().Erase(slot.Start, slot.Size)
+		m.Internal().Load(slot.Start, h.Encode())
+		m.Internal().Load(slot.Body(), body)
+	}
+	m.Factory(func() {
+		put(HeaderFor(sim.StageApplication, 4, good), good)
+		_, err := Verify(m, slot, sim.StageApplication, &vendor.PublicKey)
+		require.NoError(t, err)
+		put(HeaderFor(sim.StageApplication, 4, forged), forged)
+		_, err = Verify(m, slot, sim.StageApplication, &vendor.PublicKey)
+		require.ErrorIs(t, err, ErrSignature, "another key")
+		_, err = Verify(m, slot, sim.StageApplication, nil)
+		require.NoError(t, err, "without a key only the hash is checked")
+		put(HeaderFor(sim.StageApplication, 5, good), good)
+		_, err = Verify(m, slot, sim.StageApplication, &vendor.PublicKey)
+		require.ErrorIs(t, err, ErrSignature, "a header that claims another version")
+		put(HeaderFor(sim.StageApplication, 4, img), img)
+		_, err = Verify(m, slot, sim.StageApplication, &vendor.PublicKey)
+		require.ErrorIs(t, err, ErrSignature, "not signed")
 	})
 }
 

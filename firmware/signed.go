@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/sha256"
 	"encoding/asn1"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/big"
+	"sync"
 )
 
 // The signature trailer of the hardened profile's images. The Mbed stack
@@ -151,4 +153,36 @@ func VerifySigned(b []byte, pub *ecdsa.PublicKey) (*Trailer, error) {
 		return nil, err
 	}
 	return t, nil
+}
+
+// verified remembers signature checks: a check is a pure function of the
+// key and the trailer's bytes, and a sweep repeats the same few thousands
+// of times. It holds at most verifiedMax entries.
+var (
+	verifiedMu sync.Mutex
+	verified   = map[string]bool{}
+)
+
+const verifiedMax = 4096
+
+// VerifyCached is t.Verify(pub) == nil, remembered by the key and the
+// trailer's bytes tb (the encoded t).
+func VerifyCached(pub *ecdsa.PublicKey, tb []byte, t *Trailer) bool {
+	if pub == nil {
+		return false
+	}
+	k := string(elliptic.MarshalCompressed(pub.Curve, pub.X, pub.Y)) + string(tb)
+	verifiedMu.Lock()
+	ok, known := verified[k]
+	verifiedMu.Unlock()
+	if known {
+		return ok
+	}
+	ok = t.Verify(pub) == nil
+	verifiedMu.Lock()
+	if len(verified) < verifiedMax {
+		verified[k] = ok
+	}
+	verifiedMu.Unlock()
+	return ok
 }

@@ -229,3 +229,19 @@ func (l *Loaded) hardenedAreasIf() *hardened.Areas {
 	}
 	return l.hardenedAreas()
 }
+
+// sign appends the signature trailer to an image: the vendor's, or for a
+// firmware the vendor did not build the attacker's (an attacker signs too,
+// with the only key it has).
+func (l *Loaded) sign(img *sim.Image, f *Firmware, vendor *ecdsa.PrivateKey) error {
+	key := vendor
+	if f.Attacker {
+		key = seededKey(l.Seed, "attacker")
+	}
+	signed, err := firmware.Sign(img.Bytes, f.Version, key)
+	if err != nil {
+		return fmt.Errorf("firmware %s: %v", f.Name, err)
+	}
+	img.Bytes = signed
+	return nil
+}

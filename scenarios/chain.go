@@ -9,6 +9,7 @@ import (
 	"github.com/bootsim/bootsim/bootloader"
 	"github.com/bootsim/bootsim/bootsel"
 	"github.com/bootsim/bootsim/chain"
+	"github.com/bootsim/bootsim/firmware"
 	"github.com/bootsim/bootsim/mbedlayout"
 	"github.com/bootsim/bootsim/sim"
 	"github.com/bootsim/bootsim/sim/cloud"
@@ -205,8 +206,8 @@ func (l *Loaded) checkChainFirmware(f *Firmware) error {
 	for _, s := range slots {
 		room = min(room, s.Size)
 	}
-	if uint64(f.Size) > room-chain.HeaderSpace {
-		return f.pos.Errorf("firmware %s: size %s does not fit the smallest %s slot (%s after its header)", f.Name, f.Size, f.Stage, units.Size(room-chain.HeaderSpace))
+	if uint64(f.Size)+firmware.TrailerSize > room-chain.HeaderSpace {
+		return f.pos.Errorf("firmware %s: size %s and its %d-byte signature do not fit the smallest %s slot (%s after its header)", f.Name, f.Size, firmware.TrailerSize, f.Stage, units.Size(room-chain.HeaderSpace))
 	}
 	return nil
 }
@@ -259,6 +260,8 @@ func (l *Loaded) checkChainFactory() error {
 // buildChainImages builds the boot selector's image and each chain
 // bootloader's; applications are built as for every profile.
 func (l *Loaded) buildChainImages(out *images) error {
+	key := seededKey(l.Seed, "vendor")
+	out.vendor = &key.PublicKey
 	sel := &sim.Descriptor{Stage: sim.StageBootSelector, Impl: implSelector, Name: "boot-selector", Version: 1,
 		Behaviour: "healthy", Size: selectorImageSize}
 	b, err := sim.BuildImage(sel, l.Seed)
@@ -266,17 +269,29 @@ func (l *Loaded) buildChainImages(out *images) error {
 		return err
 	}
 	out.selector = &sim.Image{Desc: sel, Bytes: b}
+	// Every stored version is signed by the vendor at build time: the
+	// selector and the bootloaders check the signature, not only the slot
+	// header's hash, which anyone who can write the flash can compute.
 	for _, f := range l.Firmware {
-		if !f.isBootloader() {
-			continue
+		var img *sim.Image
+		if f.isBootloader() {
+			d := &sim.Descriptor{Stage: sim.StageBootloader, Impl: implChain, Name: f.Name, Version: f.Version,
+				Behaviour: f.Behaviour, Size: uint64(f.Size)}
+			b, err := sim.BuildImage(d, l.Seed)
+			if err != nil {
+				return fmt.Errorf("firmware %s: %v", f.Name, err)
+			}
+			img = &sim.Image{Desc: d, Bytes: b}
+		} else {
+			var err error
+			if img, err = l.buildApp(l.appDescriptor(f), f); err != nil {
+				return err
+			}
 		}
-		d := &sim.Descriptor{Stage: sim.StageBootloader, Impl: implChain, Name: f.Name, Version: f.Version,
-			Behaviour: f.Behaviour, Size: uint64(f.Size)}
-		b, err := sim.BuildImage(d, l.Seed)
-		if err != nil {
-			return fmt.Errorf("firmware %s: %v", f.Name, err)
+		if err := l.sign(img, f, key); err != nil {
+			return err
 		}
-		out.app[f.Name] = &sim.Image{Desc: d, Bytes: b}
+		out.app[f.Name] = img
 	}
 	return nil
 }
@@ -291,8 +306,8 @@ func (l *Loaded) newChainMachine(imgs *images, seed uint64, from *storage.Snapsh
 	if err != nil {
 		return nil, err
 	}
-	m.Register(implSelector, bootsel.Selector{Layout: l.Chain})
-	m.Register(implChain, bootloader.Chain{Layout: l.Chain})
+	m.Register(implSelector, bootsel.Selector{Layout: l.Chain, Vendor: imgs.vendor})
+	m.Register(implChain, bootloader.Chain{Layout: l.Chain, Vendor: imgs.vendor})
 	m.Register(implApp, updateclient.App{Client: client, Service: svc, Chain: l.Chain})
 	m.AddImage(imgs.selector)
 	for _, f := range l.Firmware {

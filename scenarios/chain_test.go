@@ -45,7 +45,7 @@ func TestChainLoadErrors(t *testing.T) {
 		{"bad bootloader behaviour", strings.Replace(chainBase, "stage: bootloader, version: 1", "stage: bootloader, version: 1, behaviour: sleepy", 1), `bootloader behaviour "sleepy"`},
 		{"bad stage", strings.Replace(chainBase, "stage: bootloader", "stage: selector", 1), `stage "selector": want application or bootloader`},
 		{"bad confirm", strings.Replace(chainBase, "app-v1: {version: 1,", "app-v1: {confirm: later, version: 1,", 1), `confirm "later": want auto or never`},
-		{"too large", strings.Replace(chainBase, "app-v1: {version: 1, size: 64KiB}", "app-v1: {version: 1, size: 400KiB}", 1), `firmware app-v1: size 400KiB does not fit the smallest application slot`},
+		{"too large", strings.Replace(chainBase, "app-v1: {version: 1, size: 64KiB}", "app-v1: {version: 1, size: 400KiB}", 1), `firmware app-v1: size 400KiB and its 120-byte signature do not fit the smallest application slot`},
 		{"unknown key", strings.Replace(chainBase, "profile: chain}", "profile: chain, config: {chain.slots: 3}}", 1), `unknown configuration key "chain.slots" for the chain profile`},
 		{"too many slots", strings.Replace(chainBase, "profile: chain}", "profile: chain, config: {chain.application-slots: 5}}", 1), `chain.application-slots: 5, want 1 to 4`},
 		{"v3 campaign", chainBase + "  - campaign: {firmware: app-v2, manifest: v3}\n", `the chain profile's versions are v1 timestamps`},

@@ -3,7 +3,6 @@ package scenarios
 import (
 	"bytes"
 	"crypto/sha256"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -150,16 +149,9 @@ func (hardenedProfile) buildImages(l *Loaded, out *images) error {
 		if err != nil {
 			return err
 		}
-		signer := key
-		if f.Attacker {
-			// The attacker signs too, with the only key it has.
-			signer = seededKey(l.Seed, "attacker")
+		if err := l.sign(img, f, key); err != nil {
+			return err
 		}
-		signed, err := firmware.Sign(img.Bytes, f.Version, signer)
-		if err != nil {
-			return fmt.Errorf("firmware %s: %v", f.Name, err)
-		}
-		img.Bytes = signed
 		out.app[f.Name] = img
 	}
 	return nil
