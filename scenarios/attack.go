@@ -8,6 +8,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/bootsim/bootsim/chain"
 	"github.com/bootsim/bootsim/firmware"
 	"github.com/bootsim/bootsim/sim"
 	"github.com/bootsim/bootsim/storage"
@@ -39,10 +40,17 @@ const (
 	// AttackTearSOTP damages the newest SOTP record, as a write cut short
 	// would: its last bytes read erased.
 	AttackTearSOTP = "tear-sotp"
+	// AttackTearRecord damages the newest copy of the chain profile's boot
+	// record (its CRC reads erased); AttackEraseRecord erases both copies.
+	AttackTearRecord  = "tear-record"
+	AttackEraseRecord = "erase-record"
 )
 
 // attackKinds lists the attacks, for errors and the schema.
-var attackKinds = []string{AttackEraseSOTP, AttackPlant, AttackTearSOTP, AttackTruncate}
+var attackKinds = []string{AttackEraseRecord, AttackEraseSOTP, AttackPlant, AttackTearRecord, AttackTearSOTP, AttackTruncate}
+
+// stateAttacks are the attacks written as one word.
+var stateAttacks = []string{AttackEraseSOTP, AttackTearSOTP, AttackEraseRecord, AttackTearRecord}
 
 // Attack is the attack step's argument.
 type Attack struct {
@@ -61,7 +69,7 @@ type Attack struct {
 func (a *Attack) UnmarshalStrictYAML(d strictyaml.Decoder, n *yaml.Node) error {
 	a.pos = d.At(n)
 	if n.Kind == yaml.ScalarNode {
-		if n.Value != AttackEraseSOTP && n.Value != AttackTearSOTP {
+		if !slices.Contains(stateAttacks, n.Value) {
 			return d.Errorf(n, "attack %q: want one of %v (plant and truncate take a mapping)", n.Value, attackKinds)
 		}
 		a.Kind = n.Value
@@ -92,7 +100,7 @@ func (a *Attack) UnmarshalStrictYAML(d strictyaml.Decoder, n *yaml.Node) error {
 		}
 		a.Kind, a.Truncate = AttackTruncate, p.Truncate
 	default:
-		return d.Errorf(n, "attack: want plant: NAME or truncate: SIZE in a mapping (or the words %s, %s)", AttackEraseSOTP, AttackTearSOTP)
+		return d.Errorf(n, "attack: want plant: NAME or truncate: SIZE in a mapping (or one of the words %v)", stateAttacks)
 	}
 	return nil
 }
@@ -109,8 +117,12 @@ func (a *Attack) String() string {
 
 // checkAttack checks an attack against the device.
 func (l *Loaded) checkAttack(a *Attack) error {
-	if l.Layout == nil || l.Chain != nil {
-		return a.pos.Errorf("attack: the %s profile has no candidate slot 0 nor SOTP to attack", l.Profile)
+	record := a.Kind == AttackTearRecord || a.Kind == AttackEraseRecord
+	switch {
+	case l.Chain != nil && !record:
+		return a.pos.Errorf("attack %s: the chain profile keeps no SOTP and no candidate slot 0 (its attacks: %s, %s, and app: {plant: NAME})", a.Kind, AttackTearRecord, AttackEraseRecord)
+	case l.Chain == nil && record:
+		return a.pos.Errorf("attack %s: the %s profile has no boot record; its state is in SOTP (%s, %s)", a.Kind, l.Profile, AttackTearSOTP, AttackEraseSOTP)
 	}
 	switch a.Kind {
 	case AttackPlant:
@@ -169,6 +181,25 @@ func (r *runner) attack(a *Attack) error {
 			return fmt.Errorf("attack tear-sotp: SOTP holds no record to tear")
 		}
 		m.Mark("attacked", "SOTP record torn")
+	case AttackTearRecord:
+		newest, seq := -1, uint32(0)
+		for i, p := range l.Chain.Record {
+			b := make([]byte, chain.RecordSize)
+			internal.Peek(p.Start, b)
+			if rec, err := chain.DecodeRecord(b); err == nil && (newest < 0 || rec.Seq > seq) {
+				newest, seq = i, rec.Seq
+			}
+		}
+		if newest < 0 {
+			return fmt.Errorf("attack tear-record: no valid boot record to tear")
+		}
+		internal.Tamper(l.Chain.Record[newest].Start+chain.RecordSize-4, []byte{0xFF, 0xFF, 0xFF, 0xFF})
+		m.Mark("attacked", fmt.Sprintf("boot record copy %c torn", 'a'+newest))
+	case AttackEraseRecord:
+		for _, p := range l.Chain.Record {
+			internal.Tamper(p.Start, bytes.Repeat([]byte{0xFF}, int(p.Size)))
+		}
+		m.Mark("attacked", "boot record erased")
 	case AttackPlant:
 		dev := m.Storage().Device(l.Layout.Storage)
 		img := r.imgs.app[a.Plant]

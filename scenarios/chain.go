@@ -63,8 +63,6 @@ func (chainProfile) checkStep(l *Loaded, st Step) error {
 		return st.Pos.Errorf("campaign: the chain profile's versions are v1 timestamps (the firmware's version); use a v1 manifest")
 	case st.Kind == StepCampaign && st.Campaign.Payload == PayloadEmpty:
 		return st.Pos.Errorf("campaign: an empty payload erases a classic candidate slot; the chain profile has none")
-	case st.Kind == StepApp && st.App.Plant != "":
-		return st.App.pos.Errorf("app.plant: plants a classic candidate; not available in the chain profile")
 	}
 	return nil
 }

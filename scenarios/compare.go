@@ -236,3 +236,10 @@ func (c *Comparison) Totals() []Totals {
 	}
 	return out
 }
+
+// Compared reports whether bootsim compare (and COMPARISON.md) takes a
+// built-in scenario when none is named: every scenario that names another
+// profile, and every attack.
+func Compared(l *Loaded) bool {
+	return len(l.Profiles()) > 1 || slices.Contains(l.Tags, "attack")
+}

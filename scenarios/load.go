@@ -50,8 +50,11 @@ type Loaded struct {
 	// Hardened is the hardened profile's bootloader settings (nil for
 	// other profiles); the vendor key comes with the images.
 	Hardened *bootloader.HardenedConfig
-	builtIn  bool
-	filesDir string
+	// variantFiles are the firmware binaries only a variant names, read at
+	// load so that Under does no I/O.
+	variantFiles map[string][]byte
+	builtIn      bool
+	filesDir     string
 }
 
 // ReadFile reads a file a scenario names (a firmware binary), relative to

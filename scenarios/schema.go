@@ -96,8 +96,9 @@ func mapType(r *jsonschema.Reflector, t reflect.Type) *jsonschema.Schema {
 		return &jsonschema.Schema{Type: "object", Description: "Other update designs the scenario makes sense under, each with what must hold there.",
 			PropertyNames: nameSchema,
 			AdditionalProperties: &jsonschema.Schema{OneOf: []*jsonschema.Schema{{Type: "null"}, {
-				Type:                 "object",
-				Properties:           props("expect", &jsonschema.Schema{Type: "array", Items: mapType(r, reflect.TypeFor[Expect]())}),
+				Type: "object",
+				Properties: props("device", inline(&Device{}), "firmware", mapType(r, reflect.TypeFor[FirmwareSet]()), "factory", inline(&Factory{}),
+					"expect", &jsonschema.Schema{Type: "array", Items: mapType(r, reflect.TypeFor[Expect]())}),
 				AdditionalProperties: jsonschema.FalseSchema,
 			}}}}
 	case reflect.TypeFor[ConfigMap]():
@@ -130,7 +131,7 @@ func mapType(r *jsonschema.Reflector, t reflect.Type) *jsonschema.Schema {
 			}}),
 			oneKey(StepApp, &jsonschema.Schema{OneOf: []*jsonschema.Schema{words("", "crash", "confirm"), oneKey("plant", str())}}),
 			oneKey(StepAttack, &jsonschema.Schema{OneOf: []*jsonschema.Schema{
-				words("An attack on SOTP.", AttackEraseSOTP, AttackTearSOTP),
+				words("An attack on the device's state: SOTP, or the chain's boot record.", stateAttacks...),
 				{Type: "object", Properties: props("plant", str(), "header", words("", "device", "forged")), Required: []string{"plant"}, AdditionalProperties: jsonschema.FalseSchema},
 				{Type: "object", Properties: props("truncate", size()), Required: []string{"truncate"}, AdditionalProperties: jsonschema.FalseSchema},
 			}}),

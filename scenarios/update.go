@@ -11,6 +11,7 @@ import (
 	"github.com/bootsim/bootsim/sim/cloud"
 	"github.com/bootsim/bootsim/storage"
 	"github.com/bootsim/bootsim/storage/sotp"
+	"github.com/bootsim/bootsim/updateclient"
 )
 
 // startCampaign builds the campaign's manifest and starts it on the service.
@@ -75,6 +76,17 @@ func (r *runner) appAction(a *AppAction) error {
 	img := r.imgs.app[a.Plant]
 	f := r.l.Firmware.Get(a.Plant)
 	l := r.l
+	if l.Chain != nil {
+		m.After(0, func() {
+			if err := updateclient.PlantChain(m, l.Chain, img.Bytes, f.Version); err != nil {
+				m.Printf("plant: %v\r\n", err)
+				return
+			}
+			m.Mark("planted", a.Plant)
+			m.SystemReset()
+		})
+		return nil
+	}
 	m.After(0, func() {
 		dev := m.Storage().Device(l.Layout.Storage)
 		slot := l.Layout.Slots(l.Board)[0]

@@ -10,14 +10,19 @@ import (
 )
 
 // ProfileVariant is one more profile a scenario makes sense under, with
-// what must hold there: the same device, firmware, factory and steps run
-// under another update design, and expect lists that design's outcome
-// (the scenario's own profile uses the top-level expect). With no expect,
-// only the invariants judge the run.
+// what must hold there: the same device and steps run under another update
+// design, and expect lists that design's outcome (the scenario's own
+// profile uses the top-level expect). With no expect, only the invariants
+// judge the run. A design that lays its device out differently (the chain
+// profile stores versions, not an active image and candidates) gives its
+// own firmware and factory sections, the same story told in its terms.
 type ProfileVariant struct {
-	Profile string
-	Expect  []Expect
-	pos     strictyaml.Pos
+	Profile  string
+	Expect   []Expect
+	Device   *Device
+	Firmware FirmwareSet
+	Factory  *Factory
+	pos      strictyaml.Pos
 }
 
 // ProfileVariants are a scenario's variants, in the order written.
@@ -34,14 +39,17 @@ func (v *ProfileVariants) UnmarshalStrictYAML(d strictyaml.Decoder, n *yaml.Node
 			return d.Errorf(k, "profile %q is given twice", k.Value)
 		}
 		var body struct {
-			Expect []Expect `yaml:"expect,omitempty"`
+			Device   *Device     `yaml:"device,omitempty"`
+			Firmware FirmwareSet `yaml:"firmware,omitempty"`
+			Factory  *Factory    `yaml:"factory,omitempty"`
+			Expect   []Expect    `yaml:"expect,omitempty"`
 		}
 		if !(val.Kind == yaml.ScalarNode && val.Tag == "!!null") {
 			if err := d.Decode(val, &body); err != nil {
 				return err
 			}
 		}
-		*v = append(*v, ProfileVariant{Profile: k.Value, Expect: body.Expect, pos: d.At(k)})
+		*v = append(*v, ProfileVariant{Profile: k.Value, Expect: body.Expect, Device: body.Device, Firmware: body.Firmware, Factory: body.Factory, pos: d.At(k)})
 	}
 	return nil
 }
@@ -67,24 +75,40 @@ func (l *Loaded) Under(profile string) (*Loaded, error) {
 	if i < 0 {
 		return nil, fmt.Errorf("%s: does not run under the %s profile (it names %v under profiles:)", l.Name, profile, l.Profiles())
 	}
-	return l.loadVariant(l.Variants[i])
+	return l.loadVariant(profile)
 }
 
-// loadVariant loads the scenario's file again under a variant. The
-// firmware binaries it names are the ones the scenario already read.
-func (l *Loaded) loadVariant(v ProfileVariant) (*Loaded, error) {
+// parseVariant parses the scenario's file afresh (a loaded scenario is
+// never changed, and checking a scenario fills in defaults) and turns it
+// into its variant for a profile.
+func (l *Loaded) parseVariant(profile string) (*Scenario, error) {
 	sc, err := parse(l.File, l.Source)
 	if err != nil {
 		return nil, err
 	}
-	sc.Device.Profile = v.Profile
-	sc.Expect = v.Expect
-	sc.Variants = nil
+	i := slices.IndexFunc(sc.Variants, func(v ProfileVariant) bool { return v.Profile == profile })
+	if i < 0 {
+		panic("scenarios: no variant " + profile + " in " + l.File)
+	}
+	sc.Variants[i].apply(sc)
+	return sc, nil
+}
+
+// loadVariant loads the scenario's file again under a variant. The
+// firmware binaries it names are the ones the scenario already read.
+func (l *Loaded) loadVariant(profile string) (*Loaded, error) {
+	sc, err := l.parseVariant(profile)
+	if err != nil {
+		return nil, err
+	}
 	read := func(name string) ([]byte, error) {
 		for _, f := range l.Firmware {
 			if f.File == name && f.data != nil {
 				return f.data, nil
 			}
+		}
+		if b, ok := l.variantFiles[name]; ok {
+			return b, nil
 		}
 		return nil, fmt.Errorf("%s: not read", name)
 	}
@@ -101,16 +125,42 @@ func (l *Loaded) checkVariants(readFile ReadFile) error {
 		if v.Profile == l.Profile {
 			return v.pos.Errorf("profiles: %s is the scenario's own profile; its expectations are under expect", v.Profile)
 		}
-		sc, err := parse(l.File, l.Source)
+		sc, err := l.parseVariant(v.Profile)
 		if err != nil {
 			return err
 		}
-		sc.Device.Profile = v.Profile
-		sc.Expect = v.Expect
-		sc.Variants = nil
-		if _, err := check(sc, readFile); err != nil {
+		keep := readFile
+		if readFile != nil {
+			keep = func(name string) ([]byte, error) {
+				b, err := readFile(name)
+				if err == nil {
+					if l.variantFiles == nil {
+						l.variantFiles = map[string][]byte{}
+					}
+					l.variantFiles[name] = b
+				}
+				return b, err
+			}
+		}
+		if _, err := check(sc, keep); err != nil {
 			return fmt.Errorf("%w (under profiles: %s)", err, v.Profile)
 		}
 	}
 	return nil
+}
+
+// apply turns a parse of the scenario into the variant.
+func (v ProfileVariant) apply(sc *Scenario) {
+	if v.Device != nil {
+		sc.Device = *v.Device
+	}
+	sc.Device.Profile = v.Profile
+	sc.Expect = v.Expect
+	sc.Variants = nil
+	if v.Firmware != nil {
+		sc.Firmware = v.Firmware
+	}
+	if v.Factory != nil {
+		sc.Factory = *v.Factory
+	}
 }

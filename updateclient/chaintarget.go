@@ -1,6 +1,7 @@
 package updateclient
 
 import (
+	"crypto/sha256"
 	"fmt"
 
 	"github.com/bootsim/bootsim/chain"
@@ -125,4 +126,31 @@ func slotOf(rec *chain.Record, u chainUpdate) *chain.SlotState {
 		return &rec.Boot.Slots[u.slot]
 	}
 	return &rec.App.Slots[u.slot]
+}
+
+// PlantChain is what a compromised application of the chain profile can
+// do with the update client's own code: write an image of its choosing
+// into an application slot, as an update would (the slot released in the
+// record, erased, the image programmed, the header written, the version
+// recorded as ready and on trial). It does not reboot.
+func PlantChain(m *sim.Machine, lay *chain.Layout, image []byte, version uint64) error {
+	slot, _, err := chainPlan(m, lay, sim.StageApplication)
+	if err != nil {
+		return err
+	}
+	u := chainUpdate{stage: sim.StageApplication, slot: slot}
+	if _, err := chainRelease(m, lay, u); err != nil {
+		return err
+	}
+	dev := m.Internal()
+	part := lay.Applications[slot]
+	for at := part.Start; at < part.End(); at += dev.EraseSize(at) {
+		if err := dev.Erase(at, dev.EraseSize(at)); err != nil {
+			return err
+		}
+	}
+	if err := dev.Program(part.Body(), storage.PadToUnit(image, dev.ProgramSize())); err != nil {
+		return err
+	}
+	return chainCommit(m, lay, u, fwInfo{version: version, size: uint64(len(image)), hash: sha256.Sum256(image)})
 }

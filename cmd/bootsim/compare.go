@@ -35,8 +35,8 @@ profile follow: runs, passes, and the runs that violated each invariant.
 the cut points, those that failed, and the points whose recovery bricked
 the device, ran an older version, or ran firmware the vendor did not build.
 
-With no scenario, every built-in scenario that names more than one profile
-(--tag narrows the selection). COMPARISON.md is this command's markdown
+With no scenario, every built-in scenario that names more than one profile,
+and every attack (--tag narrows the selection). COMPARISON.md is this command's markdown
 output over those:
   bootsim compare --sweep -o markdown > COMPARISON.md
 
@@ -65,13 +65,13 @@ input.`,
 				return err
 			}
 			if len(args) == 0 {
-				ls = slices.DeleteFunc(ls, func(l *scenarios.Loaded) bool { return len(l.Profiles()) < 2 })
+				ls = slices.DeleteFunc(ls, func(l *scenarios.Loaded) bool { return !scenarios.Compared(l) })
 			}
 			if tag != "" {
 				ls = slices.DeleteFunc(ls, func(l *scenarios.Loaded) bool { return !slices.Contains(l.Tags, tag) })
 			}
 			if len(ls) == 0 {
-				return usageErr("no scenario to compare (the built-in ones that name other profiles under profiles:, narrowed by --tag %q)", tag)
+				return usageErr("no scenario to compare (the built-in attacks and the scenarios that name other profiles under profiles:, narrowed by --tag %q)", tag)
 			}
 			c, err := scenarios.Compare(ls, want, scenarios.CompareOptions{Sweep: sweep, TornSeeds: tornSeeds, Workers: workers})
 			if err != nil {
