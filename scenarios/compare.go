@@ -89,7 +89,10 @@ func Compare(ls []*Loaded, profiles []string, opts CompareOptions) (*Comparison,
 		for _, p := range profiles {
 			row := ComparisonRow{Scenario: l.Name, Profile: p}
 			if !slices.Contains(l.Profiles(), p) {
-				row.NotApplicable = fmt.Sprintf("the scenario runs under %s only", strings.Join(l.Profiles(), ", "))
+				row.NotApplicable = l.NotApplicable(p)
+				if row.NotApplicable == "" {
+					row.NotApplicable = fmt.Sprintf("the scenario runs under %s only", strings.Join(l.Profiles(), ", "))
+				}
 				c.Rows = append(c.Rows, row)
 				continue
 			}

@@ -97,7 +97,7 @@ func mapType(r *jsonschema.Reflector, t reflect.Type) *jsonschema.Schema {
 			PropertyNames: nameSchema,
 			AdditionalProperties: &jsonschema.Schema{OneOf: []*jsonschema.Schema{{Type: "null"}, {
 				Type: "object",
-				Properties: props("device", inline(&Device{}), "firmware", mapType(r, reflect.TypeFor[FirmwareSet]()), "factory", inline(&Factory{}),
+				Properties: props("not-applicable", &jsonschema.Schema{Type: "string", Description: "Why the scenario does not make sense under this profile (alone)."}, "device", inline(&Device{}), "firmware", mapType(r, reflect.TypeFor[FirmwareSet]()), "factory", inline(&Factory{}),
 					"expect", &jsonschema.Schema{Type: "array", Items: mapType(r, reflect.TypeFor[Expect]())}),
 				AdditionalProperties: jsonschema.FalseSchema,
 			}}}}

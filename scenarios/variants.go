@@ -22,7 +22,10 @@ type ProfileVariant struct {
 	Device   *Device
 	Firmware FirmwareSet
 	Factory  *Factory
-	pos      strictyaml.Pos
+	// NotApplicable, instead of the rest, says why the scenario does not
+	// make sense under the profile (bootsim compare shows it).
+	NotApplicable string
+	pos           strictyaml.Pos
 }
 
 // ProfileVariants are a scenario's variants, in the order written.
@@ -39,17 +42,22 @@ func (v *ProfileVariants) UnmarshalStrictYAML(d strictyaml.Decoder, n *yaml.Node
 			return d.Errorf(k, "profile %q is given twice", k.Value)
 		}
 		var body struct {
-			Device   *Device     `yaml:"device,omitempty"`
-			Firmware FirmwareSet `yaml:"firmware,omitempty"`
-			Factory  *Factory    `yaml:"factory,omitempty"`
-			Expect   []Expect    `yaml:"expect,omitempty"`
+			NotApplicable string      `yaml:"not-applicable,omitempty"`
+			Device        *Device     `yaml:"device,omitempty"`
+			Firmware      FirmwareSet `yaml:"firmware,omitempty"`
+			Factory       *Factory    `yaml:"factory,omitempty"`
+			Expect        []Expect    `yaml:"expect,omitempty"`
 		}
 		if !(val.Kind == yaml.ScalarNode && val.Tag == "!!null") {
 			if err := d.Decode(val, &body); err != nil {
 				return err
 			}
 		}
-		*v = append(*v, ProfileVariant{Profile: k.Value, Expect: body.Expect, Device: body.Device, Firmware: body.Firmware, Factory: body.Factory, pos: d.At(k)})
+		if body.NotApplicable != "" && (body.Device != nil || body.Firmware != nil || body.Factory != nil || body.Expect != nil) {
+			return d.Errorf(k, "profiles: %s: not-applicable goes alone (a scenario either runs under a profile or says why not)", k.Value)
+		}
+		*v = append(*v, ProfileVariant{Profile: k.Value, Expect: body.Expect, Device: body.Device, Firmware: body.Firmware, Factory: body.Factory,
+			NotApplicable: body.NotApplicable, pos: d.At(k)})
 	}
 	return nil
 }
@@ -59,9 +67,22 @@ func (v *ProfileVariants) UnmarshalStrictYAML(d strictyaml.Decoder, n *yaml.Node
 func (l *Loaded) Profiles() []string {
 	out := []string{l.Profile}
 	for _, v := range l.Variants {
-		out = append(out, v.Profile)
+		if v.NotApplicable == "" {
+			out = append(out, v.Profile)
+		}
 	}
 	return out
+}
+
+// NotApplicable returns why the scenario does not run under a profile, as
+// its file says, or "" if the file says nothing.
+func (l *Loaded) NotApplicable(profile string) string {
+	for _, v := range l.Variants {
+		if v.Profile == profile {
+			return v.NotApplicable
+		}
+	}
+	return ""
 }
 
 // Under returns the scenario as it runs under a profile it names: itself
@@ -71,7 +92,7 @@ func (l *Loaded) Under(profile string) (*Loaded, error) {
 	if profile == l.Profile {
 		return l, nil
 	}
-	i := slices.IndexFunc(l.Variants, func(v ProfileVariant) bool { return v.Profile == profile })
+	i := slices.IndexFunc(l.Variants, func(v ProfileVariant) bool { return v.Profile == profile && v.NotApplicable == "" })
 	if i < 0 {
 		return nil, fmt.Errorf("%s: does not run under the %s profile (it names %v under profiles:)", l.Name, profile, l.Profiles())
 	}
@@ -124,6 +145,9 @@ func (l *Loaded) checkVariants(readFile ReadFile) error {
 		}
 		if v.Profile == l.Profile {
 			return v.pos.Errorf("profiles: %s is the scenario's own profile; its expectations are under expect", v.Profile)
+		}
+		if v.NotApplicable != "" {
+			continue
 		}
 		sc, err := l.parseVariant(v.Profile)
 		if err != nil {
