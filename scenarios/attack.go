@@ -44,13 +44,16 @@ const (
 	// record (its CRC reads erased); AttackEraseRecord erases both copies.
 	AttackTearRecord  = "tear-record"
 	AttackEraseRecord = "erase-record"
+	// AttackSwapSlots exchanges the contents of candidate slot 0 and the
+	// last slot (the hardened profile's saved copy), headers included.
+	AttackSwapSlots = "swap-slots"
 )
 
 // attackKinds lists the attacks, for errors and the schema.
-var attackKinds = []string{AttackEraseRecord, AttackEraseSOTP, AttackPlant, AttackTearRecord, AttackTearSOTP, AttackTruncate}
+var attackKinds = []string{AttackEraseRecord, AttackEraseSOTP, AttackPlant, AttackSwapSlots, AttackTearRecord, AttackTearSOTP, AttackTruncate}
 
 // stateAttacks are the attacks written as one word.
-var stateAttacks = []string{AttackEraseSOTP, AttackTearSOTP, AttackEraseRecord, AttackTearRecord}
+var stateAttacks = []string{AttackEraseSOTP, AttackTearSOTP, AttackEraseRecord, AttackTearRecord, AttackSwapSlots}
 
 // Attack is the attack step's argument.
 type Attack struct {
@@ -137,6 +140,10 @@ func (l *Loaded) checkAttack(a *Attack) error {
 		if body := l.Layout.SlotBody(l.Board, 0, u); body+uint64(l.Firmware.Get(a.Plant).Size) > slot.Start+slot.Size {
 			return a.pos.Errorf("attack.plant: %s does not fit slot 0", a.Plant)
 		}
+	case AttackSwapSlots:
+		if len(l.Layout.Slots(l.Board)) < 2 {
+			return a.pos.Errorf("attack swap-slots: the layout has one candidate slot (update-client.storage-locations: 2 gives two)")
+		}
 	case AttackTruncate:
 		if uint64(a.Truncate) >= l.Layout.Slots(l.Board)[0].Size {
 			return a.pos.Errorf("attack.truncate: %s is past the end of slot 0", a.Truncate)
@@ -200,6 +207,24 @@ func (r *runner) attack(a *Attack) error {
 			internal.Tamper(p.Start, bytes.Repeat([]byte{0xFF}, int(p.Size)))
 		}
 		m.Mark("attacked", "boot record erased")
+	case AttackSwapSlots:
+		dev := m.Storage().Device(l.Layout.Storage)
+		slots := l.Layout.Slots(l.Board)
+		a0, a1 := slots[0], slots[len(slots)-1]
+		// Everything an image of the scenario can occupy: its header and
+		// body (an SD slot may be many megabytes, nothing past that was
+		// written).
+		var largest uint64
+		for _, f := range l.Firmware {
+			largest = max(largest, uint64(len(r.imgs.app[f.Name].Bytes)))
+		}
+		n := min(a0.Size, a1.Size, l.Layout.SlotBody(l.Board, 0, dev.ProgramSize())-a0.Start+largest)
+		b0, b1 := make([]byte, n), make([]byte, n)
+		dev.Peek(a0.Start, b0)
+		dev.Peek(a1.Start, b1)
+		dev.Tamper(a0.Start, b1)
+		dev.Tamper(a1.Start, b0)
+		m.Mark("attacked", "slots swapped")
 	case AttackPlant:
 		dev := m.Storage().Device(l.Layout.Storage)
 		img := r.imgs.app[a.Plant]
