@@ -38,7 +38,11 @@ type ComparisonRow struct {
 	// version where the design confirms; nil when nothing was installed.
 	Downtime *time.Duration `json:"downtime_ns,omitempty"`
 	// Erases counts the erase operations per region, BytesWritten the
-	// bytes programmed, over the whole run.
+	// bytes programmed, over the whole run; Updates is the number of
+	// updates the run made (installs into the active region, or new
+	// versions committed by the client where the design runs versions in
+	// place), to read them per update.
+	Updates      int           `json:"updates"`
 	Erases       []RegionCount `json:"erases"`
 	BytesWritten uint64        `json:"bytes_written"`
 	Failures     []string      `json:"failures,omitempty"`
@@ -142,6 +146,7 @@ func fillRow(row *ComparisonRow, l *Loaded, res *Result) {
 	row.Boots = res.Boots
 	row.Failures = res.Failures()
 	row.Downtime = downtime(res.Trace)
+	row.Updates = updates(res.Trace)
 	erases := map[string]int{}
 	for _, op := range res.Journal {
 		switch op.Kind {
@@ -161,9 +166,31 @@ func fillRow(row *ComparisonRow, l *Loaded, res *Result) {
 	slices.SortFunc(row.Erases, func(a, b RegionCount) int { return cmp.Compare(a.Region, b.Region) })
 }
 
-// Milestones downtime reads.
+// updates counts the updates a run made: installs into the active region
+// (copy-done), else the versions the update client committed (activated).
+func updates(trace []sim.Event) int {
+	copies, activations := 0, 0
+	for _, e := range trace {
+		if e.Kind != sim.EvMark {
+			continue
+		}
+		switch e.Name {
+		case markCopyDone:
+			copies++
+		case updateclient.MarkActivated:
+			activations++
+		}
+	}
+	if copies > 0 {
+		return copies
+	}
+	return activations
+}
+
+// Milestones downtime and updates read.
 const (
 	markCopyBegin = "copy-begin"
+	markCopyDone  = "copy-done"
 	markConfirmed = "confirmed"
 )
 

@@ -118,6 +118,10 @@ func TestDowntime(t *testing.T) {
 	require.Equal(t, "4ns", d(mark(1, "app-running"), mark(2, "install-authorized"), mark(3, "copy-begin"), mark(6, "app-running")))
 	require.Equal(t, "7ns", d(mark(2, "copy-begin"), mark(6, "app-running"), mark(9, "confirmed")), "a design that confirms counts to the confirmation")
 	require.Equal(t, "none", d(mark(2, "copy-begin")), "nothing ran after the install")
+
+	require.Equal(t, 0, updates([]sim.Event{mark(1, "app-running")}))
+	require.Equal(t, 2, updates([]sim.Event{mark(1, "activated"), mark(2, "copy-done"), mark(3, "activated"), mark(4, "copy-done")}), "installs count")
+	require.Equal(t, 1, updates([]sim.Event{mark(1, "activated"), mark(2, "confirmed")}), "a design that runs versions in place: commits count")
 }
 
 // TestVariants: a scenario runs under the profiles it names with their

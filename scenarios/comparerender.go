@@ -54,7 +54,11 @@ func erasesCell(r ComparisonRow) string {
 	for _, e := range r.Erases {
 		parts = append(parts, fmt.Sprintf("%s %d", e.Region, e.Count))
 	}
-	return strings.Join(parts, ", ")
+	s := strings.Join(parts, ", ")
+	if r.Updates > 1 {
+		s += fmt.Sprintf(" (%d updates)", r.Updates)
+	}
+	return s
 }
 
 // swept reports whether the comparison holds sweeps.
@@ -130,7 +134,8 @@ WEAK (violated, and a known weakness of that design, declared) or FAIL
 (a broken promise). Downtime is virtual time from the install request (or
 the first copy, with no update client involved) to the new version running,
 or confirmed where the design confirms it. Bytes written and erase
-operations are over the whole run. n/a: the scenario does not describe
+operations are over the whole run; when it made more than one update the
+count follows (JSON: updates), to read them per update. n/a: the scenario does not describe
 that design's device (the chain profile keeps its versions in its own
 layout). Regenerate with ` + "`bootsim compare --sweep -o markdown > COMPARISON.md`" + `;
 ` + "`go test ./scenarios -run TestComparisonPage`" + ` fails when this page is
