@@ -32,6 +32,10 @@ type ComparisonRow struct {
 	Expectations int               `json:"expectations"`
 	Invariants   []InvariantResult `json:"invariants"`
 	Boots        int               `json:"boots"`
+	// Recovery is the boots from the last power-on to the first
+	// application start after it (nil: none started): how many boots the
+	// design needed to get back to running firmware.
+	Recovery *int `json:"boots_to_application,omitempty"`
 	// Downtime is the virtual time from the install request (or, with no
 	// update client involved, the start of the first copy) to the first
 	// application start after it, or to the confirmation of the new
@@ -147,6 +151,7 @@ func fillRow(row *ComparisonRow, l *Loaded, res *Result) {
 	row.Failures = res.Failures()
 	row.Downtime = downtime(res.Trace)
 	row.Updates = updates(res.Trace)
+	row.Recovery = bootsToApp(res.Trace)
 	erases := map[string]int{}
 	for _, op := range res.Journal {
 		switch op.Kind {
@@ -185,6 +190,30 @@ func updates(trace []sim.Event) int {
 		return copies
 	}
 	return activations
+}
+
+// bootsToApp counts the boots from the last power-on to the first
+// application start after it.
+func bootsToApp(trace []sim.Event) *int {
+	from := -1
+	for i, e := range trace {
+		if e.Kind == sim.EvPowerOn {
+			from = i
+		}
+	}
+	if from < 0 {
+		return nil
+	}
+	n := 0
+	for _, e := range trace[from:] {
+		switch {
+		case e.Kind == sim.EvPowerOn || e.Kind == sim.EvReset:
+			n++
+		case e.Kind == sim.EvMark && e.Name == updateclient.MarkRunning:
+			return &n
+		}
+	}
+	return nil
 }
 
 // Milestones downtime and updates read.

@@ -119,6 +119,18 @@ func TestDowntime(t *testing.T) {
 	require.Equal(t, "7ns", d(mark(2, "copy-begin"), mark(6, "app-running"), mark(9, "confirmed")), "a design that confirms counts to the confirmation")
 	require.Equal(t, "none", d(mark(2, "copy-begin")), "nothing ran after the install")
 
+	n := func(p *int) int {
+		if p == nil {
+			return -1
+		}
+		return *p
+	}
+	on, reset := sim.Event{Kind: sim.EvPowerOn}, sim.Event{Kind: sim.EvReset}
+	require.Equal(t, 1, n(bootsToApp([]sim.Event{on, mark(1, "app-running")})))
+	require.Equal(t, 3, n(bootsToApp([]sim.Event{on, mark(1, "app-running"), on, reset, reset, mark(2, "app-running")})), "from the last power-on")
+	require.Equal(t, -1, n(bootsToApp([]sim.Event{on, reset, reset})), "no application after it")
+	require.Equal(t, -1, n(bootsToApp(nil)))
+
 	require.Equal(t, 0, updates([]sim.Event{mark(1, "app-running")}))
 	require.Equal(t, 2, updates([]sim.Event{mark(1, "activated"), mark(2, "copy-done"), mark(3, "activated"), mark(4, "copy-done")}), "installs count")
 	require.Equal(t, 1, updates([]sim.Event{mark(1, "activated"), mark(2, "confirmed")}), "a design that runs versions in place: commits count")

@@ -39,6 +39,13 @@ func passedCell(r ComparisonRow) string {
 	return "FAIL"
 }
 
+func recoveryCell(r ComparisonRow) string {
+	if r.Recovery == nil {
+		return "-"
+	}
+	return fmt.Sprint(*r.Recovery)
+}
+
 func downtimeCell(r ComparisonRow) string {
 	if r.Downtime == nil {
 		return "-"
@@ -83,18 +90,18 @@ func sweepCell(r ComparisonRow) string {
 func CompareText(c *Comparison) string {
 	var b strings.Builder
 	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(w, "SCENARIO\tPROFILE\tRESULT\t%s\tBOOTS\tDOWNTIME\tWRITTEN\tERASES\n", strings.ToUpper(strings.Join(Invariants, "\t")))
+	fmt.Fprintf(w, "SCENARIO\tPROFILE\tRESULT\t%s\tBOOTS\tTO APP\tDOWNTIME\tWRITTEN\tERASES\n", strings.ToUpper(strings.Join(Invariants, "\t")))
 	for _, r := range c.Rows {
 		if r.NotApplicable != "" {
-			fmt.Fprintf(w, "%s\t%s\tn/a\t%s\t\t\t\t%s\n", r.Scenario, r.Profile, strings.Repeat("\t", len(Invariants)-1), r.NotApplicable)
+			fmt.Fprintf(w, "%s\t%s\tn/a\t%s\t\t\t\t\t%s\n", r.Scenario, r.Profile, strings.Repeat("\t", len(Invariants)-1), r.NotApplicable)
 			continue
 		}
 		cells := make([]string, len(Invariants))
 		for i, n := range Invariants {
 			cells[i] = invariantCell(r, n)
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%d\t%s\n", r.Scenario, r.Profile, passedCell(r), strings.Join(cells, "\t"),
-			r.Boots, downtimeCell(r), r.BytesWritten, erasesCell(r))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%d\t%s\n", r.Scenario, r.Profile, passedCell(r), strings.Join(cells, "\t"),
+			r.Boots, recoveryCell(r), downtimeCell(r), r.BytesWritten, erasesCell(r))
 	}
 	w.Flush()
 	if swept(c) {
@@ -133,7 +140,8 @@ Each scenario runs under every profile it names (its own, and those under
 WEAK (violated, and a known weakness of that design, declared) or FAIL
 (a broken promise). Downtime is virtual time from the install request (or
 the first copy, with no update client involved) to the new version running,
-or confirmed where the design confirms it. Bytes written and erase
+or confirmed where the design confirms it. Boots to app counts the boots
+from the last power-on to the first application start. Bytes written and erase
 operations are over the whole run; when it made more than one update the
 count follows (JSON: updates), to read them per update. n/a: the scenario does not describe
 that design's device (the chain profile keeps its versions in its own
@@ -142,19 +150,19 @@ layout). Regenerate with ` + "`bootsim compare --sweep -o markdown > COMPARISON.
 stale.
 
 `)
-	b.WriteString("| scenario | profile | result | " + strings.Join(Invariants, " | ") + " | boots | downtime | bytes written | erases by region |\n")
-	b.WriteString("| --- | --- | --- |" + strings.Repeat(" --- |", len(Invariants)) + " ---: | ---: | ---: | --- |\n")
+	b.WriteString("| scenario | profile | result | " + strings.Join(Invariants, " | ") + " | boots | boots to app | downtime | bytes written | erases by region |\n")
+	b.WriteString("| --- | --- | --- |" + strings.Repeat(" --- |", len(Invariants)) + " ---: | ---: | ---: | ---: | --- |\n")
 	for _, r := range c.Rows {
 		if r.NotApplicable != "" {
-			fmt.Fprintf(&b, "| %s | %s | n/a |%s | | | %s |\n", r.Scenario, r.Profile, strings.Repeat(" |", len(Invariants)), r.NotApplicable)
+			fmt.Fprintf(&b, "| %s | %s | n/a |%s | | | | %s |\n", r.Scenario, r.Profile, strings.Repeat(" |", len(Invariants)), r.NotApplicable)
 			continue
 		}
 		cells := make([]string, len(Invariants))
 		for i, n := range Invariants {
 			cells[i] = invariantCell(r, n)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %d | %s | %d | %s |\n", r.Scenario, r.Profile, passedCell(r), strings.Join(cells, " | "),
-			r.Boots, downtimeCell(r), r.BytesWritten, erasesCell(r))
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %d | %s | %s | %d | %s |\n", r.Scenario, r.Profile, passedCell(r), strings.Join(cells, " | "),
+			r.Boots, recoveryCell(r), downtimeCell(r), r.BytesWritten, erasesCell(r))
 	}
 	if swept(c) {
 		b.WriteString("\nEvery run swept: power cut at every storage op, before it, after it and tearing it.\n\n| scenario | profile | cut points | failed | bricks | downgrades | forgeries |\n| --- | --- | ---: | ---: | ---: | ---: | ---: |\n")
