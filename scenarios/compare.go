@@ -267,6 +267,8 @@ type Totals struct {
 	Runs       int            `json:"runs"`
 	Passed     int            `json:"passed"`
 	Violations map[string]int `json:"violations"`
+	// Sweep sums the runs' sweeps, when they were swept.
+	Sweep *SweepStats `json:"sweep,omitempty"`
 }
 
 // Totals returns the totals of each profile, in the comparison's order.
@@ -284,6 +286,16 @@ func (c *Comparison) Totals() []Totals {
 			t.Runs++
 			if r.Passed {
 				t.Passed++
+			}
+			if s := r.Sweep; s != nil {
+				if t.Sweep == nil {
+					t.Sweep = &SweepStats{}
+				}
+				t.Sweep.Points += s.Points
+				t.Sweep.Failed += s.Failed
+				t.Sweep.Bricks += s.Bricks
+				t.Sweep.Downgrades += s.Downgrades
+				t.Sweep.Forgeries += s.Forgeries
 			}
 			for _, inv := range r.Invariants {
 				if inv.Status == StatusWeakness || inv.Status == StatusFail {

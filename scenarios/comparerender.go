@@ -126,6 +126,15 @@ func CompareText(c *Comparison) string {
 		fmt.Fprintf(w, "%s\t%d\t%d\t%s\n", t.Profile, t.Runs, t.Passed, strings.Join(cells, "\t"))
 	}
 	w.Flush()
+	if swept(c) {
+		b.WriteString("\n")
+		w = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+		fmt.Fprintf(w, "PROFILE\tSWEPT\n")
+		for _, t := range c.Totals() {
+			fmt.Fprintf(w, "%s\t%s\n", t.Profile, sweepCell(ComparisonRow{Sweep: t.Sweep}))
+		}
+		w.Flush()
+	}
 	return b.String()
 }
 
@@ -180,6 +189,16 @@ stale.
 			cells[i] = fmt.Sprint(t.Violations[n])
 		}
 		fmt.Fprintf(&b, "| %s | %d | %d | %s |\n", t.Profile, t.Runs, t.Passed, strings.Join(cells, " | "))
+	}
+	if swept(c) {
+		b.WriteString("\n| profile | cut points | failed | bricks | downgrades | forgeries |\n| --- | ---: | ---: | ---: | ---: | ---: |\n")
+		for _, t := range c.Totals() {
+			s := t.Sweep
+			if s == nil {
+				s = &SweepStats{}
+			}
+			fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d |\n", t.Profile, s.Points, s.Failed, s.Bricks, s.Downgrades, s.Forgeries)
+		}
 	}
 	return b.String()
 }
