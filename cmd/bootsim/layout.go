@@ -26,20 +26,23 @@ the top, each region with its start address, its size and the configuration
 key that places it (the keys of mbed_app.json). The map of each device is
 drawn: internal flash, and the SD card or SPI flash when candidates live there.
 
-Profiles: classic (the Mbed bootloader's layout with SOTP key storage) and
-chain (the boot selector, the two copies of the boot record, the bootloader
-slots and the application slots, all on internal flash).`,
+Profiles: classic (the Mbed bootloader's layout with SOTP key storage),
+hardened (the same layout with two candidate locations: slot 0 for updates,
+the last one for the bootloader's saved copy) and chain (the boot selector,
+the two copies of the boot record, the bootloader slots and the application
+slots, all on internal flash).`,
 		Example: `  bootsim layout --board k64f
   bootsim layout --board k64f --storage internal
   bootsim layout --board disco-l475vg -o json
+  bootsim layout --board k64f --profile hardened
   bootsim layout --board nucleo-f429zi --profile chain`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkOutput(output, "text", "json"); err != nil {
 				return err
 			}
-			if profile != "classic" && profile != "chain" {
-				return usageErr("profile %q has no layout in this version (available: classic, chain)", profile)
+			if !slices.Contains(scenarios.ProfileNames(), profile) {
+				return usageErr("profile %q has no layout in this version (available: %s)", profile, strings.Join(scenarios.ProfileNames(), ", "))
 			}
 			b, err := sim.LoadBoard(board)
 			if errors.Is(err, sim.ErrUnknownBoard) {
@@ -64,26 +67,41 @@ slots and the application slots, all on internal flash).`,
 			if storageKind != "" && !slices.Contains(b.Storages(), storageKind) {
 				return usageErr("board %s cannot keep candidates on %q (it can on: %s)", b.Name, storageKind, strings.Join(b.Storages(), ", "))
 			}
-			l, err := mbedlayout.For(b, storageKind)
+			l, err := mbedlayout.Raw(b, storageKind)
 			if err != nil {
 				return err
 			}
+			if profile == scenarios.ProfileHardened && l.StorageLocations < 2 {
+				l.StorageLocations = 2 // updates in slot 0, the saved copy in the last
+			}
+			if err := l.Resolve(b); err != nil {
+				return err
+			}
 			if output == "json" {
-				return writeJSON(cmd.OutOrStdout(), layoutJSON(b.Name, profile, l.Storage, l.Regions(b), l.Keys()))
+				regions := l.Regions(b)
+				if profile == scenarios.ProfileHardened {
+					last := mbedlayout.SlotRegion(len(l.Slots(b)) - 1)
+					for i := range regions {
+						if regions[i].Name == last {
+							regions[i].Name = scenarios.RegionSaved
+						}
+					}
+				}
+				return writeJSON(cmd.OutOrStdout(), layoutJSON(b.Name, profile, l.Storage, regions, l.Keys()))
 			}
 			drawLayout(cmd.OutOrStdout(), b, l, profile)
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&board, "board", "k64f", "board profile (see 'bootsim boards')")
-	cmd.Flags().StringVar(&profile, "profile", "classic", "update design: classic or chain")
+	cmd.Flags().StringVar(&profile, "profile", "classic", "update design: classic, hardened or chain")
 	cmd.Flags().StringVar(&storageKind, "storage", "", "where candidates live: sd, spi or internal (default: the board's)")
 	addOutputFlag(cmd, &output, "text|json")
 	_ = cmd.RegisterFlagCompletionFunc("board", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return sim.BoardNames(), cobra.ShellCompDirectiveNoFileComp
 	})
 	_ = cmd.RegisterFlagCompletionFunc("storage", cobra.FixedCompletions([]string{"sd", "spi", "internal"}, cobra.ShellCompDirectiveNoFileComp))
-	_ = cmd.RegisterFlagCompletionFunc("profile", cobra.FixedCompletions([]string{"classic", "chain"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("profile", cobra.FixedCompletions(scenarios.ProfileNames(), cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
@@ -96,7 +114,7 @@ type box struct {
 
 // layoutBoxes returns the boxes of each device, in address order, with the
 // gaps between regions as unused boxes.
-func layoutBoxes(b *sim.Board, l *mbedlayout.Layout) map[string][]box {
+func layoutBoxes(b *sim.Board, l *mbedlayout.Layout, savedLast bool) map[string][]box {
 	titles := map[string]string{
 		mbedlayout.RegionBootloader:   "Bootloader",
 		mbedlayout.RegionSOTP1:        "SOTP_1",
@@ -129,9 +147,13 @@ func layoutBoxes(b *sim.Board, l *mbedlayout.Layout) map[string][]box {
 		if i > 0 {
 			key = fmt.Sprintf("slot %d", i)
 		}
+		name := fmt.Sprintf("Firmware Candidate %d", i)
+		if savedLast && i == len(l.Slots(b))-1 {
+			name = "Saved Copy"
+		}
 		out[r.Device] = append(out[r.Device],
-			box{r.Start, hdr, fmt.Sprintf("Firmware Candidate %d Header", i), key},
-			box{r.Start + hdr, r.Size - hdr, fmt.Sprintf("Firmware Candidate %d", i), ""})
+			box{r.Start, hdr, name + " Header", key},
+			box{r.Start + hdr, r.Size - hdr, name, ""})
 	}
 	for dev, bs := range out {
 		if strings.HasSuffix(dev, "#slots") {
@@ -220,7 +242,7 @@ func drawBoxes(w io.Writer, b *sim.Board, dev string, bs []box) {
 func drawLayout(w io.Writer, b *sim.Board, l *mbedlayout.Layout, profile string) {
 	fmt.Fprintf(w, "%s — %s, %s\n", b.Name, b.Title, b.MCU)
 	fmt.Fprintf(w, "%s profile, candidates on %s (%d slot%s)\n", profile, l.Storage, l.StorageLocations, plural(l.StorageLocations))
-	boxes := layoutBoxes(b, l)
+	boxes := layoutBoxes(b, l, profile == scenarios.ProfileHardened)
 	devs := []string{sim.DeviceInternal}
 	if l.Storage != sim.DeviceInternal {
 		devs = append(devs, l.Storage)
