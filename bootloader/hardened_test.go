@@ -272,3 +272,18 @@ func TestHardenedFinishesAConfirmation(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, uint64(v2), c)
 }
+
+// TestHardenedStartsItsWatchdog: the bootloader starts a watchdog of its
+// own at entry and leaves it running for the application, which must kick
+// it: one that does not (the bench's test application) is reset by it
+// within the timeout.
+func TestHardenedStartsItsWatchdog(t *testing.T) {
+	hb := newHardenedBench(t, "sd")
+	a := hb.signed("a", v1, 40<<10, "healthy", hb.vendor)
+	hb.active(a, describe(a))
+	hb.boot()
+	require.Equal(t, "a", hb.running())
+	start := hb.m.Now()
+	require.True(t, hb.m.Run(start+DefaultHardenedWatchdog+time.Second, func() bool { return hb.m.ResetReason() == sim.ResetWatchdog }))
+	require.LessOrEqual(t, hb.m.Now()-start, DefaultHardenedWatchdog)
+}
