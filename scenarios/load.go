@@ -338,6 +338,8 @@ func (l *Loaded) CheckRule(r *storage.Rule) error {
 
 func (l *Loaded) checkCondition(c *Condition) error {
 	switch c.Kind {
+	case CondEvent:
+		return checkMilestone(c.Value, c.Pos, "event")
 	case CondRunning:
 		return l.firmwareRef(c.Value, c.Pos, "running")
 	case CondState:
@@ -367,6 +369,11 @@ func (l *Loaded) checkStep(st Step) error {
 			return st.Pos.Errorf("fault %q: %v", st.FaultSrc, err)
 		}
 	case StepPowerCut:
+		if p := st.PowerCut; p != nil && p.Event != "" {
+			if err := checkMilestone(p.Event, st.Pos, "power-cut event"); err != nil {
+				return err
+			}
+		}
 		if p := st.PowerCut; p != nil && p.rule != nil && p.Rule != "" {
 			if err := l.CheckRule(p.rule); err != nil {
 				return st.Pos.Errorf("power-cut rule %q: %v", p.Rule, err)
@@ -509,6 +516,8 @@ func (l *Loaded) checkCampaign(c *Campaign) error {
 
 func (l *Loaded) checkExpect(e Expect) error {
 	switch e.Kind {
+	case ExpEvent, ExpNoEvent:
+		return checkMilestone(e.Value, e.Pos, e.Kind)
 	case ExpRunning:
 		if e.Value == "none" {
 			return nil

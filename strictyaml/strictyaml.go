@@ -454,3 +454,15 @@ func cleanMsg(err error) string {
 	}
 	return msg
 }
+
+// Closest returns the word of among nearest to word (at most two edits
+// away), or "" if none is: the "did you mean" of an error.
+func Closest(word string, among []string) string {
+	best, bestD := "", 3
+	for _, w := range among {
+		if dist := editDistance(word, w); dist < bestD {
+			best, bestD = w, dist
+		}
+	}
+	return best
+}
