@@ -81,6 +81,10 @@ type Result struct {
 	// Unfired lists those that did not.
 	CutFired bool
 	Unfired  []string
+	// Warnings are what the run did not do that the scenario asked for
+	// without making it an expectation: a fault: step whose rule never
+	// fired.
+	Warnings []string
 	// Recovery is set when the Cut cut power: the steps stopped there, the
 	// device recovered under the scenario's sweep policy, and Recovery is
 	// that run (its trace starts at the power-on). Expectations and
@@ -135,18 +139,20 @@ func (r *Result) Failures() []string {
 
 // runner plays one scenario.
 type runner struct {
-	rig      *rig
-	l        *Loaded
-	m        *sim.Machine
-	imgs     *images
-	faults   *faults
-	seed     uint64
-	maxBoots int
-	budget   Budget
-	lastWait *condWatch // the last wait's condition, for tests
-	vendor   *vendor
-	svc      *cloud.Service
-	client   *updateclient.Config
+	// stepIndex is the step being played, from 0.
+	stepIndex int
+	rig       *rig
+	l         *Loaded
+	m         *sim.Machine
+	imgs      *images
+	faults    *faults
+	seed      uint64
+	maxBoots  int
+	budget    Budget
+	lastWait  *condWatch // the last wait's condition, for tests
+	vendor    *vendor
+	svc       *cloud.Service
+	client    *updateclient.Config
 	// campaign is the last campaign started and when.
 	campaign   *Campaign
 	campaignAt time.Duration
@@ -257,6 +263,17 @@ type faults struct {
 	// drops are the link drops the options give, and which have started.
 	drops   []LinkDrop
 	dropped []bool
+	// steps are the rules fault: steps armed, with where they came from;
+	// hit holds the armed rules that have fired.
+	steps []armedFault
+	hit   map[*storage.Rule]bool
+}
+
+// armedFault is a fault: step's rule as a run armed it.
+type armedFault struct {
+	rule *storage.Rule
+	text string
+	step int
 }
 
 // Inject implements storage.Injector. Every rule sees every op, as in
@@ -272,7 +289,21 @@ func (f *faults) Inject(op *storage.Op) (storage.Fault, bool) {
 			f.powerCut = f.powerCut || fault.Mode.CutsPower()
 		}
 	}
-	fault, ok := f.rules.Inject(op)
+	var (
+		fault storage.Fault
+		ok    bool
+	)
+	for _, r := range f.rules {
+		if x, fired := r.Inject(op); fired {
+			if f.hit == nil {
+				f.hit = map[*storage.Rule]bool{}
+			}
+			f.hit[r] = true
+			if !ok {
+				fault, ok = x, true
+			}
+		}
+	}
 	if won {
 		return out, true
 	}
@@ -298,6 +329,7 @@ func (r *runner) play() *Result {
 		MaxTime: r.budget.Time.D(), MaxEvents: r.budget.Events}
 	res.Cut = r.faults.text()
 	for i, st := range l.Steps {
+		r.stepIndex = i
 		err := r.step(st)
 		if err == nil {
 			// A budget spent ends the run, even in a step that got what
@@ -333,6 +365,11 @@ func (r *runner) play() *Result {
 		if !dropped {
 			res.CutFired = false
 			res.Unfired = append(res.Unfired, r.faults.drops[i].String())
+		}
+	}
+	for _, a := range r.faults.steps {
+		if !r.faults.hit[a.rule] {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("step %d: fault %s never fired (the run made %d storage ops)", a.step, a.text, len(res.Journal)))
 		}
 	}
 	if r.cutDone() {
@@ -407,7 +444,9 @@ func (r *runner) step(st Step) error {
 			sd.Insert()
 		}
 	case StepFault:
-		r.faults.rules = append(r.faults.rules, st.Fault.Arm())
+		rule := st.Fault.Arm()
+		r.faults.rules = append(r.faults.rules, rule)
+		r.faults.steps = append(r.faults.steps, armedFault{rule: rule, text: st.FaultSrc, step: r.stepIndex + 1})
 	case StepCampaign:
 		return r.startCampaign(st.Campaign)
 	case StepNetwork:

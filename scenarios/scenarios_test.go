@@ -506,3 +506,35 @@ func requireRefused(t *testing.T, src, want string) {
 	require.Contains(t, err.Error(), want)
 	require.Regexp(t, `^t\.yaml:\d+(:\d+)?: `, err.Error())
 }
+
+// TestFaultThatNeverFiresWarns: a fault: step whose rule matches no op of
+// the run is reported (the run still passes on its expectations); one that
+// fires is not.
+func TestFaultThatNeverFiresWarns(t *testing.T) {
+	src := `scenario: f
+summary: s
+device: {board: k64f}
+firmware:
+  app-v1: {version: 1561517193, size: 100KiB}
+  app-v2: {version: 1561520000, size: 110KiB}
+factory: {active: app-v1, slots: [app-v2]}
+steps:
+  - fault: RULE
+  - power-on
+  - wait: 30s
+`
+	for _, tc := range []struct {
+		rule string
+		warn bool
+	}{{"op=99999,mode=bit-flip,seed=1", true}, {"kind=program,region=active-app,nth=3,mode=bit-flip,seed=1", false}} {
+		l, err := Load("f.yaml", []byte(strings.Replace(src, "RULE", tc.rule, 1)), nil)
+		require.NoError(t, err)
+		res, err := Run(l, Options{})
+		require.NoError(t, err)
+		if tc.warn {
+			require.Equal(t, []string{fmt.Sprintf("step 1: fault %s never fired (the run made %d storage ops)", tc.rule, len(res.Journal))}, res.Warnings)
+		} else {
+			require.Empty(t, res.Warnings, tc.rule)
+		}
+	}
+}

@@ -333,6 +333,9 @@ func printResult(w io.Writer, st styles, res *scenarios.Result, f runFlags, quie
 			}
 		}
 	}
+	for _, w2 := range res.Warnings {
+		fmt.Fprintf(w, "      warning: %s\n", w2)
+	}
 	if res.Passed {
 		return
 	}
@@ -457,6 +460,7 @@ type scenarioJSON struct {
 	Invariants    []invariantJSON `json:"invariants"`
 	Ops           int             `json:"storage_ops"`
 	Failures      []string        `json:"failures,omitempty"`
+	Warnings      []string        `json:"warnings,omitempty"`
 	Recovery      *recoveryJSON   `json:"recovery,omitempty"`
 	Replay        string          `json:"replay"`
 }
@@ -480,7 +484,7 @@ func runJSON(results []*scenarios.Result) any {
 		}
 		s := scenarioJSON{Name: r.Name, File: r.File, Passed: r.Passed, Profile: r.Profile, Seed: r.Seed, Cut: r.Cut, MaxBoots: r.MaxBoots, Boots: r.Boots,
 			VirtualTimeNS: r.VirtualTime.Nanoseconds(), Running: r.Running, State: r.State, Ops: len(r.Journal),
-			Expectations: []checkJSON{}, Invariants: []invariantJSON{}, Failures: r.Failures(), Replay: replayCommand(r)}
+			Expectations: []checkJSON{}, Invariants: []invariantJSON{}, Failures: r.Failures(), Warnings: r.Warnings, Replay: replayCommand(r)}
 		if r.Error != "" {
 			s.Error = fmt.Sprintf("step %d: %s", r.Step, r.Error)
 		}
