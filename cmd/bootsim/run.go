@@ -15,6 +15,7 @@ import (
 	"github.com/bootsim/bootsim/scenarios"
 	"github.com/bootsim/bootsim/sim"
 	"github.com/bootsim/bootsim/storage"
+	"github.com/bootsim/bootsim/strictyaml"
 	"github.com/bootsim/bootsim/units"
 	"github.com/spf13/cobra"
 )
@@ -69,7 +70,7 @@ func loadScenarios(cmd *cobra.Command, args []string) ([]*scenarios.Loaded, erro
 		default:
 			l, ferr := scenarios.Find(a)
 			if ferr != nil {
-				return nil, usageErr("%q is neither a built-in scenario nor a file or directory (see 'bootsim list')", a)
+				return nil, usageErr("%q is neither a built-in scenario nor a file or directory%s (see 'bootsim list')", a, closestScenario(a))
 			}
 			out = append(out, l)
 		}
@@ -591,6 +592,10 @@ func newListCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List the built-in scenarios",
+		Long: `List the built-in scenarios, or those with a tag.
+
+Exit status: 0 something listed, 1 no scenario has the tag (the message
+suggests the closest tag), 2 bad flags.`,
 		Example: `  bootsim list
   bootsim list --tag power-loss
   bootsim list -o json`,
@@ -612,6 +617,20 @@ func newListCmd() *cobra.Command {
 					continue
 				}
 				items = append(items, item{l.Name, l.Summary, l.Tags, l.Board.Name, l.Profile})
+			}
+			if len(items) == 0 && tag != "" {
+				// Exit 1, like a search that finds nothing: a CI script that
+				// lists a tag to run it learns the tag is misspelt.
+				var tags []string
+				for _, l := range scenarios.Library() {
+					tags = append(tags, l.Tags...)
+				}
+				slices.Sort(tags)
+				hint := ""
+				if c := strictyaml.Closest(tag, slices.Compact(tags)); c != "" {
+					hint = fmt.Sprintf(" (did you mean %q?)", c)
+				}
+				return failed("no built-in scenario has the tag %q%s", tag, hint)
 			}
 			if output == "json" {
 				return writeJSON(cmd.OutOrStdout(), map[string]any{"schema": "bootsim/list/v1", "scenarios": items})
@@ -647,26 +666,65 @@ func newShowCmd() *cobra.Command {
 
 func newValidateCmd(g *globalFlags) *cobra.Command {
 	return &cobra.Command{
-		Use:   "validate FILE...",
+		Use:   "validate [FILE|DIR|SCENARIO|-]...",
 		Short: "Check scenario files without running them",
 		Long: `Check scenario files: YAML syntax, unknown or misspelt keys, types, and
-meaning (unknown firmware, regions, boards). Errors are file:line:col.
+meaning (unknown firmware, regions, boards, milestones). Errors are
+file:line:col. It takes what run takes: files, directories (every *.yaml and
+*.yml in them), built-in scenario names, - for standard input, and nothing
+for the whole built-in library; every file is checked, and each invalid one
+reported.
 
 Exit status: 0 every file is valid, 2 otherwise.`,
 		Example: `  bootsim validate my-scenario.yaml
-  bootsim validate scenarios/*.yaml`,
-		Args: cobra.MinimumNArgs(1),
+  bootsim validate my-scenarios/
+  bootsim validate seed-update-flow`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			bad := 0
+			if len(args) == 0 {
+				for _, l := range scenarios.Library() {
+					if !g.quiet {
+						fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (scenario %s, %d steps, %d expectations)\n", l.File, l.Name, len(l.Steps), len(l.Expect))
+					}
+				}
+				return nil
+			}
+			var files []string
 			for _, a := range args {
+				if fi, err := os.Stat(a); err == nil && fi.IsDir() {
+					entries, err := os.ReadDir(a)
+					if err != nil {
+						return usageErr("%v", err)
+					}
+					n := 0
+					for _, e := range entries {
+						if !e.IsDir() && (strings.HasSuffix(e.Name(), ".yaml") || strings.HasSuffix(e.Name(), ".yml")) {
+							files = append(files, filepath.Join(a, e.Name()))
+							n++
+						}
+					}
+					if n == 0 {
+						return usageErr("%s: no scenario files (*.yaml) in the directory", a)
+					}
+					continue
+				}
+				files = append(files, a)
+			}
+			bad := 0
+			for _, a := range files {
 				var l *scenarios.Loaded
 				var err error
-				if a == "-" {
+				_, statErr := os.Stat(a)
+				switch {
+				case a == "-":
 					var data []byte
 					if data, err = readInput(cmd, "-", inScenario); err == nil {
 						l, err = scenarios.Load(scenarios.StdinFile, data, fileReader("."))
 					}
-				} else {
+				case statErr != nil && !strings.ContainsAny(a, "/\\."):
+					if l, err = scenarios.Find(a); err != nil {
+						err = fmt.Errorf("%q is neither a file nor a built-in scenario%s (see 'bootsim list')", a, closestScenario(a))
+					}
+				default:
 					l, err = loadFile(a)
 				}
 				if err != nil {
@@ -683,7 +741,7 @@ Exit status: 0 every file is valid, 2 otherwise.`,
 				}
 			}
 			if bad > 0 {
-				return &exitError{code: exitUsage, err: fmt.Errorf("%d of %d file%s invalid", bad, len(args), plural(len(args)))}
+				return &exitError{code: exitUsage, err: fmt.Errorf("%d of %d file%s invalid", bad, len(files), plural(len(files)))}
 			}
 			return nil
 		},
@@ -706,4 +764,16 @@ e.g. with the YAML language server:
 			return err
 		},
 	}
+}
+
+// closestScenario is a "did you mean" for a built-in scenario's name.
+func closestScenario(name string) string {
+	var names []string
+	for _, l := range scenarios.Library() {
+		names = append(names, l.Name)
+	}
+	if c := strictyaml.Closest(name, names); c != "" {
+		return fmt.Sprintf(" (did you mean %q?)", c)
+	}
+	return ""
 }
