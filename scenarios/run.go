@@ -108,6 +108,30 @@ type Result struct {
 	Journal      []storage.Op
 }
 
+// Weaknesses returns the invariants the run violated as known weaknesses
+// (the profile does not promise them, or the scenario declares them): a
+// run that passes with one shows the design's weakness, as it meant to.
+func (r *Result) Weaknesses() []string {
+	var out []string
+	for _, inv := range r.Invariants {
+		if inv.Status == StatusWeakness {
+			out = append(out, inv.Name)
+		}
+	}
+	return out
+}
+
+// Status is "pass", "weak" (passed, showing a known weakness) or "fail".
+func (r *Result) Status() string {
+	switch {
+	case !r.Passed:
+		return StatusFail
+	case len(r.Weaknesses()) > 0:
+		return StatusWeakness
+	}
+	return StatusPass
+}
+
 // Failures returns one line per reason the run failed.
 func (r *Result) Failures() []string {
 	var out []string

@@ -276,7 +276,16 @@ func runScenarios(cmd *cobra.Command, g *globalFlags, f runFlags, args []string)
 			return err
 		}
 	default:
+		weak := 0
+		for _, r := range results {
+			if r.Status() == scenarios.StatusWeakness {
+				weak++
+			}
+		}
 		summary := fmt.Sprintf("%d scenario%s: %d passed, %d failed", len(results), plural(len(results)), len(results)-failedN, failedN)
+		if weak > 0 {
+			summary = fmt.Sprintf("%d scenario%s: %d passed (%d showing a known weakness), %d failed", len(results), plural(len(results)), len(results)-failedN, weak, failedN)
+		}
 		if failedN > 0 {
 			summary = st.fail(summary)
 		}
@@ -307,8 +316,11 @@ func printResult(w io.Writer, st styles, res *scenarios.Result, f runFlags, quie
 		return
 	}
 	verdict := st.pass("PASS")
-	if !res.Passed {
+	switch res.Status() {
+	case scenarios.StatusFail:
 		verdict = st.fail("FAIL")
+	case scenarios.StatusWeakness:
+		verdict = st.weak("WEAK")
 	}
 	running := res.Running
 	if running == "" {
@@ -319,6 +331,9 @@ func printResult(w io.Writer, st styles, res *scenarios.Result, f runFlags, quie
 	rec := res.Recovery
 	if rec != nil {
 		fmt.Fprintf(w, "      %s\n", recoveryLine(res))
+	}
+	if ws := res.Weaknesses(); res.Passed && len(ws) > 0 {
+		fmt.Fprintf(w, "      known weakness shown: %s\n", strings.Join(ws, ", "))
 	}
 	if res.Error != "" && res.Cut != "" {
 		fmt.Fprintf(w, "      step %d: %s (under injected faults the invariants judge the run)\n", res.Step, res.Error)
@@ -448,6 +463,8 @@ type scenarioJSON struct {
 	Name          string          `json:"name"`
 	File          string          `json:"file"`
 	Passed        bool            `json:"passed"`
+	Status        string          `json:"status"`
+	Weaknesses    []string        `json:"weaknesses,omitempty"`
 	Profile       string          `json:"profile"`
 	Seed          uint64          `json:"seed"`
 	Cut           string          `json:"cut,omitempty"`
@@ -483,7 +500,7 @@ func runJSON(results []*scenarios.Result) any {
 		if r.Passed {
 			passed++
 		}
-		s := scenarioJSON{Name: r.Name, File: r.File, Passed: r.Passed, Profile: r.Profile, Seed: r.Seed, Cut: r.Cut, MaxBoots: r.MaxBoots, Boots: r.Boots,
+		s := scenarioJSON{Name: r.Name, File: r.File, Passed: r.Passed, Status: r.Status(), Weaknesses: r.Weaknesses(), Profile: r.Profile, Seed: r.Seed, Cut: r.Cut, MaxBoots: r.MaxBoots, Boots: r.Boots,
 			VirtualTimeNS: r.VirtualTime.Nanoseconds(), Running: r.Running, State: r.State, Ops: len(r.Journal),
 			Expectations: []checkJSON{}, Invariants: []invariantJSON{}, Failures: r.Failures(), Warnings: r.Warnings, Replay: replayCommand(r)}
 		if r.Error != "" {
@@ -536,12 +553,13 @@ type junitProperty struct {
 }
 
 type junitCase struct {
-	Name      string        `xml:"name,attr"`
-	Classname string        `xml:"classname,attr"`
-	File      string        `xml:"file,attr,omitempty"`
-	Time      string        `xml:"time,attr"`
-	Failure   *junitFailure `xml:"failure,omitempty"`
-	SystemOut string        `xml:"system-out,omitempty"`
+	Name       string          `xml:"name,attr"`
+	Classname  string          `xml:"classname,attr"`
+	File       string          `xml:"file,attr,omitempty"`
+	Time       string          `xml:"time,attr"`
+	Properties []junitProperty `xml:"properties>property,omitempty"`
+	Failure    *junitFailure   `xml:"failure,omitempty"`
+	SystemOut  string          `xml:"system-out,omitempty"`
 }
 
 type junitFailure struct {
@@ -559,6 +577,11 @@ func writeJUnit(w io.Writer, results []*scenarios.Result) error {
 			c.File = r.File
 		}
 		c.SystemOut = strings.Join(serialTranscript(r), "\n") + "\n"
+		// JUnit has no "passed, showing a weakness": a passing case
+		// carries the weaknesses it showed as properties.
+		for _, wk := range r.Weaknesses() {
+			c.Properties = append(c.Properties, junitProperty{"weakness", wk})
+		}
 		if rec := r.Recovery; rec != nil {
 			c.SystemOut += recoveryLine(r) + "\n~~ recovery, from a new power-on (its clock starts at 0)\n" +
 				strings.Join(serialTranscript(rec), "\n") + "\n"

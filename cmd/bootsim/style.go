@@ -57,3 +57,4 @@ func (s styles) paint(code, text string) string {
 
 func (s styles) pass(text string) string { return s.paint("32", text) }
 func (s styles) fail(text string) string { return s.paint("1;31", text) }
+func (s styles) weak(text string) string { return s.paint("33", text) }
