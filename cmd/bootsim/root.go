@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"runtime"
 	"runtime/debug"
 	"strings"
 
@@ -21,6 +22,33 @@ func buildVersion() string {
 		return bi.Main.Version
 	}
 	return "devel"
+}
+
+// buildInfo is what the Go toolchain recorded in the binary: the module,
+// and, for a build from a work tree, the VCS revision.
+type buildInfo struct {
+	module, revision, time, goVersion string
+	modified                          bool
+}
+
+func readBuild() buildInfo {
+	out := buildInfo{module: "github.com/bootsim/bootsim", goVersion: runtime.Version()}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return out
+	}
+	out.module = bi.Main.Path
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			out.revision = s.Value
+		case "vcs.time":
+			out.time = s.Value
+		case "vcs.modified":
+			out.modified = s.Value == "true"
+		}
+	}
+	return out
 }
 
 func newRootCmd() *cobra.Command {
@@ -90,10 +118,22 @@ func newVersionCmd() *cobra.Command {
 			if err := checkOutput(output, "text", "json"); err != nil {
 				return err
 			}
+			info := readBuild()
 			if output == "json" {
-				return writeJSON(cmd.OutOrStdout(), map[string]any{"schema": "bootsim/version/v1", "version": buildVersion()})
+				return writeJSON(cmd.OutOrStdout(), map[string]any{"schema": "bootsim/version/v1", "version": buildVersion(),
+					"module": info.module, "revision": info.revision, "time": info.time, "modified": info.modified, "go": info.goVersion})
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "bootsim %s\n", buildVersion())
+			line := "bootsim " + buildVersion()
+			if info.revision != "" {
+				line += ", revision " + info.revision
+				if info.modified {
+					line += " (modified)"
+				}
+				if info.time != "" {
+					line += ", " + info.time
+				}
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s\n%s, %s\n", line, info.module, info.goVersion)
 			return nil
 		},
 	}
