@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -190,10 +191,14 @@ func inspectImage(name string, data []byte, format string, key []byte) (*imageRe
 	if len(data) < 8 {
 		return nil, usageErr("%s: %d bytes is too short for a metadata header", name, len(data))
 	}
-	// Magic and version are the same in both formats: a file without them is
-	// not a header at all.
+	// Magic and version are the same in both formats: a file without the
+	// magic is not a header at all (the firmware checks the version first,
+	// but a person needs to hear that first).
+	if m := binary.BigEndian.Uint32(data); m != firmware.HeaderMagic {
+		return nil, usageErr("%s: no metadata header: the file starts with %08x, a header with the magic %08x (is it a bare firmware binary? 'bootsim image build' puts a header on one)", name, m, uint32(firmware.HeaderMagic))
+	}
 	if _, err := firmware.DecodeInternalHeader(data[:min(len(data), firmware.InternalHeaderSize)]); errors.Is(err, firmware.ErrMagic) || errors.Is(err, firmware.ErrHeaderVersion) {
-		return nil, usageErr("%s: not a metadata header: %v", name, err)
+		return nil, usageErr("%s: a metadata header of another version: %v", name, err)
 	}
 	rep := &imageReport{Schema: "bootsim/image/v1", File: name}
 	_, ierr := firmware.DecodeInternalHeader(data)
