@@ -75,6 +75,16 @@ func loadScenarios(cmd *cobra.Command, args []string) ([]*scenarios.Loaded, erro
 			out = append(out, l)
 		}
 	}
+	// Two scenarios of one name would be two test cases no report, replay
+	// or --cut can tell apart. (The same scenario named twice runs twice:
+	// that is how a run's independence from the one before is checked.)
+	seen := map[string]string{}
+	for _, l := range out {
+		if prev, dup := seen[l.Name]; dup && prev != l.File {
+			return nil, usageErr("scenario %s is defined twice: in %s and in %s", l.Name, displayName(prev), displayName(l.File))
+		}
+		seen[l.Name] = l.File
+	}
 	return out, nil
 }
 
