@@ -25,26 +25,44 @@ import (
 // and *.yml in it, sorted), anything else is a built-in scenario's name. No
 // argument means the whole built-in library.
 func loadScenarios(cmd *cobra.Command, args []string) ([]*scenarios.Loaded, error) {
+	out, invalid, err := loadScenariosKeepGoing(cmd, args)
+	if err == nil && len(invalid) > 0 {
+		err = usageErr("%v", invalid[0].err)
+	}
+	return out, err
+}
+
+// invalidFile is a scenario file of a directory that did not load.
+type invalidFile struct {
+	file string
+	err  error
+}
+
+// loadScenariosKeepGoing is loadScenarios for run: a file of a directory
+// that does not load is returned beside the others instead of stopping
+// them, so that the rest run and the report shows it.
+func loadScenariosKeepGoing(cmd *cobra.Command, args []string) ([]*scenarios.Loaded, []invalidFile, error) {
 	if len(args) == 0 {
-		return scenarios.Library(), nil
+		return scenarios.Library(), nil, nil
 	}
 	var out []*scenarios.Loaded
+	var invalid []invalidFile
 	for _, a := range args {
 		switch fi, err := os.Stat(a); {
 		case a == "-":
 			data, err := readInput(cmd, "-", inScenario)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			l, err := scenarios.Load(scenarios.StdinFile, data, fileReader("."))
 			if err != nil {
-				return nil, usageErr("%v", err)
+				return nil, nil, usageErr("%v", err)
 			}
 			out = append(out, l)
 		case err == nil && fi.IsDir():
 			entries, err := os.ReadDir(a)
 			if err != nil {
-				return nil, usageErr("%v", err)
+				return nil, nil, usageErr("%v", err)
 			}
 			n := 0
 			for _, e := range entries {
@@ -52,25 +70,30 @@ func loadScenarios(cmd *cobra.Command, args []string) ([]*scenarios.Loaded, erro
 					continue
 				}
 				l, err := loadFile(filepath.Join(a, e.Name()))
+				n++
 				if err != nil {
-					return nil, err
+					var ee *exitError
+					if errors.As(err, &ee) && ee.code == exitUsage {
+						invalid = append(invalid, invalidFile{filepath.Join(a, e.Name()), ee.err})
+						continue
+					}
+					return nil, nil, err
 				}
 				out = append(out, l)
-				n++
 			}
 			if n == 0 {
-				return nil, usageErr("%s: no scenario files (*.yaml) in the directory", a)
+				return nil, nil, usageErr("%s: no scenario files (*.yaml) in the directory", a)
 			}
 		case err == nil:
 			l, err := loadFile(a)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			out = append(out, l)
 		default:
 			l, ferr := scenarios.Find(a)
 			if ferr != nil {
-				return nil, usageErr("%q is neither a built-in scenario nor a file or directory%s (see 'bootsim list')", a, closestScenario(a))
+				return nil, nil, usageErr("%q is neither a built-in scenario nor a file or directory%s (see 'bootsim list')", a, closestScenario(a))
 			}
 			out = append(out, l)
 		}
@@ -81,11 +104,11 @@ func loadScenarios(cmd *cobra.Command, args []string) ([]*scenarios.Loaded, erro
 	seen := map[string]string{}
 	for _, l := range out {
 		if prev, dup := seen[l.Name]; dup && prev != l.File {
-			return nil, usageErr("scenario %s is defined twice: in %s and in %s", l.Name, displayName(prev), displayName(l.File))
+			return nil, nil, usageErr("scenario %s is defined twice: in %s and in %s", l.Name, displayName(prev), displayName(l.File))
 		}
 		seen[l.Name] = l.File
 	}
-	return out, nil
+	return out, invalid, nil
 }
 
 func fileReader(dir string) scenarios.ReadFile {
@@ -229,7 +252,7 @@ func runScenarios(cmd *cobra.Command, g *globalFlags, f runFlags, args []string)
 		}
 		opts.MaxTime = d.D()
 	}
-	list, err := loadScenarios(cmd, args)
+	list, invalid, err := loadScenariosKeepGoing(cmd, args)
 	if err != nil {
 		return err
 	}
@@ -256,6 +279,11 @@ func runScenarios(cmd *cobra.Command, g *globalFlags, f runFlags, args []string)
 	}
 	out := cmd.OutOrStdout()
 	st := g.styles(out)
+	if f.output == "text" {
+		for _, bad := range invalid {
+			fmt.Fprintf(out, "%s  %s\n      %v\n", st.fail("ERROR"), displayName(bad.file), bad.err)
+		}
+	}
 	var results []*scenarios.Result
 	failedN := 0
 	var internal []string // scenarios that could not run: a bug, reported after the others
@@ -278,11 +306,11 @@ func runScenarios(cmd *cobra.Command, g *globalFlags, f runFlags, args []string)
 	}
 	switch f.output {
 	case "json":
-		if err := writeJSON(out, runJSON(results)); err != nil {
+		if err := writeJSON(out, runJSON(results, invalid)); err != nil {
 			return err
 		}
 	case "junit":
-		if err := writeJUnit(out, results); err != nil {
+		if err := writeJUnit(out, results, invalid); err != nil {
 			return err
 		}
 	default:
@@ -296,10 +324,13 @@ func runScenarios(cmd *cobra.Command, g *globalFlags, f runFlags, args []string)
 		if weak > 0 {
 			summary = fmt.Sprintf("%d scenario%s: %d passed (%d showing a known weakness), %d failed", len(results), plural(len(results)), len(results)-failedN, weak, failedN)
 		}
-		if failedN > 0 {
+		if len(invalid) > 0 {
+			summary += fmt.Sprintf(", %d file%s invalid", len(invalid), plural(len(invalid)))
+		}
+		if failedN > 0 || len(invalid) > 0 {
 			summary = st.fail(summary)
 		}
-		if !g.quiet || failedN > 0 {
+		if !g.quiet || failedN > 0 || len(invalid) > 0 {
 			fmt.Fprintln(out, summary)
 		}
 	}
@@ -314,6 +345,9 @@ func runScenarios(cmd *cobra.Command, g *globalFlags, f runFlags, args []string)
 	}
 	if len(internal) > 0 {
 		return &exitError{code: exitInternal, err: fmt.Errorf("internal error (a bug in bootsim; the other scenarios' results are above): %s", strings.Join(internal, "; "))}
+	}
+	if len(invalid) > 0 {
+		return usageErr("%d scenario file%s invalid (reported above; the others ran)", len(invalid), plural(len(invalid)))
 	}
 	if failedN > 0 {
 		return failed("")
@@ -503,7 +537,7 @@ type recoveryJSON struct {
 	Ops           int    `json:"storage_ops"`
 }
 
-func runJSON(results []*scenarios.Result) any {
+func runJSON(results []*scenarios.Result, invalid []invalidFile) any {
 	passed := 0
 	list := []scenarioJSON{}
 	for _, r := range results {
@@ -532,7 +566,13 @@ func runJSON(results []*scenarios.Result) any {
 		}
 		list = append(list, s)
 	}
-	return map[string]any{"schema": "bootsim/run/v1", "passed": passed, "failed": len(results) - passed, "scenarios": list}
+	for _, bad := range invalid {
+		// A file that did not load is a test case that errored: its name
+		// is the file's, since it has no scenario name to give.
+		list = append(list, scenarioJSON{Name: displayName(bad.file), File: bad.file, Status: "error", Error: bad.err.Error(),
+			Expectations: []checkJSON{}, Invariants: []invariantJSON{}, Failures: []string{bad.err.Error()}})
+	}
+	return map[string]any{"schema": "bootsim/run/v1", "passed": passed, "failed": len(results) - passed, "errors": len(invalid), "scenarios": list}
 }
 
 // JUnit XML, the subset GitLab and Jenkins read.
@@ -569,6 +609,7 @@ type junitCase struct {
 	Time       string          `xml:"time,attr"`
 	Properties []junitProperty `xml:"properties>property,omitempty"`
 	Failure    *junitFailure   `xml:"failure,omitempty"`
+	Error      *junitFailure   `xml:"error,omitempty"`
 	SystemOut  string          `xml:"system-out,omitempty"`
 }
 
@@ -578,7 +619,7 @@ type junitFailure struct {
 	Body    string `xml:",chardata"`
 }
 
-func writeJUnit(w io.Writer, results []*scenarios.Result) error {
+func writeJUnit(w io.Writer, results []*scenarios.Result, invalid []invalidFile) error {
 	suite := junitSuite{Name: "bootsim", Properties: []junitProperty{{"time", "virtual seconds of the simulated device"}}}
 	var total time.Duration
 	for _, r := range results {
@@ -606,8 +647,14 @@ func writeJUnit(w io.Writer, results []*scenarios.Result) error {
 		total += r.VirtualTime
 		suite.Cases = append(suite.Cases, c)
 	}
+	for _, bad := range invalid {
+		suite.Cases = append(suite.Cases, junitCase{Name: displayName(bad.file), Classname: "bootsim.invalid", File: bad.file, Time: "0.000000",
+			Error: &junitFailure{Message: bad.err.Error(), Type: "InvalidScenario", Body: bad.err.Error() + "\n"}})
+		suite.Tests++
+		suite.Errors++
+	}
 	suite.Time = fmt.Sprintf("%.6f", total.Seconds())
-	doc := junitSuites{Name: "bootsim", Tests: suite.Tests, Failures: suite.Failures, Time: suite.Time, Suites: []junitSuite{suite}}
+	doc := junitSuites{Name: "bootsim", Tests: suite.Tests, Failures: suite.Failures, Errors: suite.Errors, Time: suite.Time, Suites: []junitSuite{suite}}
 	if _, err := io.WriteString(w, xml.Header); err != nil {
 		return err
 	}
