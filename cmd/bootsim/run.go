@@ -151,6 +151,8 @@ type runFlags struct {
 	seed      string
 	serial    bool
 	trace     string
+	jsonFile  string
+	junitFile string
 	failFast  bool
 	cut       string
 	faults    string
@@ -181,6 +183,7 @@ Exit status: 0 all passed, 1 a scenario failed, 2 a scenario does not load.`,
 		Example: `  bootsim run                                  # the whole library
   bootsim run power-cut-during-copy-torn --serial
   bootsim run my-scenarios/ -o junit > report.xml
+  bootsim run my-scenarios/ --junit report.xml --json report.json   # and the console
   bootsim run install-from-sd --trace trace.json   # open in ui.perfetto.dev
   bootsim run install-from-sd --cut op=12,mode=torn,seed=7`,
 		ValidArgsFunction: completeScenarios,
@@ -193,6 +196,8 @@ Exit status: 0 all passed, 1 a scenario failed, 2 a scenario does not load.`,
 	fl.StringVar(&f.seed, "seed", "", "run with this seed instead of each scenario's")
 	fl.BoolVar(&f.serial, "serial", false, "print the device's serial console with virtual timestamps")
 	fl.StringVar(&f.trace, "trace", "", "write Chrome trace-event JSON (Perfetto) to this file")
+	fl.StringVar(&f.jsonFile, "json", "", "also write the JSON report to this file (beside the -o output)")
+	fl.StringVar(&f.junitFile, "junit", "", "also write the JUnit report to this file (beside the -o output)")
 	fl.BoolVar(&f.failFast, "fail-fast", false, "stop at the first failing scenario")
 	fl.StringVar(&f.cut, "cut", "", "inject a fault for the whole run, e.g. op=1234,mode=torn,seed=7 (a sweep's replay)")
 	fl.StringVar(&f.faults, "faults", "", "inject a fault schedule, rules separated by ';', link drops too (op=120,link-drop=5s): a random campaign's replay")
@@ -265,6 +270,19 @@ func runScenarios(cmd *cobra.Command, g *globalFlags, f runFlags, args []string)
 		}
 		defer traceFile.Close()
 	}
+	var jsonFile, junitFile *os.File
+	for _, o := range []struct {
+		flag, path string
+		file       **os.File
+	}{{"--json", f.jsonFile, &jsonFile}, {"--junit", f.junitFile, &junitFile}} {
+		if o.path == "" {
+			continue
+		}
+		if *o.file, err = os.Create(o.path); err != nil {
+			return usageErr("%s: %v", o.flag, err)
+		}
+		defer (*o.file).Close()
+	}
 	// A rule that names a device or region a scenario does not have
 	// would never fire: refuse it before anything runs.
 	for _, l := range list {
@@ -332,6 +350,22 @@ func runScenarios(cmd *cobra.Command, g *globalFlags, f runFlags, args []string)
 		}
 		if !g.quiet || failedN > 0 || len(invalid) > 0 {
 			fmt.Fprintln(out, summary)
+		}
+	}
+	if jsonFile != nil {
+		if err := writeJSON(jsonFile, runJSON(results, invalid)); err != nil {
+			return outputErr(f.jsonFile, err)
+		}
+		if err := jsonFile.Close(); err != nil {
+			return outputErr(f.jsonFile, err)
+		}
+	}
+	if junitFile != nil {
+		if err := writeJUnit(junitFile, results, invalid); err != nil {
+			return outputErr(f.junitFile, err)
+		}
+		if err := junitFile.Close(); err != nil {
+			return outputErr(f.junitFile, err)
 		}
 	}
 	if traceFile != nil {
