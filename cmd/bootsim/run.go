@@ -153,6 +153,8 @@ type runFlags struct {
 	trace     string
 	jsonFile  string
 	junitFile string
+	tags      []string
+	skipTags  []string
 	failFast  bool
 	cut       string
 	faults    string
@@ -185,7 +187,8 @@ Exit status: 0 all passed, 1 a scenario failed, 2 a scenario does not load.`,
   bootsim run my-scenarios/ -o junit > report.xml
   bootsim run my-scenarios/ --junit report.xml --json report.json   # and the console
   bootsim run install-from-sd --trace trace.json   # open in ui.perfetto.dev
-  bootsim run install-from-sd --cut op=12,mode=torn,seed=7`,
+  bootsim run install-from-sd --cut op=12,mode=torn,seed=7
+  bootsim run --tag power-loss --skip-tag chain`,
 		ValidArgsFunction: completeScenarios,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runScenarios(cmd, g, f, args)
@@ -196,6 +199,8 @@ Exit status: 0 all passed, 1 a scenario failed, 2 a scenario does not load.`,
 	fl.StringVar(&f.seed, "seed", "", "run with this seed instead of each scenario's")
 	fl.BoolVar(&f.serial, "serial", false, "print the device's serial console with virtual timestamps")
 	fl.StringVar(&f.trace, "trace", "", "write Chrome trace-event JSON (Perfetto) to this file")
+	fl.StringArrayVar(&f.tags, "tag", nil, "run only the scenarios with this tag (repeat: any of them)")
+	fl.StringArrayVar(&f.skipTags, "skip-tag", nil, "leave out the scenarios with this tag (repeat: any of them); applied after --tag")
 	fl.StringVar(&f.jsonFile, "json", "", "also write the JSON report to this file (beside the -o output)")
 	fl.StringVar(&f.junitFile, "junit", "", "also write the JUnit report to this file (beside the -o output)")
 	fl.BoolVar(&f.failFast, "fail-fast", false, "stop at the first failing scenario")
@@ -260,6 +265,18 @@ func runScenarios(cmd *cobra.Command, g *globalFlags, f runFlags, args []string)
 	list, invalid, err := loadScenariosKeepGoing(cmd, args)
 	if err != nil {
 		return err
+	}
+	if len(f.tags) > 0 || len(f.skipTags) > 0 {
+		all := len(list)
+		has := func(l *scenarios.Loaded, tags []string) bool {
+			return slices.ContainsFunc(tags, func(t string) bool { return slices.Contains(l.Tags, t) })
+		}
+		list = slices.DeleteFunc(list, func(l *scenarios.Loaded) bool {
+			return (len(f.tags) > 0 && !has(l, f.tags)) || has(l, f.skipTags)
+		})
+		if len(list) == 0 && len(invalid) == 0 {
+			return failed("no scenario left of %d: --tag %v --skip-tag %v", all, f.tags, f.skipTags)
+		}
 	}
 	// Output files are opened before anything runs: a path that cannot
 	// be written is the user's error, found at once.
