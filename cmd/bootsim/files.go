@@ -74,10 +74,27 @@ func isTerminal(w io.Writer) bool {
 
 // writeOutput writes binary output to a file, or to stdout when path is ""
 // or "-" and stdout is not a terminal.
+// addBinaryOutput adds the flags of a command whose output is binary data:
+// --out/-O FILE, and -o/--output for the format, which is "bin" only (-o
+// is an output format in every command; a file given to it is refused with
+// the flag to use instead).
+func addBinaryOutput(cmd *cobra.Command, path, format *string) {
+	cmd.Flags().StringVarP(path, "out", "O", "", "output file (- for stdout; default stdout, unless it is a terminal)")
+	cmd.Flags().StringVarP(format, "output", "o", "bin", "output format: bin")
+}
+
+// checkBinaryOutput refuses a format other than bin.
+func checkBinaryOutput(format string) error {
+	if format != "bin" {
+		return usageErr("-o is the output format (bin for this command), not a file: write to a file with --out %s (or -O %s)", format, format)
+	}
+	return nil
+}
+
 func writeOutput(cmd *cobra.Command, path string, data []byte) error {
 	if path == "" || path == "-" {
 		if path == "" && isTerminal(cmd.OutOrStdout()) {
-			return usageErr("refusing to write binary data to a terminal: use -o FILE, or -o - to force")
+			return usageErr("refusing to write binary data to a terminal: use --out FILE (-O FILE), or --out - to force")
 		}
 		_, err := cmd.OutOrStdout().Write(data)
 		return err

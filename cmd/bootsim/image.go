@@ -30,16 +30,16 @@ is what candidates on an SD card or SPI flash carry.`,
 
 func newImageBuildCmd() *cobra.Command {
 	var (
-		payload, campaign, format, rot, out string
-		version                             string
-		headerOnly, backward                bool
+		payload, campaign, format, rot, out, outFormat string
+		version                                        string
+		headerOnly, backward                           bool
 	)
 	cmd := &cobra.Command{
 		Use:   "build --payload FILE --version N",
 		Short: "Write a metadata header and a payload",
-		Example: `  bootsim image build --payload app.bin --version 1561517193 -o app-with-header.bin
+		Example: `  bootsim image build --payload app.bin --version 1561517193 -O app-with-header.bin
   bootsim image build --payload app.bin --version 1561517193 --format external \
-      --rot 000102030405060708090a0b0c0d0e0f --header-only -o header.bin`,
+      --rot 000102030405060708090a0b0c0d0e0f --header-only -O header.bin`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if payload == "" {
@@ -93,6 +93,9 @@ func newImageBuildCmd() *cobra.Command {
 			if !headerOnly {
 				hdr = append(hdr, data...)
 			}
+			if err := checkBinaryOutput(outFormat); err != nil {
+				return err
+			}
 			return writeOutput(cmd, out, hdr)
 		},
 	}
@@ -104,7 +107,7 @@ func newImageBuildCmd() *cobra.Command {
 	f.StringVar(&rot, "rot", "", "root of trust for the external header's HMAC, 32 hex digits")
 	f.BoolVar(&backward, "backward-compatible-key", false, "derive the device key the old way (HMAC keyed with the label)")
 	f.BoolVar(&headerOnly, "header-only", false, "write only the header")
-	f.StringVarP(&out, "output", "o", "", "output file (default stdout, unless it is a terminal)")
+	addBinaryOutput(cmd, &out, &outFormat)
 	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{"internal", "external"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }

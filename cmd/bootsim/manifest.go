@@ -27,7 +27,7 @@ raw r||s signature, semantic version, the device holds the public key).`,
 }
 
 func newManifestCreateCmd() *cobra.Command {
-	var payload, keyFile, domain, model, version, uri, format, certFile, out string
+	var payload, keyFile, domain, model, version, uri, format, certFile, out, outFormat string
 	var priority int64
 	var signInstalled bool
 	cmd := &cobra.Command{
@@ -42,9 +42,9 @@ v3, --version is a semantic version (1.2.3). Signatures are deterministic
 (RFC 6979): the same inputs give the same bytes.`,
 		Example: `  bootsim manifest create --payload app.bin --key key.pem --cert cert.der \
       --vendor-domain example.com --model-name sim-device --version 1561517193 \
-      --uri https://example.com/fw/app.bin -o app.manifest
+      --uri https://example.com/fw/app.bin -O app.manifest
   bootsim manifest create --format v3 --payload app.bin --key key.pem \
-      --vendor-domain example.com --model-name sim-device --version 1.2.3 -o app.v3`,
+      --vendor-domain example.com --model-name sim-device --version 1.2.3 -O app.v3`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			for _, req := range []struct{ name, v string }{{"payload", payload}, {"key", keyFile}, {"vendor-domain", domain}, {"model-name", model}, {"version", version}, {"output", out}} {
@@ -119,6 +119,9 @@ v3, --version is a semantic version (1.2.3). Signatures are deterministic
 			default:
 				return usageErr("--format %q: want v1 or v3", format)
 			}
+			if err := checkBinaryOutput(outFormat); err != nil {
+				return err
+			}
 			return writeOutput(cmd, out, der)
 		},
 	}
@@ -133,7 +136,7 @@ v3, --version is a semantic version (1.2.3). Signatures are deterministic
 	f.StringVar(&format, "format", "v1", "manifest format: v1 or v3")
 	f.Int64Var(&priority, "priority", 0, "update priority")
 	f.BoolVar(&signInstalled, "sign-installed", false, "v3: add an installed-signature over the payload digest")
-	f.StringVarP(&out, "output", "o", "", "output file (- for stdout)")
+	addBinaryOutput(cmd, &out, &outFormat)
 	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{"v1", "v3"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
