@@ -6,6 +6,7 @@ import (
 	"encoding/xml"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -41,10 +42,14 @@ expect:
 			Name  string `xml:"name,attr"`
 			Tests int    `xml:"tests,attr"`
 			Cases []struct {
-				Name      string `xml:"name,attr"`
-				Classname string `xml:"classname,attr"`
-				Time      string `xml:"time,attr"`
-				Failure   *struct {
+				Name       string `xml:"name,attr"`
+				Classname  string `xml:"classname,attr"`
+				Time       string `xml:"time,attr"`
+				Properties []struct {
+					Name  string `xml:"name,attr"`
+					Value string `xml:"value,attr"`
+				} `xml:"properties>property"`
+				Failure *struct {
 					Message string `xml:"message,attr"`
 					Body    string `xml:",chardata"`
 				} `xml:"failure"`
@@ -62,6 +67,13 @@ expect:
 	require.Equal(t, "bootsim.classic", cases[0].Classname)
 	require.Nil(t, cases[0].Failure)
 	require.Contains(t, cases[0].SystemOut, "Mbed Bootloader")
+	// time is host seconds (CI shows it); the device's virtual time is a
+	// property of its own.
+	host, err := strconv.ParseFloat(cases[0].Time, 64)
+	require.NoError(t, err)
+	require.Less(t, host, 60.0)
+	require.Equal(t, "virtual_time", cases[0].Properties[0].Name)
+	require.Equal(t, "0.063820", cases[0].Properties[0].Value)
 	require.Equal(t, "bad", cases[1].Name)
 	require.NotNil(t, cases[1].Failure)
 	require.Equal(t, "expected state halted: the device is running (application app-v1) after 1 boots", cases[1].Failure.Message)
