@@ -209,7 +209,7 @@ Exit status: 0 all passed, 1 a scenario failed, 2 a scenario does not load.`,
 	fl.IntVar(&f.maxBoots, "max-boots", 0, fmt.Sprintf("fail a run that boots more often than this (a reset loop; default: the scenario's budget, else %d)", scenarios.DefaultMaxBoots))
 	fl.StringVar(&f.maxTime, "max-time", "", fmt.Sprintf("fail a run that takes more virtual time than this, e.g. 48h (default: the scenario's budget, else %s)", scenarios.DefaultMaxTime))
 	fl.IntVar(&f.maxEvents, "max-events", 0, fmt.Sprintf("fail a run that records more trace events than this (default: the scenario's budget, else %d)", scenarios.DefaultMaxEvents))
-	fl.CountVarP(&f.verbosity, "verbose", "v", "on failure show more of the trace (-vv: all of it)")
+	fl.CountVarP(&f.verbosity, "verbose", "v", "show the trace's last 60 events, for passing scenarios too (-vv: all of it; a failure shows 15 without -v)")
 	return cmd
 }
 
@@ -339,6 +339,9 @@ func runScenarios(cmd *cobra.Command, g *globalFlags, f runFlags, args []string)
 			failedN++
 		}
 		if f.output == "text" {
+			if f.serial && len(results) == 1 {
+				fmt.Fprint(out, serialLegend)
+			}
 			printResult(out, st, res, f, g.quiet)
 		}
 		if f.failFast && !res.Passed {
@@ -453,12 +456,14 @@ func printResult(w io.Writer, st styles, res *scenarios.Result, f runFlags, quie
 	for _, w2 := range res.Warnings {
 		fmt.Fprintf(w, "      warning: %s\n", w2)
 	}
-	if res.Passed {
+	if res.Passed && f.verbosity == 0 {
 		return
 	}
 	for _, why := range res.Failures() {
 		fmt.Fprintf(w, "      %s\n", why)
 	}
+	// A failure shows the end of the trace; -v shows more of it, for a
+	// passing scenario too, and -vv all of it.
 	n := 15
 	switch f.verbosity {
 	case 1:
@@ -470,8 +475,15 @@ func printResult(w io.Writer, st styles, res *scenarios.Result, f runFlags, quie
 	if rec != nil {
 		printTrace(w, "recovery trace", rec.Trace, n)
 	}
-	fmt.Fprintf(w, "      replay: %s\n", replayCommand(res))
+	if !res.Passed {
+		fmt.Fprintf(w, "      replay: %s\n", replayCommand(res))
+	}
 }
+
+// serialLegend explains the serial transcript once, above the first one.
+const serialLegend = `serial console: [virtual seconds since power-on] what the firmware printed;
+~~ lines are what happened to the device (power, resets, faults), not output.
+`
 
 // recoveryLine says where a --cut cut power and how the device recovered.
 func recoveryLine(res *scenarios.Result) string {
