@@ -152,12 +152,16 @@ type RegionExpect struct {
 }
 
 // UnmarshalStrictYAML implements strictyaml.StrictUnmarshaler.
+// The expectations: written as a word, or as a one-key mapping.
+var (
+	expectWords = []string{ExpNoBrick}
+	expectKeys  = []string{ExpRunning, ExpState, ExpEvent, ExpNoEvent, ExpBoots, ExpSerial, ExpNoSerial, ExpRegion, ExpWeakness, ExpTime,
+		ExpResult, ExpService, ExpDownloaded, ExpUpdateTime, ExpBootloader, ExpPath, ExpStored}
+)
+
 func (e *Expect) UnmarshalStrictYAML(d strictyaml.Decoder, n *yaml.Node) error {
 	e.Pos = d.At(n)
-	kind, v, err := oneOf(d, n, "expectation",
-		[]string{ExpNoBrick},
-		[]string{ExpRunning, ExpState, ExpEvent, ExpNoEvent, ExpBoots, ExpSerial, ExpNoSerial, ExpRegion, ExpWeakness, ExpTime,
-			ExpResult, ExpService, ExpDownloaded, ExpUpdateTime, ExpBootloader, ExpPath, ExpStored})
+	kind, v, err := oneOf(d, n, "expectation", expectWords, expectKeys)
 	if err != nil {
 		return err
 	}

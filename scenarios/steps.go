@@ -38,12 +38,19 @@ type Step struct {
 	Pos      strictyaml.Pos
 }
 
+// The steps and the wait conditions: written as a word, or as a one-key
+// mapping.
+var (
+	stepWords = []string{StepPowerOn, StepPowerCut, StepRemoveSD, StepInsertSD}
+	stepKeys  = []string{StepPowerCut, StepReset, StepWait, StepCorrupt, StepFault, StepCampaign, StepNetwork, StepApp, StepAttack}
+	condWords = []string{CondAppRunning, CondHalted, CondOff, CondLockedUp}
+	condKeys  = []string{CondEvent, CondRunning, CondBoots, CondSerial, CondState}
+)
+
 // UnmarshalStrictYAML implements strictyaml.StrictUnmarshaler.
 func (s *Step) UnmarshalStrictYAML(d strictyaml.Decoder, n *yaml.Node) error {
 	s.Pos = d.At(n)
-	kind, v, err := oneOf(d, n, "step",
-		[]string{StepPowerOn, StepPowerCut, StepRemoveSD, StepInsertSD},
-		[]string{StepPowerCut, StepReset, StepWait, StepCorrupt, StepFault, StepCampaign, StepNetwork, StepApp, StepAttack})
+	kind, v, err := oneOf(d, n, "step", stepWords, stepKeys)
 	if err != nil {
 		return err
 	}
@@ -302,9 +309,7 @@ type Condition struct {
 // UnmarshalStrictYAML implements strictyaml.StrictUnmarshaler.
 func (c *Condition) UnmarshalStrictYAML(d strictyaml.Decoder, n *yaml.Node) error {
 	c.Pos = d.At(n)
-	kind, v, err := oneOf(d, n, "condition",
-		[]string{CondAppRunning, CondHalted, CondOff, CondLockedUp},
-		[]string{CondEvent, CondRunning, CondBoots, CondSerial, CondState})
+	kind, v, err := oneOf(d, n, "condition", condWords, condKeys)
 	if err != nil {
 		return err
 	}
