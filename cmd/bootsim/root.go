@@ -8,7 +8,9 @@ import (
 	"runtime/debug"
 	"strings"
 
+	"github.com/bootsim/bootsim/strictyaml"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // version is set at release build time with -ldflags "-X main.version=v1.2.3".
@@ -85,7 +87,17 @@ Exit codes: 0 all expectations met, 1 a scenario or sweep point failed,
 	root.CompletionOptions.HiddenDefaultCmd = false
 	root.SetVersionTemplate("bootsim {{.Version}}\n")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return usageErr("%v (see '%s --help')", err, c.CommandPath())
+		// An unknown flag gets the closest one the command has.
+		hint := ""
+		if name, ok := strings.CutPrefix(err.Error(), "unknown flag: --"); ok {
+			var names []string
+			c.Flags().VisitAll(func(f *pflag.Flag) { names = append(names, f.Name) })
+			c.InheritedFlags().VisitAll(func(f *pflag.Flag) { names = append(names, f.Name) })
+			if best := strictyaml.Closest(name, names); best != "" {
+				hint = fmt.Sprintf(" (did you mean --%s?)", best)
+			}
+		}
+		return usageErr("%v%s (see '%s --help')", err, hint, c.CommandPath())
 	})
 	g := &globalFlags{}
 	g.register(root)
