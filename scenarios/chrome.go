@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/bootsim/bootsim/sim"
@@ -60,16 +61,52 @@ func WriteChromeTrace(w io.Writer, results []*Result) error {
 		meta(tidEvents, "events")
 		meta(tidSerial, "serial")
 		devices := map[string]int{}
-		var open *chromeEvent
-		closeStage := func(at time.Duration) {
-			if open != nil {
-				d := us(at) - open.Ts
-				open.Dur = &d
-				events = append(events, *open)
-				open = nil
+		// Spans nest on the stages thread: a stage holds an install (from
+		// copy-begin to copy-done or copy-failed), which holds its phases
+		// (erase, header, body, verify, each until the next), and an
+		// application holds the update client's states (each until the
+		// next transition). Everything open closes when its stage ends.
+		var open, install, phase, state *chromeEvent
+		end := func(ev **chromeEvent, at time.Duration) {
+			if *ev != nil {
+				d := us(at) - (*ev).Ts
+				(*ev).Dur = &d
+				events = append(events, **ev)
+				*ev = nil
 			}
 		}
+		span := func(name, cat string, at time.Duration) *chromeEvent {
+			return &chromeEvent{Name: name, Cat: cat, Ph: "X", Ts: us(at), Pid: pid, Tid: tidStages}
+		}
+		closeStage := func(at time.Duration) {
+			end(&phase, at)
+			end(&install, at)
+			end(&state, at)
+			end(&open, at)
+		}
 		for _, e := range res.Trace {
+			if e.Kind == sim.EvMark && open != nil {
+				switch e.Name {
+				case markCopyBegin:
+					end(&phase, e.Time)
+					end(&install, e.Time)
+					install = span("install "+e.Detail, "install", e.Time)
+				case "erase-begin", "header-begin", "body-begin", "verify-begin", "save-begin":
+					end(&phase, e.Time)
+					phase = span(strings.TrimSuffix(e.Name, "-begin"), "phase", e.Time)
+				case markCopyDone, "copy-failed", "save-done":
+					end(&phase, e.Time)
+					if e.Name != "save-done" {
+						end(&install, e.Time)
+					}
+				}
+			}
+			if e.Kind == sim.EvState && e.Name == "update-client" && open != nil {
+				end(&state, e.Time)
+				if _, to, ok := strings.Cut(e.Detail, " → "); ok {
+					state = span(to, "update-client", e.Time)
+				}
+			}
 			switch e.Kind {
 			case sim.EvStage:
 				closeStage(e.Time)

@@ -119,4 +119,42 @@ func TestTraceIsChromeTraceJSON(t *testing.T) {
 	require.Positive(t, phases["X"], "stages and storage ops are spans")
 	require.Positive(t, phases["i"], "milestones are instants")
 	require.True(t, torn, "the torn op is in the trace")
+
+	// Spans nest on the stages thread: the body phase of the copy the cut
+	// tore lies inside an install, which lies inside a bootloader stage.
+	type span struct {
+		name     string
+		from, to float64
+	}
+	var stages, installs, bodies []span
+	for _, e := range doc.TraceEvents {
+		if e.Ph != "X" || e.Tid != 1 || e.Pid != 1 {
+			continue
+		}
+		sp := span{e.Name, e.Ts, e.Ts + *e.Dur}
+		switch {
+		case strings.HasPrefix(e.Name, "bootloader: "):
+			stages = append(stages, sp)
+		case strings.HasPrefix(e.Name, "install "):
+			installs = append(installs, sp)
+		case e.Name == "body":
+			bodies = append(bodies, sp)
+		}
+	}
+	within := func(in span, outs []span) bool {
+		for _, o := range outs {
+			if in.from >= o.from && in.to <= o.to {
+				return true
+			}
+		}
+		return false
+	}
+	require.NotEmpty(t, bodies)
+	require.NotEmpty(t, installs)
+	for _, b := range bodies {
+		require.True(t, within(b, installs), "body phase %v inside an install", b)
+	}
+	for _, i := range installs {
+		require.True(t, within(i, stages), "install %v inside a bootloader stage", i)
+	}
 }
