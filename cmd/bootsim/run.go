@@ -153,6 +153,7 @@ type runFlags struct {
 	trace     string
 	jsonFile  string
 	junitFile string
+	htmlFile  string
 	tags      []string
 	skipTags  []string
 	failFast  bool
@@ -203,6 +204,7 @@ Exit status: 0 all passed, 1 a scenario failed, 2 a scenario does not load.`,
 	fl.StringArrayVar(&f.skipTags, "skip-tag", nil, "leave out the scenarios with this tag (repeat: any of them); applied after --tag")
 	fl.StringVar(&f.jsonFile, "json", "", "also write the JSON report to this file (beside the -o output)")
 	fl.StringVar(&f.junitFile, "junit", "", "also write the JUnit report to this file (beside the -o output)")
+	fl.StringVar(&f.htmlFile, "html", "", "also write a self-contained HTML report to this file: per scenario its story, outcome, timeline, flash map and serial console")
 	fl.BoolVar(&f.failFast, "fail-fast", false, "stop at the first failing scenario")
 	fl.StringVar(&f.cut, "cut", "", "inject a fault for the whole run, e.g. op=1234,mode=torn,seed=7 (a sweep's replay)")
 	fl.StringVar(&f.faults, "faults", "", "inject a fault schedule, rules separated by ';', link drops too (op=120,link-drop=5s): a random campaign's replay")
@@ -287,11 +289,11 @@ func runScenarios(cmd *cobra.Command, g *globalFlags, f runFlags, args []string)
 		}
 		defer traceFile.Close()
 	}
-	var jsonFile, junitFile *os.File
+	var jsonFile, junitFile, htmlFile *os.File
 	for _, o := range []struct {
 		flag, path string
 		file       **os.File
-	}{{"--json", f.jsonFile, &jsonFile}, {"--junit", f.junitFile, &junitFile}} {
+	}{{"--json", f.jsonFile, &jsonFile}, {"--junit", f.junitFile, &junitFile}, {"--html", f.htmlFile, &htmlFile}} {
 		if o.path == "" {
 			continue
 		}
@@ -384,6 +386,14 @@ func runScenarios(cmd *cobra.Command, g *globalFlags, f runFlags, args []string)
 		}
 		if err := jsonFile.Close(); err != nil {
 			return outputErr(f.jsonFile, err)
+		}
+	}
+	if htmlFile != nil {
+		if _, err := io.WriteString(htmlFile, scenarios.HTMLReport(list, results)); err != nil {
+			return outputErr(f.htmlFile, err)
+		}
+		if err := htmlFile.Close(); err != nil {
+			return outputErr(f.htmlFile, err)
 		}
 	}
 	if junitFile != nil {

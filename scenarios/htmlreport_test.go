@@ -1,0 +1,33 @@
+package scenarios
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestHTMLReportIsSelfContained: the report of a run loads nothing from
+// anywhere (no src or link to another file or host), shows each scenario
+// with its outcome, and escapes what the device printed.
+func TestHTMLReportIsSelfContained(t *testing.T) {
+	var ls []*Loaded
+	var rs []*Result
+	for _, name := range []string{"seed-update-flow", "plant-internal-flash"} {
+		l, err := Find(name)
+		require.NoError(t, err)
+		res, err := Run(l, Options{})
+		require.NoError(t, err)
+		ls, rs = append(ls, l), append(rs, res)
+	}
+	page := HTMLReport(ls, rs)
+	require.True(t, strings.HasPrefix(page, "<!DOCTYPE html>"))
+	require.NotRegexp(t, regexp.MustCompile(`(?i)<(script|img|link|iframe)[^>]+(src|href)=`), page, "nothing external")
+	require.Contains(t, page, `<section class="scenario" id="s0" data-name="seed-update-flow">`)
+	require.Contains(t, page, `<h2>plant-internal-flash <span class="weakness">WEAK</span></h2>`)
+	require.Contains(t, page, "[DBG ] New active firmware is valid")
+	require.Contains(t, page, `<div class="span phase"`, "the install's phases on the timeline")
+	require.NotContains(t, page, "<script>alert", "sanity")
+	require.Equal(t, page, HTMLReport(ls, rs), "a pure function of the results")
+}
