@@ -29,11 +29,12 @@ table{border-collapse:collapse;margin:.5em 0} td,th{border:1px solid #ddd;paddin
 .timeline{position:relative;height:auto;border:1px solid #ccc;background:#fafafa;margin:.5em 0}
 .lane{position:relative;height:22px;border-bottom:1px dashed #e4e4e4}
 .span{position:absolute;top:2px;height:18px;overflow:hidden;white-space:nowrap;font-size:11px;border-radius:3px;padding:0 2px;box-sizing:border-box}
-.bootloader{background:#cfe2ff}.application{background:#d1e7dd}.boot-selector{background:#e2d9f3}.phase{background:#ffe69c}
+.bootloader{background:#cfe2ff}.application{background:#d1e7dd}.bootsel{background:#e2d9f3}.phase{background:#ffe69c}
 .tick{position:absolute;top:0;width:1px;height:22px;background:#555}
 .serial{font:12px/1.3 ui-monospace,monospace;background:#111;color:#ddd;padding:.5em;max-height:24em;overflow:auto;white-space:pre}
 .serial a{color:#8ab4f8;text-decoration:none} .serial .dev{color:#f0b400}
 .heat{display:inline-block;height:10px;background:#cf222e;vertical-align:middle}
+.tree{font:12px/1.3 ui-monospace,monospace;background:#f6f8fa;padding:.5em;overflow:auto}
 </style></head><body>
 <h1>bootsim report</h1>
 `)
@@ -87,6 +88,12 @@ func writeScenarioHTML(b *strings.Builder, i int, l *Loaded, r *Result) {
 	}
 	b.WriteString("</table>\n")
 	writeTimelineHTML(b, i, r)
+	if l != nil && l.Chain != nil {
+		// The boot-sequence tree the chain walked (bootsim tree).
+		if t, err := BootTree(l, r); err == nil {
+			fmt.Fprintf(b, "<pre class=\"tree\">%s</pre>\n", esc(TreeText(t)))
+		}
+	}
 	writeFlashMapHTML(b, r)
 	writeSerialHTML(b, i, r)
 	b.WriteString("</section>\n")

@@ -14,7 +14,7 @@ import (
 func TestHTMLReportIsSelfContained(t *testing.T) {
 	var ls []*Loaded
 	var rs []*Result
-	for _, name := range []string{"seed-update-flow", "plant-internal-flash"} {
+	for _, name := range []string{"seed-update-flow", "plant-internal-flash", "chain-depth-first"} {
 		l, err := Find(name)
 		require.NoError(t, err)
 		res, err := Run(l, Options{})
@@ -29,5 +29,6 @@ func TestHTMLReportIsSelfContained(t *testing.T) {
 	require.Contains(t, page, "[DBG ] New active firmware is valid")
 	require.Contains(t, page, `<div class="span phase"`, "the install's phases on the timeline")
 	require.NotContains(t, page, "<script>alert", "sanity")
+	require.Contains(t, page, `<pre class="tree">boot-sequence tree of chain-depth-first`, "a chain scenario shows its boot-sequence tree")
 	require.Equal(t, page, HTMLReport(ls, rs), "a pure function of the results")
 }
