@@ -235,3 +235,64 @@ func writeSerialHTML(b *strings.Builder, i int, r *Result) {
 	}
 	b.WriteString("</div>\n")
 }
+
+// SweepHTML renders a sweep as one self-contained HTML page: every cut
+// point on the op axis, one row per mode (and torn seed), coloured by
+// outcome (recovered, showing a known weakness, failed with its class),
+// each cell's title giving the point, why it failed, and its replay.
+func SweepHTML(rep *SweepReport) string {
+	var b strings.Builder
+	esc := html.EscapeString
+	fmt.Fprintf(&b, `<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>bootsim sweep %s</title>
+<style>
+body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}
+.row{display:flex;align-items:center;margin:2px 0}.label{width:9em;font:12px ui-monospace,monospace}
+.cells{display:flex;flex:1;height:18px;border:1px solid #ddd}
+.cell{flex:1;min-width:1px}.ok{background:#2da44e}.weak{background:#d4a72c}.failed{background:#cf222e}
+.legend span{display:inline-block;width:1em;height:1em;vertical-align:middle;margin:0 .3em 0 1em}
+</style></head><body>
+<h1>sweep of %s</h1>
+<p id="summary">%d ops, %d points: %d recovered, %d failed (%d bricks), %d showing a known weakness</p>
+<p class="legend"><span class="ok"></span>recovered<span class="weak"></span>known weakness<span class="failed"></span>failed</p>
+`, esc(rep.Scenario), esc(rep.Scenario), rep.Ops, len(rep.Results), rep.Passed, rep.Failed, rep.Bricks, rep.Weak)
+	type rowKey struct {
+		mode storage.FaultMode
+		seed uint64
+	}
+	rows := map[rowKey][]PointResult{}
+	var keys []rowKey
+	for _, p := range rep.Results {
+		k := rowKey{p.Mode, p.Seed}
+		if _, ok := rows[k]; !ok {
+			keys = append(keys, k)
+		}
+		rows[k] = append(rows[k], p)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].mode != keys[j].mode {
+			return keys[i].mode < keys[j].mode
+		}
+		return keys[i].seed < keys[j].seed
+	})
+	for _, k := range keys {
+		label := k.mode.String()
+		if k.mode == storage.FaultTorn {
+			label += fmt.Sprintf(" seed %d", k.seed)
+		}
+		fmt.Fprintf(&b, "<div class=\"row\"><div class=\"label\">%s</div><div class=\"cells\">", esc(label))
+		for _, p := range rows[k] {
+			class, why := "ok", "recovered"
+			switch {
+			case !p.Passed:
+				class, why = "failed", p.Class+": "+p.Reason
+			case len(p.Weaknesses) > 0:
+				class, why = "weak", "known weakness: "+strings.Join(p.Weaknesses, ", ")
+			}
+			fmt.Fprintf(&b, "<div class=\"cell %s\" title=\"op %d, %s: %s&#10;bootsim run %s\"></div>", class, p.Op, esc(p.Mode.String()), esc(why), esc(strings.Join(p.Replay, " ")))
+		}
+		b.WriteString("</div></div>\n")
+	}
+	b.WriteString("</body></html>\n")
+	return b.String()
+}

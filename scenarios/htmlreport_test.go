@@ -32,3 +32,25 @@ func TestHTMLReportIsSelfContained(t *testing.T) {
 	require.Contains(t, page, `<pre class="tree">boot-sequence tree of chain-depth-first`, "a chain scenario shows its boot-sequence tree")
 	require.Equal(t, page, HTMLReport(ls, rs), "a pure function of the results")
 }
+
+// TestSweepHTML: the sweep page has a cell per point, one row per mode and
+// torn seed, coloured as the point ended, with its replay in the title.
+func TestSweepHTML(t *testing.T) {
+	l, err := Find("plant-internal-flash")
+	require.NoError(t, err)
+	rep, err := SweepScenario(l, SweepOptions{TornSeeds: 2, Workers: 2})
+	require.NoError(t, err)
+	page := SweepHTML(rep)
+	require.Equal(t, len(rep.Results), strings.Count(page, `<div class="cell `))
+	require.Equal(t, 4, strings.Count(page, `<div class="row">`), "before, after, torn seed 1, torn seed 2")
+	weak := 0
+	for _, p := range rep.Results {
+		if p.Passed && len(p.Weaknesses) > 0 {
+			weak++
+		}
+	}
+	require.Positive(t, weak)
+	require.Equal(t, weak, strings.Count(page, `<div class="cell weak"`))
+	require.Contains(t, page, "bootsim run plant-internal-flash --seed 1 --cut op=")
+	require.NotRegexp(t, regexp.MustCompile(`(?i)<(script|img|link|iframe)[^>]+(src|href)=`), page)
+}

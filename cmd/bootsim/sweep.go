@@ -22,6 +22,7 @@ type sweepFlags struct {
 	output     string
 	jsonFile   string
 	junitFile  string
+	htmlFile   string
 	seed       string
 	modes      string
 	tornSeeds  int
@@ -88,6 +89,7 @@ Exit status: 0 every point recovered, 1 a point failed, 2 bad input.`,
 	addOutputFlag(cmd, &f.output, "text|json|junit")
 	fl.StringVar(&f.jsonFile, "json", "", "also write the JSON report to this file")
 	fl.StringVar(&f.junitFile, "junit", "", "also write the JUnit report to this file")
+	fl.StringVar(&f.htmlFile, "html", "", "also write an HTML page of the sweep to this file: every cut point on the op axis, coloured by outcome")
 	fl.StringVar(&f.seed, "seed", "", "sweep with this seed instead of the scenario's")
 	fl.StringVar(&f.modes, "modes", "before,after,torn", "the cuts to try at every op: before, after, torn")
 	fl.IntVar(&f.tornSeeds, "torn-seeds", scenarios.DefaultTornSeeds, "seeds a torn cut is tried with at every op")
@@ -252,7 +254,10 @@ func runSweep(cmd *cobra.Command, g *globalFlags, f sweepFlags, arg string) erro
 	if err != nil {
 		return err
 	}
-	for _, o := range [][2]string{{"json", f.jsonFile}, {"junit", f.junitFile}} {
+	if f.htmlFile != "" && f.random > 0 {
+		return usageErr("--html draws an exhaustive sweep; a random campaign's runs have no op axis (use --json)")
+	}
+	for _, o := range [][2]string{{"json", f.jsonFile}, {"junit", f.junitFile}, {"html", f.htmlFile}} {
 		if err := checkWritable(o[0], o[1]); err != nil {
 			return err
 		}
@@ -300,6 +305,11 @@ func runSweep(cmd *cobra.Command, g *globalFlags, f sweepFlags, arg string) erro
 			return usageErr("%v", err)
 		}
 		doc = sweepJSONOf(rep, opts)
+		if f.htmlFile != "" {
+			if err := writeFileWith(f.htmlFile, func(w io.Writer) error { _, err := io.WriteString(w, scenarios.SweepHTML(rep)); return err }); err != nil {
+				return err
+			}
+		}
 	}
 	out := cmd.OutOrStdout()
 	switch f.output {
