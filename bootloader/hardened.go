@@ -308,8 +308,8 @@ func (r *hardenedRun) checkActive() (stored, bool) {
 	return s, true
 }
 
-// candidateSlot and savedSlot: the update client writes slot 0; the
-// bootloader keeps its saved copy in the last slot.
+// savedSlot is the slot of the saved copy: the last one (the update
+// client writes slot 0).
 func (r *hardenedRun) savedSlot() int { return len(r.l.Slots(r.m.Board())) - 1 }
 
 // checkCandidate reads slot 0's header, the update client's: external
