@@ -116,7 +116,7 @@ Exit codes: 0 all expectations met, 1 a scenario or sweep point failed,
 		},
 	})
 	root.AddCommand(newRunCmd(g), newListCmd(), newShowCmd(), newValidateCmd(g), newSchemaCmd(),
-		newVersionCmd(), newBoardsCmd(), newLayoutCmd(), newImageCmd(), newManifestCmd(), newSOTPCmd(), newSweepCmd(g), newTreeCmd(), newCompareCmd(), newEventsCmd(), newReferenceCmd())
+		newVersionCmd(), newBoardsCmd(), newLayoutCmd(), newImageCmd(), newManifestCmd(), newSOTPCmd(), newSweepCmd(g), newTreeCmd(), newCompareCmd(), newEventsCmd(), newReferenceCmd(), newReportCmd())
 	return root
 }
 
