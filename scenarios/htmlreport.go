@@ -35,6 +35,8 @@ table{border-collapse:collapse;margin:.5em 0} td,th{border:1px solid #ddd;paddin
 .serial a{color:#8ab4f8;text-decoration:none} .serial .dev{color:#f0b400}
 .heat{display:inline-block;height:10px;background:#cf222e;vertical-align:middle}
 .tree{font:12px/1.3 ui-monospace,monospace;background:#f6f8fa;padding:.5em;overflow:auto}
+.sectors{margin:.5em 0}.sectors .cells{display:flex;height:16px;border:1px solid #ccc}.sector{min-width:1px;border-right:1px solid #f0f0f0}
+.sectors .regions{position:relative;height:16px;font-size:10px}.region{position:absolute;overflow:hidden;white-space:nowrap;border-left:1px solid #999;padding-left:2px}
 </style></head><body>
 <h1>bootsim report</h1>
 `)
@@ -95,6 +97,9 @@ func writeScenarioHTML(b *strings.Builder, i int, l *Loaded, r *Result) {
 		}
 	}
 	writeFlashMapHTML(b, r)
+	if l != nil {
+		writeSectorHeatHTML(b, l, r)
+	}
 	writeSerialHTML(b, i, r)
 	b.WriteString("</section>\n")
 }
@@ -215,6 +220,57 @@ func writeFlashMapHTML(b *strings.Builder, r *Result) {
 		fmt.Fprintf(b, "<tr><td>%s</td><td><span class=\"heat\" style=\"width:%dpx\"></span> %d</td><td>%d</td></tr>\n", html.EscapeString(reg), 1+120*erases[reg]/most, erases[reg], writes[reg])
 	}
 	b.WriteString("</table>\n")
+}
+
+// writeSectorHeatHTML draws the internal flash as a strip of its sectors,
+// each as dark as the erase operations it took in the run, with the
+// layout's regions named under it.
+func writeSectorHeatHTML(b *strings.Builder, l *Loaded, r *Result) {
+	type sector struct{ start, size uint64 }
+	var sectors []sector
+	var at uint64
+	for _, run := range l.Board.Flash.Sectors {
+		for range run.Count {
+			sectors = append(sectors, sector{at, uint64(run.Size)})
+			at += uint64(run.Size)
+		}
+	}
+	counts := make([]int, len(sectors))
+	most := 0
+	for _, op := range r.Journal {
+		if op.Kind != storage.OpErase || op.Device != sim.DeviceInternal {
+			continue
+		}
+		for k, s := range sectors {
+			if op.Addr < s.start+s.size && s.start < op.Addr+op.Len {
+				counts[k]++
+				most = max(most, counts[k])
+			}
+		}
+	}
+	b.WriteString("<div class=\"sectors\" title=\"internal flash, one cell per sector, darker = more erases\"><div class=\"cells\">")
+	for k, s := range sectors {
+		shade := 0.0
+		if most > 0 {
+			shade = float64(counts[k]) / float64(most)
+		}
+		fmt.Fprintf(b, "<div class=\"sector\" style=\"flex:%d;background:rgba(207,34,46,%.2f)\" title=\"0x%x: %d erase%s\"></div>", max(s.size/1024, 1), shade, s.start, counts[k], plural(counts[k]))
+	}
+	b.WriteString("</div><div class=\"regions\">")
+	var regions []storage.Region
+	if l.Chain != nil {
+		regions = l.Chain.Regions()
+	} else if l.Layout != nil {
+		regions = l.prof.regions(l)
+	}
+	total := float64(at)
+	for _, reg := range regions {
+		if reg.Device != sim.DeviceInternal || total == 0 {
+			continue
+		}
+		fmt.Fprintf(b, "<span class=\"region\" style=\"left:%.3f%%;width:%.3f%%\" title=\"%s 0x%x+%d\">%s</span>", 100*float64(reg.Start)/total, 100*float64(reg.Size)/total, html.EscapeString(reg.Name), reg.Start, reg.Size, html.EscapeString(reg.Name))
+	}
+	b.WriteString("</div></div>\n")
 }
 
 // writeSerialHTML prints the console with virtual timestamps, each line

@@ -30,6 +30,13 @@ func TestHTMLReportIsSelfContained(t *testing.T) {
 	require.Contains(t, page, `<div class="span phase"`, "the install's phases on the timeline")
 	require.NotContains(t, page, "<script>alert", "sanity")
 	require.Contains(t, page, `<pre class="tree">boot-sequence tree of chain-depth-first`, "a chain scenario shows its boot-sequence tree")
+	// The internal flash as a strip of its 256 sectors (K64F), the copy's
+	// erases marked on the sectors it erased, the regions named under it.
+	first := page[strings.Index(page, `id="s0"`):strings.Index(page, `id="s1"`)]
+	require.Equal(t, 256, strings.Count(first, `<div class="sector"`))
+	require.Contains(t, first, `title="0xa000: 1 erase"`, "the sector of the active header and the application's start was erased once")
+	require.Contains(t, first, `title="0x0: 0 erases"`, "the bootloader's sector never")
+	require.Contains(t, first, `>active-app</span>`)
 	require.Equal(t, page, HTMLReport(ls, rs), "a pure function of the results")
 }
 
