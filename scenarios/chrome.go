@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/bootsim/bootsim/sim"
@@ -61,58 +60,25 @@ func WriteChromeTrace(w io.Writer, results []*Result) error {
 		meta(tidEvents, "events")
 		meta(tidSerial, "serial")
 		devices := map[string]int{}
-		// Spans nest on the stages thread: a stage holds an install (from
-		// copy-begin to copy-done or copy-failed), which holds its phases
-		// (erase, header, body, verify, each until the next), and an
-		// application holds the update client's states (each until the
-		// next transition). Everything open closes when its stage ends.
-		var open, install, phase, state *chromeEvent
-		end := func(ev **chromeEvent, at time.Duration) {
-			if *ev != nil {
-				d := us(at) - (*ev).Ts
-				(*ev).Dur = &d
-				events = append(events, **ev)
-				*ev = nil
+		// Stages, installs, phases and the client's states nest as spans
+		// on the stages thread (spanWalker).
+		var walk spanWalker
+		addSpans := func(spans []traceSpan) {
+			for _, sp := range spans {
+				name, cat := sp.name, sp.kind
+				if sp.kind == spanStage {
+					name = sp.name + ": " + sp.detail
+				}
+				d := us(sp.to) - us(sp.from)
+				events = append(events, chromeEvent{Name: name, Cat: cat, Ph: "X", Ts: us(sp.from), Dur: &d, Pid: pid, Tid: tidStages})
 			}
-		}
-		span := func(name, cat string, at time.Duration) *chromeEvent {
-			return &chromeEvent{Name: name, Cat: cat, Ph: "X", Ts: us(at), Pid: pid, Tid: tidStages}
-		}
-		closeStage := func(at time.Duration) {
-			end(&phase, at)
-			end(&install, at)
-			end(&state, at)
-			end(&open, at)
 		}
 		for _, e := range res.Trace {
-			if e.Kind == sim.EvMark && open != nil {
-				switch e.Name {
-				case markCopyBegin:
-					end(&phase, e.Time)
-					end(&install, e.Time)
-					install = span("install "+e.Detail, "install", e.Time)
-				case "erase-begin", "header-begin", "body-begin", "verify-begin", "save-begin":
-					end(&phase, e.Time)
-					phase = span(strings.TrimSuffix(e.Name, "-begin"), "phase", e.Time)
-				case markCopyDone, "copy-failed", "save-done":
-					end(&phase, e.Time)
-					if e.Name != "save-done" {
-						end(&install, e.Time)
-					}
-				}
-			}
-			if e.Kind == sim.EvState && e.Name == "update-client" && open != nil {
-				end(&state, e.Time)
-				if _, to, ok := strings.Cut(e.Detail, " → "); ok {
-					state = span(to, "update-client", e.Time)
-				}
-			}
+			addSpans(walk.step(&e))
 			switch e.Kind {
 			case sim.EvStage:
-				closeStage(e.Time)
-				open = &chromeEvent{Name: e.Name + ": " + e.Detail, Cat: "stage", Ph: "X", Ts: us(e.Time), Pid: pid, Tid: tidStages}
+				// A span, drawn by the walker.
 			case sim.EvReset, sim.EvPowerOff, sim.EvHalt, sim.EvLockup:
-				closeStage(e.Time)
 				events = append(events, chromeEvent{Name: e.Kind.String() + " " + e.Name, Cat: e.Kind.String(), Ph: "i", Ts: us(e.Time), Pid: pid, Tid: tidEvents, Scope: "p",
 					Args: map[string]any{"detail": e.Detail}})
 			case sim.EvSerial:
@@ -134,7 +100,7 @@ func WriteChromeTrace(w io.Writer, results []*Result) error {
 				events = append(events, chromeEvent{Name: name, Cat: e.Kind.String(), Ph: "i", Ts: us(e.Time), Pid: pid, Tid: tidEvents, Scope: "t", Args: args})
 			}
 		}
-		closeStage(res.VirtualTime)
+		addSpans(walk.finish(res.VirtualTime))
 		for _, op := range res.Journal {
 			tid, ok := devices[op.Device]
 			if !ok {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bootsim/bootsim/bootloader"
+	"github.com/bootsim/bootsim/chain"
 	"github.com/bootsim/bootsim/sim"
 	"github.com/bootsim/bootsim/storage"
 	"github.com/bootsim/bootsim/updateclient"
@@ -180,7 +182,7 @@ func updates(trace []sim.Event) int {
 			continue
 		}
 		switch e.Name {
-		case markCopyDone:
+		case bootloader.MarkCopyDone:
 			copies++
 		case updateclient.MarkActivated:
 			activations++
@@ -216,20 +218,13 @@ func bootsToApp(trace []sim.Event) *int {
 	return nil
 }
 
-// Milestones downtime and updates read.
-const (
-	markCopyBegin = "copy-begin"
-	markCopyDone  = "copy-done"
-	markConfirmed = "confirmed"
-)
-
 // downtime measures from the first install request (or copy) to the
 // first application start after it, or the first confirmation if the
 // design confirms the new version.
 func downtime(trace []sim.Event) *time.Duration {
 	start := -1
 	for i, e := range trace {
-		if e.Kind == sim.EvMark && (e.Name == updateclient.MarkInstallAuthorize || e.Name == markCopyBegin) {
+		if e.Kind == sim.EvMark && (e.Name == updateclient.MarkInstallAuthorize || e.Name == bootloader.MarkCopyBegin) {
 			start = i
 			break
 		}
@@ -245,7 +240,7 @@ func downtime(trace []sim.Event) *time.Duration {
 		switch {
 		case e.Name == updateclient.MarkRunning && running < 0:
 			running = e.Time
-		case e.Name == markConfirmed && confirmed < 0:
+		case e.Name == chain.MarkConfirmed && confirmed < 0:
 			confirmed = e.Time
 		}
 	}

@@ -136,41 +136,30 @@ func writeTimelineHTML(b *strings.Builder, i int, r *Result) {
 		from, to    time.Duration
 	}
 	var stages, phases []sp
-	var cur, phase *sp
-	closeAt := func(p **sp, at time.Duration, into *[]sp) {
-		if *p != nil {
-			(*p).to = at
-			*into = append(*into, **p)
-			*p = nil
+	var walk spanWalker
+	collect := func(spans []traceSpan) {
+		for _, s := range spans {
+			switch s.kind {
+			case spanStage:
+				stages = append(stages, sp{strings.ReplaceAll(s.name, " ", "-"), s.detail, s.from, s.to})
+			case spanPhase:
+				phases = append(phases, sp{"phase", s.name, s.from, s.to})
+			}
 		}
 	}
 	fmt.Fprintf(b, "<div class=\"timeline\" id=\"t%d\" title=\"virtual time, 0 to %s\">\n", i, total)
 	var ticks strings.Builder
 	ticks.WriteString("<div class=\"lane marks\">")
 	for k, e := range r.Trace {
+		collect(walk.step(&e))
 		switch e.Kind {
-		case sim.EvStage:
-			closeAt(&phase, e.Time, &phases)
-			closeAt(&cur, e.Time, &stages)
-			cur = &sp{class: strings.ReplaceAll(e.Name, " ", "-"), name: e.Detail, from: e.Time}
-		case sim.EvReset, sim.EvPowerOff, sim.EvHalt, sim.EvLockup:
-			closeAt(&phase, e.Time, &phases)
-			closeAt(&cur, e.Time, &stages)
 		case sim.EvMark:
-			switch e.Name {
-			case "erase-begin", "header-begin", "body-begin", "verify-begin", "save-begin":
-				closeAt(&phase, e.Time, &phases)
-				phase = &sp{class: "phase", name: strings.TrimSuffix(e.Name, "-begin"), from: e.Time}
-			case markCopyDone, "copy-failed", "save-done":
-				closeAt(&phase, e.Time, &phases)
-			}
 			fmt.Fprintf(&ticks, "<div class=\"tick\" id=\"t%d-%d\" style=\"left:%.3f%%\" title=\"%s %s at %s\"></div>", i, k, pct(e.Time), html.EscapeString(e.Name), html.EscapeString(e.Detail), e.Time)
 		case sim.EvSerial:
 			fmt.Fprintf(&ticks, "<div class=\"tick\" id=\"t%d-%d\" style=\"left:%.3f%%;background:#ccc\"></div>", i, k, pct(e.Time))
 		}
 	}
-	closeAt(&phase, r.VirtualTime, &phases)
-	closeAt(&cur, r.VirtualTime, &stages)
+	collect(walk.finish(r.VirtualTime))
 	ticks.WriteString("</div>\n")
 	for _, lane := range [][]sp{stages, phases} {
 		b.WriteString("<div class=\"lane\">")

@@ -175,7 +175,7 @@ func (l *Loaded) hardenedAreas() *hardened.Areas {
 func (hardenedProfile) newMachine(l *Loaded, imgs *images, seed uint64, from *storage.Snapshot, client *updateclient.Config, svc *cloud.Service) (*sim.Machine, error) {
 	var regions []storage.Region
 	if from == nil { // a snapshot brings its regions
-		regions = hardenedRegions(l)
+		regions = HardenedRegions(l.Board, l.Layout)
 	}
 	m, err := sim.New(sim.Config{Board: l.Board, Regions: regions, Seed: seed, Storage: from, Cache: imgs.cache})
 	if err != nil {
@@ -223,10 +223,11 @@ func (hardenedProfile) programFactory(l *Loaded, m *sim.Machine, imgs *images) e
 	return err
 }
 
-// hardenedRegions names the last slot as the saved copy.
-func hardenedRegions(l *Loaded) []storage.Region {
-	rs := l.Layout.Regions(l.Board)
-	last := mbedlayout.SlotRegion(len(l.Layout.Slots(l.Board)) - 1)
+// HardenedRegions is a layout's regions as the hardened profile names
+// them: the last slot holds the saved copy.
+func HardenedRegions(b *sim.Board, l *mbedlayout.Layout) []storage.Region {
+	rs := l.Regions(b)
+	last := mbedlayout.SlotRegion(len(l.Slots(b)) - 1)
 	for i := range rs {
 		if rs[i].Name == last {
 			rs[i].Name = RegionSaved
@@ -238,7 +239,9 @@ func hardenedRegions(l *Loaded) []storage.Region {
 // RegionSaved is the hardened profile's region of the saved copy.
 const RegionSaved = "saved"
 
-func (hardenedProfile) regions(l *Loaded) []storage.Region { return hardenedRegions(l) }
+func (hardenedProfile) regions(l *Loaded) []storage.Region {
+	return HardenedRegions(l.Board, l.Layout)
+}
 
 // imageStart: slot 0 and the saved copy hold their image after a header.
 func (hardenedProfile) imageStart(l *Loaded, region string, dev storage.Device) (uint64, bool) {

@@ -80,12 +80,7 @@ slots, all on internal flash).`,
 			if output == "json" {
 				regions := l.Regions(b)
 				if profile == scenarios.ProfileHardened {
-					last := mbedlayout.SlotRegion(len(l.Slots(b)) - 1)
-					for i := range regions {
-						if regions[i].Name == last {
-							regions[i].Name = scenarios.RegionSaved
-						}
-					}
+					regions = scenarios.HardenedRegions(b, l)
 				}
 				return writeJSON(cmd.OutOrStdout(), layoutJSON(b.Name, profile, l.Storage, regions, l.Keys()))
 			}
