@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bootsim/bootsim/chain"
 	"github.com/bootsim/bootsim/sim"
 	"github.com/bootsim/bootsim/storage"
 	"github.com/bootsim/bootsim/storage/sotp"
@@ -131,18 +130,7 @@ func (r *runner) regionHolds(x *RegionExpect, m *sim.Machine) (bool, string) {
 		got := hex.EncodeToString(sum[:])
 		return got == strings.ToLower(x.SHA256), "sha256 " + got
 	}
-	at := reg.Start
-	if loc, ok := r.l.prof.(imageLocator); ok {
-		if a, ok := loc.imageStart(r.l, x.Region, dev); ok {
-			at = a
-		}
-	} else if r.l.Chain != nil && (strings.HasPrefix(x.Region, "app-") || strings.HasPrefix(x.Region, "bootloader-")) {
-		at = reg.Start + chain.HeaderSpace
-	} else if strings.HasPrefix(x.Region, "slot-") {
-		var i int
-		fmt.Sscanf(x.Region, "slot-%d", &i)
-		at = r.l.Layout.SlotBody(r.l.Board, i, dev.ProgramSize())
-	}
+	at := r.imageAt(reg, dev)
 	holds := func(img *sim.Image) bool {
 		if at+uint64(len(img.Bytes)) > reg.End() {
 			return false

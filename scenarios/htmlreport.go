@@ -11,106 +11,140 @@ import (
 	"github.com/bootsim/bootsim/storage"
 )
 
-// HTMLReport renders runs as one self-contained HTML page (no network, no
-// external assets), for CI artifacts and for teaching: per scenario, its
-// story (summary and steps), its outcome, expectations and invariants, a
-// timeline of its stages and milestones over virtual time, the flash map
-// with erase counts per region, and the serial console, each line linked
-// to its moment on the timeline. It is a pure function of the results.
-func HTMLReport(loaded []*Loaded, results []*Result) string {
+// HTMLReport renders a run report as one self-contained HTML page (no
+// network, no external assets), for CI artifacts and for teaching: per
+// scenario, its story (summary and steps), its outcome, expectations and
+// invariants, a timeline of its stages and milestones over virtual time,
+// the flash map with what each region holds at the end and the erases it
+// took, and the serial console, each line linked to its moment on the
+// timeline. It is a pure function of the report, so a saved report draws
+// the same page as the run did.
+func HTMLReport(rep RunReport) string {
 	var b strings.Builder
 	b.WriteString(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>bootsim report</title>
 <style>
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}
-h1{font-size:1.4em} h2{font-size:1.15em;margin-top:2em;border-bottom:1px solid #ccc}
-.pass{color:#1a7f37}.fail{color:#cf222e}.weakness{color:#9a6700}.n\/a{color:#666}
+h1{font-size:1.4em} h2{font-size:1.15em;margin-top:2em;border-bottom:1px solid #ccc} h3{font-size:1em;margin:1em 0 .3em}
+.pass{color:#1a7f37}.fail,.error{color:#cf222e}.weakness{color:#9a6700}.n\/a{color:#666}
 table{border-collapse:collapse;margin:.5em 0} td,th{border:1px solid #ddd;padding:2px 6px;text-align:left;vertical-align:top}
-.timeline{position:relative;height:auto;border:1px solid #ccc;background:#fafafa;margin:.5em 0}
+code{font:12px ui-monospace,monospace}
+.timeline{position:relative;border:1px solid #ccc;background:#fafafa;margin:.5em 0}
 .lane{position:relative;height:22px;border-bottom:1px dashed #e4e4e4}
+.lane .label{position:absolute;right:2px;top:3px;font-size:10px;color:#999}
 .span{position:absolute;top:2px;height:18px;overflow:hidden;white-space:nowrap;font-size:11px;border-radius:3px;padding:0 2px;box-sizing:border-box}
-.bootloader{background:#cfe2ff}.application{background:#d1e7dd}.bootsel{background:#e2d9f3}.phase{background:#ffe69c}
-.tick{position:absolute;top:0;width:1px;height:22px;background:#555}
+.bootloader{background:#cfe2ff}.application{background:#d1e7dd}.bootsel{background:#e2d9f3}.install{background:#f8d7da}.phase{background:#ffe69c}.update-client{background:#cff4fc}
+.tick{position:absolute;top:0;width:1px;height:22px;background:#555}.tick.device{background:#cf222e;width:2px}.tick.console{background:#ccc}
+.bin{position:absolute;bottom:0;background:#6e7781}
 .serial{font:12px/1.3 ui-monospace,monospace;background:#111;color:#ddd;padding:.5em;max-height:24em;overflow:auto;white-space:pre}
 .serial a{color:#8ab4f8;text-decoration:none} .serial .dev{color:#f0b400}
 .heat{display:inline-block;height:10px;background:#cf222e;vertical-align:middle}
 .tree{font:12px/1.3 ui-monospace,monospace;background:#f6f8fa;padding:.5em;overflow:auto}
 .sectors{margin:.5em 0}.sectors .cells{display:flex;height:16px;border:1px solid #ccc}.sector{min-width:1px;border-right:1px solid #f0f0f0}
 .sectors .regions{position:relative;height:16px;font-size:10px}.region{position:absolute;overflow:hidden;white-space:nowrap;border-left:1px solid #999;padding-left:2px}
+.holds-erased{color:#666}.holds-partial{color:#9a6700}
 </style></head><body>
 <h1>bootsim report</h1>
 `)
-	byName := map[string]*Loaded{}
-	for _, l := range loaded {
-		byName[l.Name] = l
+	esc := html.EscapeString
+	fmt.Fprintf(&b, "<p id=\"summary\">%d scenario%s: %d passed, %d failed", rep.Passed+rep.Failed, plural(rep.Passed+rep.Failed), rep.Passed, rep.Failed)
+	if rep.Errors > 0 {
+		fmt.Fprintf(&b, ", %d file%s invalid", rep.Errors, plural(rep.Errors))
 	}
-	fmt.Fprintf(&b, "<p id=\"summary\">%d scenario%s: %d passed, %d failed</p>\n<ul>\n", len(results), plural(len(results)), countPassed(results), len(results)-countPassed(results))
-	for i, r := range results {
-		fmt.Fprintf(&b, "<li><a href=\"#s%d\" class=\"%s\">%s</a> %s</li>\n", i, r.Status(), html.EscapeString(r.Name), statusLabel(r))
+	b.WriteString("</p>\n<ul>\n")
+	for i, r := range rep.Scenarios {
+		fmt.Fprintf(&b, "<li><a href=\"#s%d\" class=\"%s\">%s</a> %s</li>\n", i, esc(r.Status), esc(r.Name), statusLabel(r.Status))
 	}
 	b.WriteString("</ul>\n")
-	for i, r := range results {
-		writeScenarioHTML(&b, i, byName[r.Name], r)
+	for i := range rep.Scenarios {
+		writeScenarioHTML(&b, i, &rep.Scenarios[i])
 	}
-	b.WriteString("<script>\n// Clicking a console line highlights its moment on the timeline.\ndocument.querySelectorAll('.serial a').forEach(function(a){a.addEventListener('click',function(){var t=document.getElementById(a.dataset.tick);if(t){t.style.background='#cf222e';t.style.width='3px';}});});\n</script>\n</body></html>\n")
+	b.WriteString("<script>\n// Clicking a console line marks its moment on the timeline.\ndocument.querySelectorAll('.serial a').forEach(function(a){a.addEventListener('click',function(){var t=document.getElementById(a.dataset.tick);if(t){t.style.background='#cf222e';t.style.width='3px';}});});\n</script>\n</body></html>\n")
 	return b.String()
 }
 
-func countPassed(rs []*Result) int {
-	n := 0
-	for _, r := range rs {
-		if r.Passed {
-			n++
-		}
-	}
-	return n
-}
-
-func writeScenarioHTML(b *strings.Builder, i int, l *Loaded, r *Result) {
+func writeScenarioHTML(b *strings.Builder, i int, r *RunRecord) {
 	esc := html.EscapeString
-	fmt.Fprintf(b, "<section class=\"scenario\" id=\"s%d\" data-name=\"%s\">\n<h2>%s <span class=\"%s\">%s</span></h2>\n", i, esc(r.Name), esc(r.Name), r.Status(), statusLabel(r))
-	if l != nil {
-		fmt.Fprintf(b, "<p class=\"story\">%s</p>\n<p>%s profile, board %s, seed %d</p>\n<ol class=\"steps\">\n", esc(l.Summary), esc(l.Profile), esc(l.Board.Name), r.Seed)
-		for _, st := range l.Steps {
-			fmt.Fprintf(b, "<li>%s</li>\n", esc(st.String()))
+	fmt.Fprintf(b, "<section class=\"scenario\" id=\"s%d\" data-name=\"%s\">\n<h2>%s <span class=\"%s\">%s</span></h2>\n", i, esc(r.Name), esc(r.Name), esc(r.Status), statusLabel(r.Status))
+	if r.Status == StatusError {
+		fmt.Fprintf(b, "<p>%s did not load:</p>\n<p class=\"error\">%s</p>\n</section>\n", esc(r.File), esc(r.Error))
+		return
+	}
+	if r.Summary != "" {
+		fmt.Fprintf(b, "<p class=\"story\">%s</p>\n", esc(r.Summary))
+	}
+	fmt.Fprintf(b, "<p>%s profile", esc(r.Profile))
+	if r.Board != "" {
+		fmt.Fprintf(b, ", board %s", esc(r.Board))
+	}
+	fmt.Fprintf(b, ", seed %d</p>\n", r.Seed)
+	if len(r.Steps) > 0 {
+		b.WriteString("<ol class=\"steps\">\n")
+		for _, st := range r.Steps {
+			fmt.Fprintf(b, "<li>%s</li>\n", esc(st))
 		}
 		b.WriteString("</ol>\n")
 	}
-	fmt.Fprintf(b, "<p class=\"outcome\">%d boot%s, %s of virtual time, running: %s</p>\n", r.Boots, plural(r.Boots), r.VirtualTime, esc(orNone(r.Running)))
+	fmt.Fprintf(b, "<p class=\"outcome\">%d boot%s, %.3f s of virtual time, running: %s</p>\n", r.Boots, plural(r.Boots), time.Duration(r.VirtualTimeNS).Seconds(), esc(orNone(r.Running)))
+	if r.Error != "" {
+		fmt.Fprintf(b, "<p class=\"fail\">%s</p>\n", esc(r.Error))
+	}
 	b.WriteString("<table class=\"checks\"><tr><th>expectation / invariant</th><th>result</th><th>detail</th></tr>\n")
 	for _, c := range r.Expectations {
-		st, detail := StatusPass, ""
+		st := StatusPass
 		if !c.Passed {
-			st, detail = StatusFail, c.Detail // the detail says why it failed
+			st = StatusFail
 		}
-		fmt.Fprintf(b, "<tr><td>%s</td><td class=\"%s\">%s</td><td>%s</td></tr>\n", esc(c.Text), st, st, esc(detail))
+		fmt.Fprintf(b, "<tr><td>%s</td><td class=\"%s\">%s</td><td>%s</td></tr>\n", esc(c.Text), st, st, esc(c.Detail))
 	}
 	for _, inv := range r.Invariants {
 		fmt.Fprintf(b, "<tr><td>invariant %s</td><td class=\"%s\">%s</td><td>%s</td></tr>\n", esc(inv.Name), esc(inv.Status), esc(inv.Status), esc(inv.Detail))
 	}
 	b.WriteString("</table>\n")
-	writeTimelineHTML(b, i, r)
-	if l != nil && l.Chain != nil {
+	for _, w := range r.Warnings {
+		fmt.Fprintf(b, "<p class=\"weakness\">warning: %s</p>\n", esc(w))
+	}
+	if !r.Passed && r.Replay != "" {
+		fmt.Fprintf(b, "<p>replay: <code>%s</code></p>\n", esc(r.Replay))
+	}
+	if r.Timeline == nil {
+		b.WriteString("<p class=\"note\">This report was saved without the run's trace: no timeline or console.</p>\n")
+	} else {
+		if r.Recovery != nil {
+			fmt.Fprintf(b, "<h3>until the cut (%s)</h3>\n", esc(r.Cut))
+		}
+		writeTimelineHTML(b, fmt.Sprint(i), r.Timeline, r.Console)
+	}
+	if rec := r.Recovery; rec != nil && rec.Timeline != nil {
+		fmt.Fprintf(b, "<h3>the recovery, from power-on: %d boot%s, %.3f s, running: %s</h3>\n", rec.Boots, plural(rec.Boots), time.Duration(rec.VirtualTimeNS).Seconds(), esc(orNone(rec.Running)))
+		writeTimelineHTML(b, fmt.Sprintf("%dr", i), rec.Timeline, rec.Console)
+	}
+	if r.Tree != "" {
 		// The boot-sequence tree the chain walked (bootsim tree).
-		if t, err := BootTree(l, r); err == nil {
-			fmt.Fprintf(b, "<pre class=\"tree\">%s</pre>\n", esc(TreeText(t)))
+		fmt.Fprintf(b, "<pre class=\"tree\">%s</pre>\n", esc(r.Tree))
+	}
+	writeFlashMapHTML(b, r.Regions)
+	if r.FlashSectors != nil {
+		writeSectorHeatHTML(b, r.FlashSectors, r.Regions)
+	}
+	if r.Timeline != nil {
+		writeSerialHTML(b, fmt.Sprint(i), r.Console)
+		if rec := r.Recovery; rec != nil && rec.Timeline != nil {
+			writeSerialHTML(b, fmt.Sprintf("%dr", i), rec.Console)
 		}
 	}
-	writeFlashMapHTML(b, r)
-	if l != nil {
-		writeSectorHeatHTML(b, l, r)
-	}
-	writeSerialHTML(b, i, r)
 	b.WriteString("</section>\n")
 }
 
-// statusLabel is PASS, WEAK or FAIL, as the text output shows it.
-func statusLabel(r *Result) string {
-	switch r.Status() {
+// statusLabel is PASS, WEAK, FAIL or ERROR, as the text output shows it.
+func statusLabel(status string) string {
+	switch status {
 	case StatusFail:
 		return "FAIL"
 	case StatusWeakness:
 		return "WEAK"
+	case StatusError:
+		return "ERROR"
 	}
 	return "PASS"
 }
@@ -122,161 +156,133 @@ func orNone(s string) string {
 	return s
 }
 
-// writeTimelineHTML draws the stages as spans on one lane, the install
-// phases on a second, and the milestones as ticks on a third, over the
-// run's virtual time.
-func writeTimelineHTML(b *strings.Builder, i int, r *Result) {
-	total := r.VirtualTime
-	if total <= 0 {
-		total = time.Millisecond
-	}
-	pct := func(t time.Duration) float64 { return 100 * float64(t) / float64(total) }
-	type sp struct {
-		class, name string
-		from, to    time.Duration
-	}
-	var stages, phases []sp
-	var walk spanWalker
-	collect := func(spans []traceSpan) {
-		for _, s := range spans {
-			switch s.kind {
-			case spanStage:
-				stages = append(stages, sp{strings.ReplaceAll(s.name, " ", "-"), s.detail, s.from, s.to})
-			case spanPhase:
-				phases = append(phases, sp{"phase", s.name, s.from, s.to})
+// timelineLanes are the timeline's lanes of spans, outermost first.
+var timelineLanes = []struct{ kind, label string }{
+	{SpanStage, "stages"}, {SpanInstall, "install"}, {SpanPhase, "phases"}, {SpanUpdateClient, "update client"},
+}
+
+// writeTimelineHTML draws a timeline over virtual time: a lane per kind
+// of span, the milestones, the console lines and what happened to the
+// device as ticks, and the storage ops as a histogram. Element ids start
+// with "t"+id; a console line's tick is t<id>-c<line>.
+func writeTimelineHTML(b *strings.Builder, id string, t *Timeline, console []ConsoleLine) {
+	esc := html.EscapeString
+	total := max(t.EndNS, int64(time.Millisecond))
+	pct := func(ns int64) float64 { return 100 * float64(ns) / float64(total) }
+	fmt.Fprintf(b, "<div class=\"timeline\" id=\"t%s\" title=\"virtual time, 0 to %s\">\n", id, time.Duration(t.EndNS))
+	for _, lane := range timelineLanes {
+		fmt.Fprintf(b, "<div class=\"lane\" data-lane=\"%s\"><span class=\"label\">%s</span>", lane.kind, lane.label)
+		for _, s := range t.Spans {
+			if s.Kind != lane.kind {
+				continue
 			}
-		}
-	}
-	fmt.Fprintf(b, "<div class=\"timeline\" id=\"t%d\" title=\"virtual time, 0 to %s\">\n", i, total)
-	var ticks strings.Builder
-	ticks.WriteString("<div class=\"lane marks\">")
-	for k, e := range r.Trace {
-		collect(walk.step(&e))
-		switch e.Kind {
-		case sim.EvMark:
-			fmt.Fprintf(&ticks, "<div class=\"tick\" id=\"t%d-%d\" style=\"left:%.3f%%\" title=\"%s %s at %s\"></div>", i, k, pct(e.Time), html.EscapeString(e.Name), html.EscapeString(e.Detail), e.Time)
-		case sim.EvSerial:
-			fmt.Fprintf(&ticks, "<div class=\"tick\" id=\"t%d-%d\" style=\"left:%.3f%%;background:#ccc\"></div>", i, k, pct(e.Time))
-		}
-	}
-	collect(walk.finish(r.VirtualTime))
-	ticks.WriteString("</div>\n")
-	for _, lane := range [][]sp{stages, phases} {
-		b.WriteString("<div class=\"lane\">")
-		for _, s := range lane {
-			w := max(pct(s.to)-pct(s.from), 0.2)
-			fmt.Fprintf(b, "<div class=\"span %s\" style=\"left:%.3f%%;width:%.3f%%\" title=\"%s, %s to %s\">%s</div>", s.class, pct(s.from), w, html.EscapeString(s.name), s.from, s.to, html.EscapeString(s.name))
+			class, label := s.Kind, s.Name
+			if s.Kind == SpanStage {
+				class, label = spanClass(s.Name), s.Detail
+			}
+			w := max(pct(s.ToNS)-pct(s.FromNS), 0.2)
+			fmt.Fprintf(b, "<div class=\"span %s\" style=\"left:%.3f%%;width:%.3f%%\" title=\"%s %s, %s to %s\">%s</div>", esc(class), pct(s.FromNS), w,
+				esc(s.Name), esc(s.Detail), time.Duration(s.FromNS), time.Duration(s.ToNS), esc(label))
 		}
 		b.WriteString("</div>\n")
 	}
-	b.WriteString(ticks.String())
-	b.WriteString("</div>\n")
-}
-
-// writeFlashMapHTML lists the regions the run wrote or erased, with the
-// erase operations each took as a heat strip.
-func writeFlashMapHTML(b *strings.Builder, r *Result) {
-	erases, writes := map[string]int{}, map[string]uint64{}
-	for _, op := range r.Journal {
-		region := op.Region
-		if region == "" {
-			region = op.Device
+	b.WriteString("<div class=\"lane marks\"><span class=\"label\">milestones, device</span>")
+	for k, e := range t.Events {
+		class := "tick"
+		if e.Kind != sim.EvMark.String() {
+			class += " device"
 		}
-		switch op.Kind {
-		case storage.OpErase:
-			erases[region]++
-		case storage.OpProgram:
-			writes[region] += op.Len
-		}
+		fmt.Fprintf(b, "<div class=\"%s\" id=\"t%s-m%d\" style=\"left:%.3f%%\" title=\"%s at %s\"></div>", class, id, k, pct(e.AtNS),
+			esc(strings.TrimSpace(e.Kind+" "+e.Name+" "+e.Detail)), time.Duration(e.AtNS))
 	}
-	var regions []string
-	seen := map[string]bool{}
-	for k := range erases {
-		regions, seen[k] = append(regions, k), true
+	b.WriteString("</div>\n<div class=\"lane console\"><span class=\"label\">console</span>")
+	for k, c := range console {
+		fmt.Fprintf(b, "<div class=\"tick console\" id=\"t%s-c%d\" style=\"left:%.3f%%\" title=\"%s\"></div>", id, k, pct(c.AtNS), esc(c.Text))
 	}
-	for k := range writes {
-		if !seen[k] {
-			regions = append(regions, k)
-		}
-	}
-	sort.Strings(regions)
+	b.WriteString("</div>\n<div class=\"lane ops\"><span class=\"label\">storage ops</span>")
 	most := 1
-	for _, n := range erases {
+	for _, n := range t.OpsPerBin {
 		most = max(most, n)
 	}
-	b.WriteString("<table class=\"flashmap\"><tr><th>region</th><th>erase operations</th><th>bytes programmed</th></tr>\n")
-	for _, reg := range regions {
-		fmt.Fprintf(b, "<tr><td>%s</td><td><span class=\"heat\" style=\"width:%dpx\"></span> %d</td><td>%d</td></tr>\n", html.EscapeString(reg), 1+120*erases[reg]/most, erases[reg], writes[reg])
+	for k, n := range t.OpsPerBin {
+		if n <= 0 {
+			continue
+		}
+		w := 100 / float64(len(t.OpsPerBin))
+		fmt.Fprintf(b, "<div class=\"bin\" style=\"left:%.3f%%;width:%.3f%%;height:%dpx\" title=\"%d storage op%s\"></div>", float64(k)*w, w, 1+21*n/most, n, plural(n))
+	}
+	b.WriteString("</div>\n</div>\n")
+}
+
+// writeFlashMapHTML lists the regions of the layout: where each is, what
+// it holds at the end of the run, and the erases (as a heat strip) and
+// bytes programmed the run gave it.
+func writeFlashMapHTML(b *strings.Builder, regions []RegionState) {
+	if len(regions) == 0 {
+		return
+	}
+	esc := html.EscapeString
+	most := 1
+	for _, r := range regions {
+		most = max(most, r.Erases)
+	}
+	b.WriteString("<table class=\"flashmap\"><tr><th>region</th><th>where</th><th>holds at the end</th><th>erase operations</th><th>bytes programmed</th></tr>\n")
+	for _, r := range regions {
+		fmt.Fprintf(b, "<tr data-region=\"%s\"><td>%s</td><td>%s 0x%x, %d bytes</td><td class=\"holds-%s\" title=\"sha256 %s\">%s</td><td><span class=\"heat\" style=\"width:%dpx\"></span> %d</td><td>%d</td></tr>\n",
+			esc(r.Name), esc(r.Name), esc(r.Device), r.Start, r.Size, esc(r.Holds), esc(r.SHA256), esc(r.Text()), 1+120*r.Erases/most, r.Erases, r.Programmed)
 	}
 	b.WriteString("</table>\n")
 }
 
 // writeSectorHeatHTML draws the internal flash as a strip of its sectors,
 // each as dark as the erase operations it took in the run, with the
-// layout's regions named under it.
-func writeSectorHeatHTML(b *strings.Builder, l *Loaded, r *Result) {
-	type sector struct{ start, size uint64 }
-	var sectors []sector
-	var at uint64
-	for _, run := range l.Board.Flash.Sectors {
-		for range run.Count {
-			sectors = append(sectors, sector{at, uint64(run.Size)})
-			at += uint64(run.Size)
-		}
-	}
-	counts := make([]int, len(sectors))
+// regions named under it.
+func writeSectorHeatHTML(b *strings.Builder, m *SectorMap, regions []RegionState) {
+	esc := html.EscapeString
 	most := 0
-	for _, op := range r.Journal {
-		if op.Kind != storage.OpErase || op.Device != sim.DeviceInternal {
-			continue
-		}
-		for k, s := range sectors {
-			if op.Addr < s.start+s.size && s.start < op.Addr+op.Len {
-				counts[k]++
-				most = max(most, counts[k])
-			}
-		}
+	for _, n := range m.Erases {
+		most = max(most, n)
 	}
-	b.WriteString("<div class=\"sectors\" title=\"internal flash, one cell per sector, darker = more erases\"><div class=\"cells\">")
-	for k, s := range sectors {
-		shade := 0.0
-		if most > 0 {
-			shade = float64(counts[k]) / float64(most)
+	fmt.Fprintf(b, "<div class=\"sectors\" title=\"%s flash, one cell per sector, darker = more erases\"><div class=\"cells\">", esc(m.Device))
+	var at uint64
+	k := 0
+	for _, run := range m.Runs {
+		for range run.Count {
+			n := 0
+			if k < len(m.Erases) {
+				n = m.Erases[k]
+			}
+			shade := 0.0
+			if most > 0 {
+				shade = float64(n) / float64(most)
+			}
+			fmt.Fprintf(b, "<div class=\"sector\" style=\"flex:%d;background:rgba(207,34,46,%.2f)\" title=\"0x%x: %d erase%s\"></div>", max(run.Size/1024, 1), shade, at, n, plural(n))
+			at += run.Size
+			k++
 		}
-		fmt.Fprintf(b, "<div class=\"sector\" style=\"flex:%d;background:rgba(207,34,46,%.2f)\" title=\"0x%x: %d erase%s\"></div>", max(s.size/1024, 1), shade, s.start, counts[k], plural(counts[k]))
 	}
 	b.WriteString("</div><div class=\"regions\">")
-	var regions []storage.Region
-	if l.Chain != nil {
-		regions = l.Chain.Regions()
-	} else if l.Layout != nil {
-		regions = l.prof.regions(l)
-	}
 	total := float64(at)
 	for _, reg := range regions {
-		if reg.Device != sim.DeviceInternal || total == 0 {
+		if reg.Device != m.Device || total == 0 {
 			continue
 		}
-		fmt.Fprintf(b, "<span class=\"region\" style=\"left:%.3f%%;width:%.3f%%\" title=\"%s 0x%x+%d\">%s</span>", 100*float64(reg.Start)/total, 100*float64(reg.Size)/total, html.EscapeString(reg.Name), reg.Start, reg.Size, html.EscapeString(reg.Name))
+		fmt.Fprintf(b, "<span class=\"region\" style=\"left:%.3f%%;width:%.3f%%\" title=\"%s 0x%x+%d: %s\">%s</span>", 100*float64(reg.Start)/total, 100*float64(reg.Size)/total,
+			esc(reg.Name), reg.Start, reg.Size, esc(reg.Text()), esc(reg.Name))
 	}
 	b.WriteString("</div></div>\n")
 }
 
 // writeSerialHTML prints the console with virtual timestamps, each line
 // a link to its tick on the timeline.
-func writeSerialHTML(b *strings.Builder, i int, r *Result) {
+func writeSerialHTML(b *strings.Builder, id string, console []ConsoleLine) {
 	b.WriteString("<div class=\"serial\">")
-	for k, e := range r.Trace {
-		var line string
-		switch e.Kind {
-		case sim.EvSerial:
-			line = html.EscapeString(e.Detail)
-		case sim.EvPowerOn, sim.EvPowerOff, sim.EvReset:
-			line = "<span class=\"dev\">~~ " + html.EscapeString(strings.TrimSpace(e.Kind.String()+" "+e.Name+" "+e.Detail)) + "</span>"
-		default:
-			continue
+	for k, c := range console {
+		line := html.EscapeString(c.Text)
+		if c.Device {
+			line = "<span class=\"dev\">" + line + "</span>"
 		}
-		fmt.Fprintf(b, "<a href=\"#t%d\" data-tick=\"t%d-%d\">[%12.6f]</a> %s\n", i, i, k, e.Time.Seconds(), line)
+		fmt.Fprintf(b, "<a href=\"#t%s\" data-tick=\"t%s-c%d\">[%s]</a> %s\n", id, id, k, sim.FormatTime(time.Duration(c.AtNS)), line)
 	}
 	b.WriteString("</div>\n")
 }

@@ -19,6 +19,8 @@ type cutState struct {
 	svc     *cloud.Service
 	client  updateclient.Config
 	prefix  prefixFacts
+	// regions asks the recovery for Result.Regions.
+	regions bool
 }
 
 // prefixFacts is what the invariants need of the run before a cut: the
@@ -141,6 +143,9 @@ func (g *rig) recoverFresh(cs *cutState) (*Result, storage.Touched, bool) {
 	}
 	res.Expectations = append([]Check{c}, r.expectations(res)...)
 	res.Passed = len(res.Failures()) == 0
+	if cs.regions {
+		res.Regions = r.regionStates()
+	}
 	touched := m.Storage().Touched()
 	// Nothing of the recovery's storage outlives it: its pages serve the
 	// next recovery.

@@ -36,6 +36,9 @@ type Options struct {
 	MaxBoots  int
 	MaxTime   time.Duration
 	MaxEvents int
+	// RegionContents asks for Result.Regions: what every region holds at
+	// the end. It reads every region, so sweeps leave it off.
+	RegionContents bool
 	// keepJournalData keeps every programmed byte in the journal (a sweep's
 	// baseline rebuilds the storage from it); other runs keep none.
 	keepJournalData bool
@@ -106,6 +109,9 @@ type Result struct {
 	Trace        []sim.Event
 	Serial       []sim.SerialLine
 	Journal      []storage.Op
+	// Regions is what each region holds at the end (after the recovery,
+	// when a cut cut power), if Options.RegionContents asked for it.
+	Regions []RegionState
 }
 
 // Weaknesses returns the invariants the run violated as known weaknesses
@@ -184,6 +190,8 @@ type runner struct {
 	app appWatch
 	// recovery is set on the runner of a recovery after a cut.
 	recovery *recoveryState
+	// regionContents is Options.RegionContents.
+	regionContents bool
 }
 
 // expectList is what the runner's expectations are: the scenario's, or
@@ -251,6 +259,7 @@ func (g *rig) start(opts Options) (*runner, error) {
 	// state (an nth counter), and the loaded scenario and the options are
 	// shared by every run of them.
 	r.faults = &faults{}
+	r.regionContents = opts.RegionContents
 	if opts.Cut != nil {
 		r.faults.given = append(r.faults.given, opts.Cut.Arm())
 	}
@@ -399,11 +408,15 @@ func (r *runner) play() *Result {
 	if r.cutDone() {
 		res.cutStorage = m.Storage().Snapshot()
 		res.Recovery = r.rig.recover(&cutState{storage: res.cutStorage, svc: r.svc.Clone(), client: *r.client,
-			prefix: r.rig.prefixOf(res.Trace)})
+			prefix: r.rig.prefixOf(res.Trace), regions: r.regionContents})
 		res.Invariants, res.Expectations = res.Recovery.Invariants, res.Recovery.Expectations
+		res.Regions = res.Recovery.Regions
 	} else {
 		res.Invariants = r.invariants(res)
 		res.Expectations = r.expectations(res)
+		if r.regionContents {
+			res.Regions = r.regionStates()
+		}
 	}
 	res.Passed = len(res.Failures()) == 0
 	return res

@@ -31,7 +31,7 @@ func chromium(t *testing.T) string {
 // TestHTMLReportInABrowser opens the HTML report of an update flow and a
 // crash loop in headless Chromium: the page loads with no console error or
 // exception, shows each scenario with its timeline spans, its flash map
-// and its serial console, a click on a console line marks its moment on
+// (with what each region holds at the end) and its serial console, a click on a console line marks its moment on
 // the timeline, and a screenshot is taken (kept in $BOOTSIM_SCREENSHOTS
 // when it is set).
 func TestHTMLReportInABrowser(t *testing.T) {
@@ -76,6 +76,10 @@ func TestHTMLReportInABrowser(t *testing.T) {
 	require.NoError(t, err)
 	serialLines, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('#s0 .serial a').length`))
 	require.NoError(t, err)
+	holds, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('#s0 tr[data-region="active-app"] td:nth-child(3)').textContent`))
+	require.NoError(t, err)
+	lanes, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('#s0 .timeline .lane').length`))
+	require.NoError(t, err)
 	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#s0 .serial a:nth-of-type(3)`))))
 	highlighted, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(function(){var a=document.querySelectorAll('#s0 .serial a')[2];return document.getElementById(a.dataset.tick).style.width})()`))
 	require.NoError(t, err)
@@ -85,6 +89,8 @@ func TestHTMLReportInABrowser(t *testing.T) {
 	require.Equal(t, []string{"seed-update-flow", "crash-loop-recopy"}, names)
 	require.GreaterOrEqual(t, spans, 8, "two boots of each stage and the install's four phases")
 	require.Greater(t, serialLines, 20)
+	require.Equal(t, "app-v2", holds, "the flash map says what the active region holds at the end")
+	require.Equal(t, 7, lanes, "stages, install, phases, update client, milestones, console, storage ops")
 	require.Equal(t, "3px", highlighted, "the clicked console line's moment is marked")
 	require.Greater(t, len(shot), 10_000, "a screenshot of the page")
 	mu.Lock()

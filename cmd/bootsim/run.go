@@ -257,6 +257,8 @@ func runScenarios(cmd *cobra.Command, g *globalFlags, f runFlags, args []string)
 		return usageErr("--max-events %d: want 1 to 100000000", f.maxEvents)
 	}
 	opts.MaxEvents = f.maxEvents
+	// The JSON and HTML reports say what each region holds at the end.
+	opts.RegionContents = f.output == "json" || f.jsonFile != "" || f.htmlFile != ""
 	if f.maxTime != "" {
 		d, err := units.ParseDuration(f.maxTime)
 		if err != nil || d <= 0 || d.D() > 100*365*24*time.Hour {
@@ -352,7 +354,7 @@ func runScenarios(cmd *cobra.Command, g *globalFlags, f runFlags, args []string)
 	}
 	switch f.output {
 	case "json":
-		if err := writeJSON(out, runJSON(results, invalid)); err != nil {
+		if err := writeJSON(out, runReport(list, results, invalid)); err != nil {
 			return err
 		}
 	case "junit":
@@ -381,7 +383,7 @@ func runScenarios(cmd *cobra.Command, g *globalFlags, f runFlags, args []string)
 		}
 	}
 	if jsonFile != nil {
-		if err := writeJSON(jsonFile, runJSON(results, invalid)); err != nil {
+		if err := writeJSON(jsonFile, runReport(list, results, invalid)); err != nil {
 			return outputErr(f.jsonFile, err)
 		}
 		if err := jsonFile.Close(); err != nil {
@@ -389,7 +391,7 @@ func runScenarios(cmd *cobra.Command, g *globalFlags, f runFlags, args []string)
 		}
 	}
 	if htmlFile != nil {
-		if _, err := io.WriteString(htmlFile, scenarios.HTMLReport(list, results)); err != nil {
+		if _, err := io.WriteString(htmlFile, scenarios.HTMLReport(runReport(list, results, invalid))); err != nil {
 			return outputErr(f.htmlFile, err)
 		}
 		if err := htmlFile.Close(); err != nil {
@@ -526,23 +528,8 @@ func printTrace(w io.Writer, label string, tr []sim.Event, n int) {
 // show them.
 func serialTranscript(res *scenarios.Result) []string {
 	var out []string
-	for _, e := range res.Trace {
-		switch e.Kind {
-		case sim.EvSerial:
-			out = append(out, fmt.Sprintf("[%s] %s", sim.FormatTime(e.Time), e.Detail))
-		case sim.EvPowerOn:
-			out = append(out, fmt.Sprintf("[%s] ~~ power on", sim.FormatTime(e.Time)))
-		case sim.EvPowerOff:
-			out = append(out, fmt.Sprintf("[%s] ~~ power off: %s", sim.FormatTime(e.Time), e.Detail))
-		case sim.EvReset:
-			out = append(out, fmt.Sprintf("[%s] ~~ reset (%s)", sim.FormatTime(e.Time), e.Name))
-		case sim.EvWatchdog:
-			out = append(out, fmt.Sprintf("[%s] ~~ watchdog: %s", sim.FormatTime(e.Time), e.Detail))
-		case sim.EvLockup:
-			out = append(out, fmt.Sprintf("[%s] ~~ lockup: %s", sim.FormatTime(e.Time), e.Detail))
-		case sim.EvHalt:
-			out = append(out, fmt.Sprintf("[%s] ~~ halted", sim.FormatTime(e.Time)))
-		}
+	for _, c := range scenarios.Console(res.Trace) {
+		out = append(out, fmt.Sprintf("[%s] %s", sim.FormatTime(time.Duration(c.AtNS)), c.Text))
 	}
 	return out
 }
@@ -570,88 +557,13 @@ func fmtVirtual(d time.Duration) string {
 	return fmt.Sprintf("%.3fs", d.Seconds())
 }
 
-type checkJSON struct {
-	Text   string `json:"text"`
-	Passed bool   `json:"passed"`
-	Detail string `json:"detail,omitempty"`
-}
-
-type invariantJSON struct {
-	Name   string `json:"name"`
-	Status string `json:"status"`
-	Detail string `json:"detail"`
-}
-
-type scenarioJSON struct {
-	Name          string          `json:"name"`
-	File          string          `json:"file"`
-	Passed        bool            `json:"passed"`
-	Status        string          `json:"status"`
-	Weaknesses    []string        `json:"weaknesses,omitempty"`
-	Profile       string          `json:"profile"`
-	Seed          uint64          `json:"seed"`
-	Cut           string          `json:"cut,omitempty"`
-	MaxBoots      int             `json:"max_boots"`
-	Boots         int             `json:"boots"`
-	VirtualTimeNS int64           `json:"virtual_time_ns"`
-	Running       string          `json:"running"`
-	State         string          `json:"state"`
-	Error         string          `json:"error,omitempty"`
-	Expectations  []checkJSON     `json:"expectations"`
-	Invariants    []invariantJSON `json:"invariants"`
-	Ops           int             `json:"storage_ops"`
-	Failures      []string        `json:"failures,omitempty"`
-	Warnings      []string        `json:"warnings,omitempty"`
-	Recovery      *recoveryJSON   `json:"recovery,omitempty"`
-	Replay        string          `json:"replay"`
-}
-
-// recoveryJSON is the recovery after a --cut that cut power: the
-// scenario's expectations and invariants are then the recovery's.
-type recoveryJSON struct {
-	Boots         int    `json:"boots"`
-	VirtualTimeNS int64  `json:"virtual_time_ns"`
-	Running       string `json:"running"`
-	State         string `json:"state"`
-	Ops           int    `json:"storage_ops"`
-}
-
-func runJSON(results []*scenarios.Result, invalid []invalidFile) any {
-	passed := 0
-	list := []scenarioJSON{}
-	for _, r := range results {
-		if r.Passed {
-			passed++
-		}
-		s := scenarioJSON{Name: r.Name, File: r.File, Passed: r.Passed, Status: r.Status(), Weaknesses: r.Weaknesses(), Profile: r.Profile, Seed: r.Seed, Cut: r.Cut, MaxBoots: r.MaxBoots, Boots: r.Boots,
-			VirtualTimeNS: r.VirtualTime.Nanoseconds(), Running: r.Running, State: r.State, Ops: len(r.Journal),
-			Expectations: []checkJSON{}, Invariants: []invariantJSON{}, Failures: r.Failures(), Warnings: r.Warnings, Replay: replayCommand(r)}
-		if r.Error != "" {
-			s.Error = fmt.Sprintf("step %d: %s", r.Step, r.Error)
-		}
-		if rec := r.Recovery; rec != nil {
-			s.Recovery = &recoveryJSON{Boots: rec.Boots, VirtualTimeNS: rec.VirtualTime.Nanoseconds(), Running: rec.Running,
-				State: rec.State, Ops: len(rec.Journal)}
-		}
-		for _, c := range r.Expectations {
-			cj := checkJSON{Text: c.Text, Passed: c.Passed}
-			if !c.Passed {
-				cj.Detail = c.Detail
-			}
-			s.Expectations = append(s.Expectations, cj)
-		}
-		for _, inv := range r.Invariants {
-			s.Invariants = append(s.Invariants, invariantJSON{inv.Name, inv.Status, inv.Detail})
-		}
-		list = append(list, s)
-	}
+// runReport is the report of the runs and the files that did not load.
+func runReport(list []*scenarios.Loaded, results []*scenarios.Result, invalid []invalidFile) scenarios.RunReport {
+	rep := scenarios.NewRunReport(list, results, replayCommand)
 	for _, bad := range invalid {
-		// A file that did not load is a test case that errored: its name
-		// is the file's, since it has no scenario name to give.
-		list = append(list, scenarioJSON{Name: displayName(bad.file), File: bad.file, Status: "error", Error: bad.err.Error(),
-			Expectations: []checkJSON{}, Invariants: []invariantJSON{}, Failures: []string{bad.err.Error()}})
+		rep.AddError(displayName(bad.file), bad.file, bad.err)
 	}
-	return map[string]any{"schema": "bootsim/run/v1", "passed": passed, "failed": len(results) - passed, "errors": len(invalid), "scenarios": list}
+	return rep
 }
 
 // JUnit XML, the subset GitLab and Jenkins read.
