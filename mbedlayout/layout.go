@@ -232,6 +232,17 @@ func (l *Layout) Resolve(b *sim.Board) error {
 			return fmt.Errorf("sotp-section-%d (0x%x, %d bytes) must be whole flash sectors and at least 1 KiB", i+1, a, n)
 		}
 	}
+	// The PALs round the area to erase boundaries, but one that runs past
+	// the device is a configuration error (the real flash driver answers
+	// an invalid sector size there), not a smaller area.
+	devSize := flashSize
+	if l.Storage != sim.DeviceInternal {
+		devSize = uint64(b.External.Size)
+	}
+	if end := uint64(l.StorageAddress + l.StorageSize); end > devSize {
+		return fmt.Errorf("the candidate storage (update-client.storage-address 0x%x + update-client.storage-size 0x%x) runs past the end of %s (0x%x bytes)",
+			uint64(l.StorageAddress), uint64(l.StorageSize), l.Storage, devSize)
+	}
 	regions := l.Regions(b)
 	for _, r := range regions {
 		dev := flashSize

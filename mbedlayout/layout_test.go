@@ -82,6 +82,9 @@ func TestLayoutErrors(t *testing.T) {
 		{"past-end", func(l *Layout) { l.MaxApplicationSize = 0x100000 }, "active-app (0xa400..0x10a400) does not fit in internal"},
 		{"internal-needs-size", func(l *Layout) { l.Storage = sim.DeviceInternal; l.StorageSize = 0; l.StorageAddress = 0x80000 }, "storage-size is required"},
 		{"no-spi", func(l *Layout) { l.Storage = sim.DeviceSPI }, "the board has no such device"},
+		{"storage-past-end", func(l *Layout) {
+			l.Storage, l.StorageAddress, l.StorageSize, l.MaxApplicationSize = sim.DeviceInternal, 0x80000, 0x81000, 0x70000
+		}, "(update-client.storage-address 0x80000 + update-client.storage-size 0x81000) runs past the end of internal (0x100000 bytes)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l, err := For(b, "")

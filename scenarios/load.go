@@ -123,7 +123,7 @@ func check(sc *Scenario, readFile ReadFile) (*Loaded, error) {
 	if sc.Seed == 0 {
 		sc.Seed = 1
 	}
-	if err := l.checkDevice(); err != nil {
+	if err := l.checkDevice(readFile); err != nil {
 		return nil, err
 	}
 	if err := l.checkFirmware(readFile); err != nil {
@@ -156,7 +156,7 @@ func check(sc *Scenario, readFile ReadFile) (*Loaded, error) {
 	return l, nil
 }
 
-func (l *Loaded) checkDevice() error {
+func (l *Loaded) checkDevice(readFile ReadFile) error {
 	d := &l.Device
 	pos := d.pos
 	if pos.File == "" {
@@ -165,9 +165,13 @@ func (l *Loaded) checkDevice() error {
 	if d.Board == "" {
 		return pos.Errorf("device.board is required (one of %s)", strings.Join(sim.BoardNames(), ", "))
 	}
-	b, err := sim.LoadBoard(d.Board)
+	b, err := loadBoard(string(d.Board), readFile)
 	if err != nil {
-		return pos.Errorf("device.board: %v", err)
+		at := d.boardPos
+		if at.File == "" {
+			at = pos
+		}
+		return at.Errorf("device.board: %v", err)
 	}
 	l.Board = b
 	l.Profile = d.Profile
@@ -180,6 +184,22 @@ func (l *Loaded) checkDevice() error {
 	}
 	l.prof = p
 	return p.configure(l, pos)
+}
+
+// loadBoard reads a board: a built-in one by its name or Mbed target
+// name, or a board file of the user's own (relative to the scenario).
+func loadBoard(name string, readFile ReadFile) (*sim.Board, error) {
+	if !sim.IsBoardFile(name) {
+		return sim.LoadBoard(name)
+	}
+	if readFile == nil {
+		return nil, fmt.Errorf("%s: this scenario cannot name files", name)
+	}
+	data, err := readFile(name)
+	if err != nil {
+		return nil, err
+	}
+	return sim.ParseBoard(name, data)
 }
 
 // descriptorRoom is how much of a generated image the descriptor may take.

@@ -77,3 +77,7 @@ func ProfileNames() []string {
 type imageLocator interface {
 	imageStart(l *Loaded, region string, dev storage.Device) (uint64, bool)
 }
+
+// Regions returns the named regions of the scenario's device, as its
+// profile lays them out.
+func (l *Loaded) Regions() []storage.Region { return l.prof.regions(l) }

@@ -172,10 +172,10 @@ designs it makes sense under, with what must hold there).
 	for _, k := range chainKeys {
 		fmt.Fprintf(&b, "| `%s` | %s | `%s: 3` |\n", k, ProfileChain, k)
 	}
-	b.WriteString("\n## Boards\n\n| board | |\n| --- | --- |\n")
+	b.WriteString("\n## Boards\n\n`device: {board: ...}` takes a built-in board by its name or its Mbed target name, or the path of a board file of your own, relative to the scenario: `bootsim boards --show k64f > myboard.yaml` writes one to start from, with the source of each figure.\n\n| board | Mbed target | |\n| --- | --- | --- |\n")
 	for _, n := range sim.BoardNames() {
 		if bd, err := sim.LoadBoard(n); err == nil {
-			fmt.Fprintf(&b, "| `%s` | %s, %s |\n", n, bd.Title, bd.MCU)
+			fmt.Fprintf(&b, "| `%s` | `%s` | %s, %s |\n", n, bd.MbedTarget, bd.Title, bd.MCU)
 		}
 	}
 	b.WriteString("\n## Milestones\n\nWhat `event:`, `no-event:`, `wait: {until: {event: ...}}` and `power-cut: {event: ...}` may name (`bootsim events`).\n\n| milestone | designs | meaning |\n| --- | --- | --- |\n")

@@ -112,7 +112,7 @@ func TestLoadErrors(t *testing.T) {
 		{"unknown running firmware", base + "expect:\n  - running: app-v7\n", `t.yaml:15:5: running: unknown firmware "app-v7"`},
 		{"unknown expectation", base + "expect:\n  - runing: app-v2\n", `t.yaml:15:5: unknown expectation "runing"`},
 		{"unknown weakness", base + "expect:\n  - weakness: bricks\n", `t.yaml:15:5: weakness "bricks": want an invariant`},
-		{"unknown board", strings.Replace(base, "board: k64f", "board: pico", 1), `t.yaml:4:3: device.board: unknown board "pico"`},
+		{"unknown board", strings.Replace(base, "board: k64f", "board: pico", 1), `t.yaml:4:10: device.board: unknown board "pico"`},
 		{"storage the board lacks", strings.Replace(base, "board: k64f", "board: k64f\n  storage: spi", 1), `device.storage "spi": board k64f keeps candidates on sd, internal`},
 		{"profile not available", strings.Replace(base, "board: k64f", "board: k64f\n  profile: secure-boot", 1), `device.profile "secure-boot" is not available in this version`},
 		{"overlapping regions", strings.Replace(base, "board: k64f", "board: k64f\n  config:\n    sotp-section-2-address: 0x8000", 1), `t.yaml:6:29: layout: sotp-2 (0x8000..0x9000) overlaps sotp-1 (0x8000..0x9000)`},

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"reflect"
 
+	"github.com/bootsim/bootsim/sim"
 	"github.com/bootsim/bootsim/units"
 	"github.com/invopop/jsonschema"
 	orderedmap "github.com/pb33f/ordered-map/v2"
@@ -83,6 +84,9 @@ func mapType(r *jsonschema.Reflector, t reflect.Type) *jsonschema.Schema {
 		return s
 	}
 	switch t {
+	case reflect.TypeFor[BoardRef]():
+		return &jsonschema.Schema{Description: "A built-in board, its Mbed target name, or the path of a board file of your own (bootsim boards --show k64f > myboard.yaml).",
+			AnyOf: []*jsonschema.Schema{words("", append(sim.BoardNames(), sim.MbedTargets()...)...), {Type: "string", Pattern: `[/\\]|\.ya?ml$`}}}
 	case reflect.TypeFor[units.Size]():
 		return size()
 	case reflect.TypeFor[units.Duration]():

@@ -77,4 +77,10 @@ func TestSchemaAcceptsLibrary(t *testing.T) {
 	} {
 		require.Error(t, s.Validate(yamlToJSONValue(t, []byte(bad))), bad)
 	}
+	for _, good := range []string{
+		strings.Replace(base, "board: k64f", "board: K64F", 1),
+		strings.Replace(base, "board: k64f", "board: boards/mine.yaml", 1),
+	} {
+		require.NoError(t, s.Validate(yamlToJSONValue(t, []byte(good))), good)
+	}
 }

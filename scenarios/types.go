@@ -41,9 +41,11 @@ type Scenario struct {
 
 // Device is the simulated device.
 type Device struct {
-	Board   string `yaml:"board" jsonschema:"required,enum=k64f,enum=nucleo-f429zi,enum=disco-l475vg"`
-	Profile string `yaml:"profile,omitempty" jsonschema:"enum=chain,enum=classic,enum=hardened,description=Update design (default classic)."`
-	Storage string `yaml:"storage,omitempty" jsonschema:"enum=sd,enum=spi,enum=internal,description=Where candidates live (default: the board's)."`
+	// Board is a built-in board (k64f), its Mbed target name (K64F), or
+	// the path of a board file of one's own, relative to the scenario.
+	Board   BoardRef `yaml:"board" jsonschema:"required"`
+	Profile string   `yaml:"profile,omitempty" jsonschema:"enum=chain,enum=classic,enum=hardened,description=Update design (default classic)."`
+	Storage string   `yaml:"storage,omitempty" jsonschema:"enum=sd,enum=spi,enum=internal,description=Where candidates live (default: the board's)."`
 	// Config overrides configuration keys: layout keys of mbed_app.json and
 	// mbed-bootloader.* keys.
 	Config ConfigMap `yaml:"config,omitempty" jsonschema:"description=Configuration keys as in mbed_app.json\\, e.g. mbed-bootloader.max-boot-retries: 5."`
@@ -63,7 +65,14 @@ type Device struct {
 		Latency   units.Duration `yaml:"latency,omitempty" jsonschema:"description=Per request (default 50ms)."`
 	} `yaml:"network,omitempty"`
 	pos strictyaml.Pos
+	// boardPos is where board: is written, for errors about the board.
+	boardPos strictyaml.Pos
 }
+
+// BoardRef names a board: a built-in one by its name (k64f) or its Mbed
+// target name (K64F), or a board file by its path (it has a slash or a
+// .yaml extension).
+type BoardRef string
 
 // UnmarshalStrictYAML records the device's position.
 func (d *Device) UnmarshalStrictYAML(dec strictyaml.Decoder, n *yaml.Node) error {
@@ -74,6 +83,12 @@ func (d *Device) UnmarshalStrictYAML(dec strictyaml.Decoder, n *yaml.Node) error
 	}
 	*d = Device(p)
 	d.pos = dec.At(n)
+	d.boardPos = d.pos
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == "board" {
+			d.boardPos = dec.At(n.Content[i+1])
+		}
+	}
 	return nil
 }
 

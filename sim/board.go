@@ -30,7 +30,10 @@ const (
 type Board struct {
 	Name  string `yaml:"name"`
 	Title string `yaml:"title"`
-	MCU   string `yaml:"mcu"`
+	// MbedTarget is the board's Mbed OS target name (K64F), which
+	// LoadBoard accepts for the board's name.
+	MbedTarget string `yaml:"mbed-target,omitempty"`
+	MCU        string `yaml:"mcu"`
 	CPU   struct {
 		ClockHz uint64 `yaml:"clock-hz"`
 		// HashRate is SHA-256 throughput in bytes per second.
@@ -157,13 +160,64 @@ func BoardNames() []string {
 	return names
 }
 
-// LoadBoard returns a built-in board by name.
+// LoadBoard returns a built-in board by its name (k64f) or its Mbed
+// target name (K64F, any case).
 func LoadBoard(name string) (*Board, error) {
-	data, err := boardFiles.ReadFile(path.Join("boards", name+".yaml"))
-	if err != nil || strings.ContainsAny(name, "/\\") {
-		return nil, fmt.Errorf("%w %q (known boards: %s)", ErrUnknownBoard, name, strings.Join(BoardNames(), ", "))
+	data, file, err := BoardSource(name)
+	if err != nil {
+		return nil, err
 	}
-	return ParseBoard(name+".yaml", data)
+	return ParseBoard(file, data)
+}
+
+// BoardSource returns the YAML of a built-in board, by its name or its Mbed
+// target name, with the file name it has: a starting point for a board of
+// one's own.
+func BoardSource(name string) ([]byte, string, error) {
+	if !strings.ContainsAny(name, "/\\") && name != "" {
+		if data, err := boardFiles.ReadFile(path.Join("boards", name+".yaml")); err == nil {
+			return data, name + ".yaml", nil
+		}
+		for _, n := range BoardNames() {
+			data, _ := boardFiles.ReadFile(path.Join("boards", n+".yaml"))
+			if t := mbedTargetOf(data); t != "" && strings.EqualFold(t, name) {
+				return data, n + ".yaml", nil
+			}
+		}
+	}
+	return nil, "", fmt.Errorf("%w %q (known boards: %s; or their Mbed target names: %s; or the path of a board file)",
+		ErrUnknownBoard, name, strings.Join(BoardNames(), ", "), strings.Join(MbedTargets(), ", "))
+}
+
+// MbedTargets returns the Mbed target names of the built-in boards, in
+// the order of BoardNames.
+func MbedTargets() []string {
+	var out []string
+	for _, n := range BoardNames() {
+		data, _ := boardFiles.ReadFile(path.Join("boards", n+".yaml"))
+		if t := mbedTargetOf(data); t != "" {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// mbedTargetOf reads the mbed-target line of a built-in board's YAML
+// without parsing the rest (the built-in files are checked by tests).
+func mbedTargetOf(data []byte) string {
+	for line := range strings.Lines(string(data)) {
+		if v, ok := strings.CutPrefix(line, "mbed-target:"); ok {
+			v, _, _ = strings.Cut(v, "#")
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// IsBoardFile says whether a board: value names a file rather than a
+// built-in board: it has a path separator or a YAML extension.
+func IsBoardFile(name string) bool {
+	return strings.ContainsAny(name, "/\\") || strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml")
 }
 
 // Boards returns every built-in board, sorted by name.
@@ -192,10 +246,28 @@ func ParseBoard(file string, data []byte) (*Board, error) {
 	return &b, nil
 }
 
+// Bounds of a board file: the largest internal flash of a
+// microcontroller is a few MiB, and the simulator keeps one entry per
+// sector; no external device here is larger than 1 TiB.
+const (
+	MaxFlashSectors  = 1 << 14
+	MaxFlashSize     = 64 << 20
+	MaxExternalSize  = 1 << 40
+	maxBoardNameSize = 64
+)
+
 func (b *Board) validate() error {
+	sectors := 0
+	for _, s := range b.Flash.Sectors {
+		if s.Count > 0 {
+			sectors += s.Count
+		}
+	}
 	switch {
 	case b.Name == "":
 		return fmt.Errorf("name is missing")
+	case len(b.Name) > maxBoardNameSize || strings.ContainsAny(b.Name, " \t\n/\\"):
+		return fmt.Errorf("name %q: a short word (letters, digits, dashes)", b.Name)
 	case b.CPU.HashRate == 0:
 		return fmt.Errorf("cpu.hash-rate is missing")
 	case b.NoInitRAM < 16:
@@ -209,6 +281,15 @@ func (b *Board) validate() error {
 		if s.Size == 0 || s.Count <= 0 || s.Size%b.Flash.ProgramUnit != 0 {
 			return fmt.Errorf("flash.sectors[%d]: want a size that is a multiple of the program unit and a count > 0", i)
 		}
+		if s.Count > MaxFlashSectors || uint64(s.Size) > MaxFlashSize {
+			return fmt.Errorf("flash.sectors[%d]: %d sectors of %s: past any microcontroller's flash", i, s.Count, s.Size)
+		}
+	}
+	if sectors > MaxFlashSectors || uint64(b.Flash.Size()) > MaxFlashSize {
+		return fmt.Errorf("flash: %d sectors, %s: at most %d sectors and %d MiB", sectors, b.Flash.Size(), MaxFlashSectors, MaxFlashSize>>20)
+	}
+	if uint64(b.External.Size) > MaxExternalSize {
+		return fmt.Errorf("external.size %s: at most 1 TiB", b.External.Size)
 	}
 	switch b.External.Kind {
 	case "sd":

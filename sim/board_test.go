@@ -146,3 +146,28 @@ func FuzzParseDescriptor(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseBoard: a board file of the user's own either parses into a
+// board whose storage can be built, or is refused with an error; it never
+// panics and never builds more flash than the bounds allow.
+func FuzzParseBoard(f *testing.F) {
+	for _, n := range BoardNames() {
+		data, _, err := BoardSource(n)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Add([]byte("name: x\ncpu: {hash-rate: 1}\nno-init-ram: 16\nflash: {sectors: [{size: 8, count: 1}], program-unit: 8}\nstorage: {default: internal, internal: {}}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		b, err := ParseBoard("fuzz.yaml", data)
+		if err != nil {
+			return
+		}
+		if uint64(b.Flash.Size()) > MaxFlashSize || uint64(b.External.Size) > MaxExternalSize {
+			t.Fatalf("a board past the bounds parsed: %s flash, %s external", b.Flash.Size(), b.External.Size)
+		}
+		_ = b.NewStorage(nil)
+		_ = b.HashTime(1 << 20)
+	})
+}

@@ -5,26 +5,68 @@ import (
 	"io"
 	"strings"
 
+	"github.com/bootsim/bootsim/mbedlayout"
 	"github.com/bootsim/bootsim/sim"
 	"github.com/bootsim/bootsim/units"
 	"github.com/spf13/cobra"
 )
 
+// inBoard is a board file of the user's own.
+var inBoard = inputKind{"board file", 1 << 20}
+
 func newBoardsCmd() *cobra.Command {
-	var output string
+	var output, show string
 	cmd := &cobra.Command{
-		Use:   "boards",
-		Short: "List the built-in board profiles",
+		Use:   "boards [BOARD.yaml...]",
+		Short: "List the built-in board profiles, or check board files of your own",
 		Long: `List the built-in board profiles: the MCU, its internal flash geometry and
-timings, the external storage, and where candidate images can live.`,
+timings, the external storage, and where candidate images can live.
+
+A board of your own is a YAML file of the same form: --show prints a
+built-in one (with the source of each figure) to start from. Name the file
+in a scenario (device: {board: myboard.yaml}, relative to the scenario) or
+give it here to check it: it is parsed, and the layout of each candidate
+storage it configures is checked against its flash, as a scenario would.
+A built-in board may also be named by its Mbed target name (K64F).`,
 		Example: `  bootsim boards
-  bootsim boards -o json`,
-		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+  bootsim boards -o json
+  bootsim boards --show k64f > myboard.yaml
+  bootsim boards myboard.yaml`,
+		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(output, "text", "json"); err != nil {
 				return err
 			}
+			if show != "" {
+				if len(args) > 0 {
+					return usageErr("--show prints a built-in board; give no board file with it")
+				}
+				data, _, err := sim.BoardSource(show)
+				if err != nil {
+					return usageErr("--show: %v", err)
+				}
+				_, err = cmd.OutOrStdout().Write(data)
+				return err
+			}
 			boards := sim.Boards()
+			if len(args) > 0 {
+				boards = nil
+				for _, path := range args {
+					data, err := readInput(cmd, path, inBoard)
+					if err != nil {
+						return err
+					}
+					b, err := sim.ParseBoard(displayName(path), data)
+					if err != nil {
+						return usageErr("%v", err)
+					}
+					for _, st := range b.Storages() {
+						if _, err := mbedlayout.For(b, st); err != nil {
+							return usageErr("%s: the layout with candidates on %s: %v", displayName(path), st, err)
+						}
+					}
+					boards = append(boards, b)
+				}
+			}
 			if output == "json" {
 				return writeJSON(cmd.OutOrStdout(), boardsJSON(boards))
 			}
@@ -33,6 +75,10 @@ timings, the external storage, and where candidate images can live.`,
 		},
 	}
 	addOutputFlag(cmd, &output, "text|json")
+	cmd.Flags().StringVar(&show, "show", "", "print a built-in board's file (by name or Mbed target name), to start a board of your own from")
+	_ = cmd.RegisterFlagCompletionFunc("show", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return sim.BoardNames(), cobra.ShellCompDirectiveNoFileComp
+	})
 	return cmd
 }
 
@@ -77,6 +123,9 @@ func printBoards(w io.Writer, boards []*sim.Board) {
 			fmt.Fprintln(w)
 		}
 		fmt.Fprintf(w, "%s — %s\n", b.Name, b.Title)
+		if b.MbedTarget != "" {
+			fmt.Fprintf(w, "  target      %s (Mbed OS)\n", b.MbedTarget)
+		}
 		fmt.Fprintf(w, "  mcu         %s, %s RAM, SHA-256 at %.1f MB/s\n", b.MCU, b.RAM.Human(), float64(b.CPU.HashRate)/1e6)
 		fmt.Fprintf(w, "  flash       %s: %s sectors, %d-byte program unit\n", b.Flash.Size().Human(), sectorSummary(b), uint64(b.Flash.ProgramUnit))
 		fmt.Fprintf(w, "  timings     %s\n", flashTimings(b))
@@ -100,6 +149,7 @@ func flashTimings(b *sim.Board) string {
 type boardJSON struct {
 	Name           string   `json:"name"`
 	Title          string   `json:"title"`
+	MbedTarget     string   `json:"mbed_target,omitempty"`
 	MCU            string   `json:"mcu"`
 	RAM            uint64   `json:"ram"`
 	HashRate       uint64   `json:"hash_rate"`
@@ -127,7 +177,7 @@ func boardsJSON(boards []*sim.Board) any {
 			ext["program_page"] = uint64(b.External.ProgramPage)
 		}
 		out = append(out, boardJSON{
-			Name: b.Name, Title: b.Title, MCU: b.MCU, RAM: uint64(b.RAM), HashRate: b.CPU.HashRate,
+			Name: b.Name, Title: b.Title, MbedTarget: b.MbedTarget, MCU: b.MCU, RAM: uint64(b.RAM), HashRate: b.CPU.HashRate,
 			Flash: map[string]any{
 				"size": uint64(b.Flash.Size()), "sectors": secs,
 				"program_unit": uint64(b.Flash.ProgramUnit), "program_time_ns": b.Flash.ProgramTime.D().Nanoseconds(),

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -19,12 +18,17 @@ import (
 func newLayoutCmd() *cobra.Command {
 	var board, profile, storageKind, output string
 	cmd := &cobra.Command{
-		Use:   "layout",
-		Short: "Draw a board's flash map",
+		Use:   "layout [SCENARIO]",
+		Short: "Draw a board's flash map, or a scenario's",
 		Long: `Draw the flash map of a board as the seed's diagram does: high addresses at
 the top, each region with its start address, its size and the configuration
 key that places it (the keys of mbed_app.json). The map of each device is
 drawn: internal flash, and the SD card or SPI flash when candidates live there.
+
+Given a scenario (a file or a built-in name), draw the layout it runs on:
+its board (a board file of your own included), its profile, its storage and
+its device.config keys. --board also takes a board file's path or an Mbed
+target name.
 
 Profiles: classic (the Mbed bootloader's layout with SOTP key storage),
 hardened (the same layout with two candidate locations: slot 0 for updates,
@@ -35,19 +39,31 @@ slots, all on internal flash).`,
   bootsim layout --board k64f --storage internal
   bootsim layout --board disco-l475vg -o json
   bootsim layout --board k64f --profile hardened
-  bootsim layout --board nucleo-f429zi --profile chain`,
-		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+  bootsim layout --board nucleo-f429zi --profile chain
+  bootsim layout --board myboard.yaml
+  bootsim layout my-scenario.yaml`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(output, "text", "json"); err != nil {
 				return err
+			}
+			if len(args) == 1 {
+				for _, f := range []string{"board", "profile", "storage"} {
+					if cmd.Flags().Changed(f) {
+						return usageErr("--%s: a scenario's layout is its own (its device: section); give the flag or the scenario, not both", f)
+					}
+				}
+				ls, err := loadScenarios(cmd, args)
+				if err != nil {
+					return err
+				}
+				return drawScenarioLayout(cmd.OutOrStdout(), ls[0], output)
 			}
 			if !slices.Contains(scenarios.ProfileNames(), profile) {
 				return usageErr("profile %q has no layout in this version (available: %s)", profile, strings.Join(scenarios.ProfileNames(), ", "))
 			}
-			b, err := sim.LoadBoard(board)
-			if errors.Is(err, sim.ErrUnknownBoard) {
-				return usageErr("%v", err)
-			} else if err != nil {
+			b, err := boardArg(cmd, board)
+			if err != nil {
 				return err
 			}
 			if profile == "chain" {
@@ -75,7 +91,7 @@ slots, all on internal flash).`,
 				l.StorageLocations = 2 // updates in slot 0, the saved copy in the last
 			}
 			if err := l.Resolve(b); err != nil {
-				return err
+				return usageErr("board %s: %v", b.Name, err)
 			}
 			if output == "json" {
 				regions := l.Regions(b)
@@ -88,16 +104,53 @@ slots, all on internal flash).`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&board, "board", "k64f", "board profile (see 'bootsim boards')")
+	cmd.Flags().StringVar(&board, "board", "k64f", "board: a built-in one (see 'bootsim boards'), its Mbed target name, or a board file")
 	cmd.Flags().StringVar(&profile, "profile", "classic", "update design: classic, hardened or chain")
 	cmd.Flags().StringVar(&storageKind, "storage", "", "where candidates live: sd, spi or internal (default: the board's)")
 	addOutputFlag(cmd, &output, "text|json")
 	_ = cmd.RegisterFlagCompletionFunc("board", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
-		return sim.BoardNames(), cobra.ShellCompDirectiveNoFileComp
+		return sim.BoardNames(), cobra.ShellCompDirectiveDefault
 	})
 	_ = cmd.RegisterFlagCompletionFunc("storage", cobra.FixedCompletions([]string{"sd", "spi", "internal"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("profile", cobra.FixedCompletions(scenarios.ProfileNames(), cobra.ShellCompDirectiveNoFileComp))
 	return cmd
+}
+
+// boardArg reads the board a --board flag names: a built-in one, by name
+// or Mbed target name, or a board file.
+func boardArg(cmd *cobra.Command, name string) (*sim.Board, error) {
+	if !sim.IsBoardFile(name) {
+		b, err := sim.LoadBoard(name)
+		if err != nil {
+			return nil, usageErr("--board: %v", err)
+		}
+		return b, nil
+	}
+	data, err := readInput(cmd, name, inBoard)
+	if err != nil {
+		return nil, err
+	}
+	b, err := sim.ParseBoard(displayName(name), data)
+	if err != nil {
+		return nil, usageErr("%v", err)
+	}
+	return b, nil
+}
+
+// drawScenarioLayout draws the layout a loaded scenario runs on.
+func drawScenarioLayout(w io.Writer, l *scenarios.Loaded, output string) error {
+	if l.Chain != nil {
+		if output == "json" {
+			return writeJSON(w, layoutJSON(l.Board.Name, l.Profile, sim.DeviceInternal, l.Regions(), chainKeys(l.Chain)))
+		}
+		drawChainLayout(w, l.Board, l.Chain)
+		return nil
+	}
+	if output == "json" {
+		return writeJSON(w, layoutJSON(l.Board.Name, l.Profile, l.Layout.Storage, l.Regions(), l.Layout.Keys()))
+	}
+	drawLayout(w, l.Board, l.Layout, l.Profile)
+	return nil
 }
 
 // box is one region of a device's map.
