@@ -34,7 +34,7 @@ type Board struct {
 	// LoadBoard accepts for the board's name.
 	MbedTarget string `yaml:"mbed-target,omitempty"`
 	MCU        string `yaml:"mcu"`
-	CPU   struct {
+	CPU        struct {
 		ClockHz uint64 `yaml:"clock-hz"`
 		// HashRate is SHA-256 throughput in bytes per second.
 		HashRate uint64 `yaml:"hash-rate"`
