@@ -7,6 +7,7 @@ package mbedlayout
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/bootsim/bootsim/sim"
 	"github.com/bootsim/bootsim/storage"
@@ -44,7 +45,20 @@ type Layout struct {
 	StorageSize      units.Size `yaml:"update-client.storage-size"`
 	StorageLocations int        `yaml:"update-client.storage-locations"`
 	StoragePage      units.Size `yaml:"update-client.storage-page"`
+	// KVStoreAddress and KVStoreSize place the internal KVStore (TDBStore)
+	// of the v4 configurations (storage_tdb_internal.*): drawn and named,
+	// not simulated. Zero size: none.
+	KVStoreAddress units.Size `yaml:"storage_tdb_internal.internal_base_address"`
+	KVStoreSize    units.Size `yaml:"storage_tdb_internal.internal_size"`
+	// KVStoreROT says the bootloader reads the device key from KVStore
+	// (mbed-bootloader.use-kvstore-rot, the v4 default), not from SOTP.
+	KVStoreROT bool `yaml:"-"`
 }
+
+// HasSOTP says whether the layout has the SOTP key store (the v3
+// configurations); the v4 ones keep the root of trust in KVStore, and
+// internal_flash_no_rot needs none.
+func (l *Layout) HasSOTP() bool { return l.SOTP1Size != 0 || l.SOTP2Size != 0 }
 
 // Bounds of the configuration keys: the update client supports a handful
 // of storage locations; no device here is larger than 1 TiB; no bootloader
@@ -67,6 +81,7 @@ const (
 	RegionSOTP2        = "sotp-2"
 	RegionActiveHeader = "active-header"
 	RegionActiveApp    = "active-app"
+	RegionKVStore      = "kvstore"
 )
 
 // SOTPAreas returns the two areas of the SOTP key store
@@ -137,6 +152,8 @@ func (l *Layout) keys() []layoutKey {
 		{name: "update-client.storage-size", size: &l.StorageSize},
 		{name: "update-client.storage-locations", count: &l.StorageLocations},
 		{name: "update-client.storage-page", size: &l.StoragePage},
+		{name: "storage_tdb_internal.internal_base_address", size: &l.KVStoreAddress},
+		{name: "storage_tdb_internal.internal_size", size: &l.KVStoreSize},
 	}
 }
 
@@ -228,9 +245,15 @@ func (l *Layout) Resolve(b *sim.Board) error {
 	}
 	for i, sec := range [][2]units.Size{{l.SOTP1Address, l.SOTP1Size}, {l.SOTP2Address, l.SOTP2Size}} {
 		a, n := uint64(sec[0]), uint64(sec[1])
+		if !l.HasSOTP() {
+			break
+		}
 		if n < 1024 || !onSector(b, a) || !onSector(b, a+n) {
 			return fmt.Errorf("sotp-section-%d (0x%x, %d bytes) must be whole flash sectors and at least 1 KiB", i+1, a, n)
 		}
+	}
+	if n := uint64(l.KVStoreSize); n > 0 && (!onSector(b, uint64(l.KVStoreAddress)) || !onSector(b, uint64(l.KVStoreAddress)+n)) {
+		return fmt.Errorf("the KVStore (storage_tdb_internal.internal_base_address 0x%x, %d bytes) must be whole flash sectors", uint64(l.KVStoreAddress), n)
 	}
 	// The PALs round the area to erase boundaries, but one that runs past
 	// the device is a configuration error (the real flash driver answers
@@ -269,13 +292,18 @@ func (l *Layout) Resolve(b *sim.Board) error {
 // Regions returns the layout's named regions: bootloader, SOTP areas, the
 // active header and application, and one region per candidate slot.
 func (l *Layout) Regions(b *sim.Board) []storage.Region {
-	rs := []storage.Region{
-		{Name: RegionBootloader, Device: sim.DeviceInternal, Start: 0, Size: uint64(l.BootloaderSize)},
-		{Name: RegionSOTP1, Device: sim.DeviceInternal, Start: uint64(l.SOTP1Address), Size: uint64(l.SOTP1Size)},
-		{Name: RegionSOTP2, Device: sim.DeviceInternal, Start: uint64(l.SOTP2Address), Size: uint64(l.SOTP2Size)},
-		{Name: RegionActiveHeader, Device: sim.DeviceInternal, Start: uint64(l.ApplicationDetails), Size: uint64(l.ApplicationStart - l.ApplicationDetails)},
-		{Name: RegionActiveApp, Device: sim.DeviceInternal, Start: uint64(l.ApplicationStart), Size: uint64(l.MaxApplicationSize)},
+	rs := []storage.Region{{Name: RegionBootloader, Device: sim.DeviceInternal, Start: 0, Size: uint64(l.BootloaderSize)}}
+	if l.HasSOTP() {
+		rs = append(rs,
+			storage.Region{Name: RegionSOTP1, Device: sim.DeviceInternal, Start: uint64(l.SOTP1Address), Size: uint64(l.SOTP1Size)},
+			storage.Region{Name: RegionSOTP2, Device: sim.DeviceInternal, Start: uint64(l.SOTP2Address), Size: uint64(l.SOTP2Size)})
 	}
+	if l.KVStoreSize > 0 {
+		rs = append(rs, storage.Region{Name: RegionKVStore, Device: sim.DeviceInternal, Start: uint64(l.KVStoreAddress), Size: uint64(l.KVStoreSize)})
+	}
+	rs = append(rs,
+		storage.Region{Name: RegionActiveHeader, Device: sim.DeviceInternal, Start: uint64(l.ApplicationDetails), Size: uint64(l.ApplicationStart - l.ApplicationDetails)},
+		storage.Region{Name: RegionActiveApp, Device: sim.DeviceInternal, Start: uint64(l.ApplicationStart), Size: uint64(l.MaxApplicationSize)})
 	for i, s := range l.Slots(b) {
 		rs = append(rs, storage.Region{Name: SlotRegion(i), Device: l.Storage, Start: s.Start, Size: s.Size})
 	}
@@ -374,6 +402,11 @@ func alignUp(a, unit uint64) uint64 {
 func (l *Layout) Keys() [][2]string {
 	var out [][2]string
 	for _, k := range l.keys() {
+		switch {
+		case strings.HasPrefix(k.name, "sotp-section-") && !l.HasSOTP(),
+			strings.HasPrefix(k.name, "storage_tdb_internal.") && l.KVStoreSize == 0:
+			continue // what the layout does not have
+		}
 		v := ""
 		switch {
 		case k.count != nil:

@@ -128,6 +128,10 @@ func (l *Loaded) checkAttack(a *Attack) error {
 		return a.pos.Errorf("attack %s: the %s profile has no boot record; its state is in SOTP (%s, %s)", a.Kind, l.Profile, AttackTearSOTP, AttackEraseSOTP)
 	}
 	switch a.Kind {
+	case AttackEraseSOTP, AttackTearSOTP:
+		if !l.Layout.HasSOTP() {
+			return a.pos.Errorf("attack %s: the layout has no SOTP sections", a.Kind)
+		}
 	case AttackPlant:
 		if err := l.firmwareRef(a.Plant, a.pos, "attack.plant"); err != nil {
 			return err

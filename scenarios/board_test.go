@@ -2,7 +2,9 @@ package scenarios
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
+	"os"
 	"strings"
 	"testing"
 
@@ -67,8 +69,9 @@ func TestOwnBoardFileErrors(t *testing.T) {
 
 	src, _, err := sim.BoardSource("k64f")
 	require.NoError(t, err)
+	line := 1 + strings.Count(string(src[:strings.Index(string(src), "program-unit: 8 ")]), "\n")
 	for _, tc := range []struct{ edit, want string }{
-		{strings.Replace(string(src), "program-unit: 8 ", "program-unit: eight ", 1), "s.yaml:4:10: device.board: mine.yaml:30:17: size \"eight\""},
+		{strings.Replace(string(src), "program-unit: 8 ", "program-unit: eight ", 1), fmt.Sprintf("s.yaml:4:10: device.board: mine.yaml:%d:17: size \"eight\"", line)},
 		{strings.Replace(string(src), "count: 256", "count: 2000000", 1), "flash.sectors[0]: 2000000 sectors of 4KiB: past any microcontroller's flash"},
 		{strings.Replace(string(src), "size: 64MiB", "size: 4096GiB", 1), "external.size 4096GiB: at most 1 TiB"},
 		{strings.Replace(string(src), "name: k64f", "name: my board", 1), `name "my board"`},
@@ -78,4 +81,67 @@ func TestOwnBoardFileErrors(t *testing.T) {
 	}
 	_, err = Load("s.yaml", []byte(scen), nil)
 	require.ErrorContains(t, err, "cannot name files")
+}
+
+// TestMbedAppScenario: a scenario laid out by upstream's
+// internal_flash_no_rot.json for K64F (device: {mbed-app, target}, the
+// board the target's): the candidate in the second bank installs over
+// the active image right after the 32 KiB bootloader; no SOTP is
+// provisioned (there is none), so sotp-intact does not apply.
+func TestMbedAppScenario(t *testing.T) {
+	cfg, err := os.ReadFile("../mbedlayout/testdata/internal_flash_no_rot.json")
+	require.NoError(t, err)
+	src := `scenario: no-rot
+summary: An install as internal_flash_no_rot.json lays K64F out.
+device: {mbed-app: mbed_app.json, target: K64F}
+firmware:
+  app-v1: {version: 1561517193, size: 200KiB}
+  app-v2: {version: 1561520000, size: 210KiB}
+factory: {active: app-v1, slots: [app-v2]}
+steps:
+  - power-on
+  - wait: {until: {running: app-v2}, timeout: 60s}
+expect:
+  - running: app-v2
+  - region: {region: active-app, firmware: app-v2}
+  - region: {region: slot-0, firmware: app-v2}
+`
+	l, err := Load("s.yaml", []byte(src), files(map[string]string{"mbed_app.json": string(cfg)}))
+	require.NoError(t, err)
+	require.Equal(t, "k64f", l.Board.Name)
+	require.Equal(t, uint64(0x8400), uint64(l.Layout.ApplicationStart))
+	require.Equal(t, uint64(0x88000), uint64(l.Layout.StorageAddress))
+	require.Nil(t, l.ROT)
+	res, err := Run(l, Options{RegionContents: true})
+	require.NoError(t, err)
+	require.True(t, res.Passed, res.Failures())
+	for _, inv := range res.Invariants {
+		if inv.Name == InvSOTPIntact {
+			require.Equal(t, StatusNA, inv.Status, inv.Detail)
+		}
+	}
+	for _, r := range res.Regions {
+		require.NotContains(t, []string{"sotp-1", "sotp-2"}, r.Name)
+	}
+
+	// device.config still applies on top of the file, and errors point at
+	// what is wrong.
+	withCfg := strings.Replace(src, "target: K64F}", "target: K64F, config: {mbed-bootloader.max-boot-retries: 5}}", 1)
+	l, err = Load("s.yaml", []byte(withCfg), files(map[string]string{"mbed_app.json": string(cfg)}))
+	require.NoError(t, err)
+	require.Equal(t, 5, l.Boot.MaxBootRetries)
+	for _, tc := range []struct{ src, cfg, want string }{
+		{src, `{"macros": ["MBED_CLOUD_CLIENT_UPDATE_STORAGE=ARM_UCP_FLASHIAP"]}`, "s.yaml:3:9: device.mbed-app: mbed_app.json for K64F: mbed-bootloader.application-start-address is required"},
+		{src, "{", "s.yaml:3:9: device.mbed-app: mbed_app.json:1:2: not an mbed_app.json: the file ends too soon"},
+		{strings.Replace(src, "target: K64F}", "target: K64F, storage: sd}", 1), string(cfg), "device.storage: the mbed_app.json says where candidates live"},
+		{strings.Replace(src, "target: K64F}", "target: K64F, profile: chain}", 1), string(cfg), "the chain profile lays its device out itself"},
+		{strings.Replace(src, "target: K64F}", "target: K66F}", 1), string(cfg), `device.board: unknown board "K66F"`},
+	} {
+		_, err := Load("s.yaml", []byte(tc.src), files(map[string]string{"mbed_app.json": tc.cfg}))
+		require.ErrorContains(t, err, tc.want)
+	}
+	kv, err := os.ReadFile("../mbedlayout/testdata/internal_kvstore_with_sd.json")
+	require.NoError(t, err)
+	_, err = Load("s.yaml", []byte(strings.Replace(src, "slots: [app-v2]", "slots: []", 1)), files(map[string]string{"mbed_app.json": string(kv)}))
+	require.ErrorContains(t, err, "keeps the root of trust in KVStore (mbed-bootloader.use-kvstore-rot = 1, mbed-bootloader v4), which this version does not simulate")
 }

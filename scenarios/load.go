@@ -14,6 +14,7 @@ import (
 	"github.com/bootsim/bootsim/bootloader"
 	"github.com/bootsim/bootsim/chain"
 	"github.com/bootsim/bootsim/firmware"
+	"github.com/bootsim/bootsim/mbedapp"
 	"github.com/bootsim/bootsim/mbedlayout"
 	"github.com/bootsim/bootsim/sim"
 	"github.com/bootsim/bootsim/storage"
@@ -39,12 +40,14 @@ var nameRE = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
 // resolved: the board, the layout and the bootloader configuration.
 type Loaded struct {
 	*Scenario
-	Board   *sim.Board
-	Layout  *mbedlayout.Layout
-	Boot    bootloader.Config
-	ROT     []byte // nil when none is provisioned
-	Profile string
-	prof    Profile
+	Board  *sim.Board
+	Layout *mbedlayout.Layout
+	// appLayout is the layout device.mbed-app gives, before device.config.
+	appLayout *mbedlayout.AppLayout
+	Boot      bootloader.Config
+	ROT       []byte // nil when none is provisioned
+	Profile   string
+	prof      Profile
 	// Chain is the chain profile's layout (nil for other profiles).
 	Chain *chain.Layout
 	// Hardened is the hardened profile's bootloader settings (nil for
@@ -162,10 +165,14 @@ func (l *Loaded) checkDevice(readFile ReadFile) error {
 	if pos.File == "" {
 		pos = top(l.Scenario, "device")
 	}
-	if d.Board == "" {
-		return pos.Errorf("device.board is required (one of %s)", strings.Join(sim.BoardNames(), ", "))
+	board := string(d.Board)
+	if board == "" {
+		board = d.Target
 	}
-	b, err := loadBoard(string(d.Board), readFile)
+	if board == "" {
+		return pos.Errorf("device.board is required (one of %s), or device.target (an Mbed target name: %s)", strings.Join(sim.BoardNames(), ", "), strings.Join(sim.MbedTargets(), ", "))
+	}
+	b, err := loadBoard(board, readFile)
 	if err != nil {
 		at := d.boardPos
 		if at.File == "" {
@@ -183,7 +190,57 @@ func (l *Loaded) checkDevice(readFile ReadFile) error {
 		return pos.Errorf("device.profile %q is not available in this version (available: %s)", d.Profile, strings.Join(ProfileNames(), ", "))
 	}
 	l.prof = p
+	if d.MbedApp != "" {
+		if err := l.readMbedApp(readFile, pos); err != nil {
+			return err
+		}
+	} else if d.Target != "" && d.Board != "" {
+		return pos.Errorf("device.target names the target mbed-app: is resolved for; without mbed-app: give board: alone")
+	}
 	return p.configure(l, pos)
+}
+
+// readMbedApp lays the device out from the scenario's mbed_app.json.
+func (l *Loaded) readMbedApp(readFile ReadFile, pos strictyaml.Pos) error {
+	d := &l.Device
+	if l.Profile != ProfileClassic {
+		return pos.Errorf("device.mbed-app: the %s profile lays its device out itself; mbed_app.json configures the classic bootloader", l.Profile)
+	}
+	if d.Storage != "" {
+		return pos.Errorf("device.storage: the mbed_app.json says where candidates live (MBED_CLOUD_CLIENT_UPDATE_STORAGE); leave storage out")
+	}
+	target := d.Target
+	if target == "" {
+		target = l.Board.MbedTarget
+	}
+	if target == "" {
+		return pos.Errorf("device.mbed-app: board %s has no Mbed target name; give device.target", l.Board.Name)
+	}
+	if readFile == nil {
+		return pos.Errorf("device.mbed-app: this scenario cannot name files")
+	}
+	data, err := readFile(d.MbedApp)
+	if err != nil {
+		return pos.Errorf("device.mbed-app: %v", err)
+	}
+	app, err := mbedapp.Parse(d.MbedApp, data)
+	if err != nil {
+		return pos.Errorf("device.mbed-app: %v", err)
+	}
+	al, err := mbedlayout.FromMbedApp(l.Board, app, target)
+	if err != nil {
+		return pos.Errorf("device.mbed-app: %s for %s: %v", d.MbedApp, target, err)
+	}
+	switch lay := al.Layout; {
+	case lay.KVStoreROT:
+		return pos.Errorf("device.mbed-app: %s for %s keeps the root of trust in KVStore (mbed-bootloader.use-kvstore-rot = 1, mbed-bootloader v4), which this version does not simulate; 'bootsim layout --mbed-app %s --target %s' draws the layout", d.MbedApp, target, d.MbedApp, target)
+	case !lay.HasSOTP() && lay.Storage != sim.DeviceInternal:
+		return pos.Errorf("device.mbed-app: %s for %s keeps candidates on %s with no root of trust to check their HMAC (no sotp-section-*, use-kvstore-rot = 0)", d.MbedApp, target, lay.Storage)
+	case !lay.HasSOTP() && d.Resume:
+		return pos.Errorf("device.resume keeps the download's progress in SOTP, and %s for %s has none", d.MbedApp, target)
+	}
+	l.appLayout = al
+	return nil
 }
 
 // loadBoard reads a board: a built-in one by its name or Mbed target

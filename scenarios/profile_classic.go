@@ -36,14 +36,23 @@ func (classicProfile) configure(l *Loaded, pos strictyaml.Pos) error {
 	if kind == "" {
 		kind = b.Storage.Default
 	}
-	if !slices.Contains(b.Storages(), kind) {
+	if l.appLayout == nil && !slices.Contains(b.Storages(), kind) {
 		return pos.Errorf("device.storage %q: board %s keeps candidates on %s", d.Storage, b.Name, strings.Join(b.Storages(), ", "))
 	}
-	layout, err := mbedlayout.Raw(b, kind)
-	if err != nil {
-		return pos.Errorf("%v", err)
+	var layout *mbedlayout.Layout
+	if l.appLayout != nil {
+		c := *l.appLayout.Layout
+		layout = &c
+	} else {
+		var err error
+		if layout, err = mbedlayout.Raw(b, kind); err != nil {
+			return pos.Errorf("%v", err)
+		}
 	}
 	boot := bootloader.DefaultConfig(layout)
+	if a := l.appLayout; a != nil {
+		boot.MaxBootRetries, boot.MaxCopyRetries = a.MaxBootRetries, a.MaxCopyRetries
+	}
 	for _, e := range d.Config {
 		v, err := units.ParseSize(e.Value)
 		if err != nil {
@@ -144,8 +153,14 @@ func (classicProfile) checkFactory(l *Loaded) error {
 	switch f.ROT {
 	case "none":
 	case "":
+		if !l.Layout.HasSOTP() {
+			break // nowhere to provision one (internal_flash_no_rot)
+		}
 		l.ROT = seededROT(l.Seed)
 	default:
+		if !l.Layout.HasSOTP() {
+			return f.at("rot").Errorf("factory.rot: the layout has no SOTP sections to provision a root of trust in")
+		}
 		rot, err := hex.DecodeString(f.ROT)
 		if err != nil || len(rot) != 16 {
 			return f.at("rot").Errorf("factory.rot: want 32 hex digits (16 bytes) or none")

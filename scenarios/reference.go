@@ -172,7 +172,7 @@ designs it makes sense under, with what must hold there).
 	for _, k := range chainKeys {
 		fmt.Fprintf(&b, "| `%s` | %s | `%s: 3` |\n", k, ProfileChain, k)
 	}
-	b.WriteString("\n## Boards\n\n`device: {board: ...}` takes a built-in board by its name or its Mbed target name, or the path of a board file of your own, relative to the scenario: `bootsim boards --show k64f > myboard.yaml` writes one to start from, with the source of each figure.\n\n| board | Mbed target | |\n| --- | --- | --- |\n")
+	b.WriteString("\n## Boards\n\n`device: {board: ...}` takes a built-in board by its name or its Mbed target name, or the path of a board file of your own, relative to the scenario: `bootsim boards --show k64f > myboard.yaml` writes one to start from, with the source of each figure.\n\n`device: {mbed-app: mbed_app.json, target: K64F}` lays the classic device out as that `mbed_app.json` configures the target (the board is the target's unless `board:` names one): the update stack's library defaults, the file's `config`, its `target_overrides` for `*` and then the target, its `macros`, and the values' C expressions (`MBED_ROM_START`, `MBED_CONF_*`, arithmetic); `device.config` keys then apply on top. `bootsim layout --mbed-app mbed_app.json --target K64F` draws it, each key with the expression it came from.\n\n| board | Mbed target | |\n| --- | --- | --- |\n")
 	for _, n := range sim.BoardNames() {
 		if bd, err := sim.LoadBoard(n); err == nil {
 			fmt.Fprintf(&b, "| `%s` | `%s` | %s, %s |\n", n, bd.MbedTarget, bd.Title, bd.MCU)

@@ -30,7 +30,7 @@ func newRig(l *Loaded, seed uint64) (*rig, error) {
 	ll.Scenario = &Scenario{}
 	*ll.Scenario = *l.Scenario
 	ll.Seed = seed
-	if l.Factory.ROT == "" {
+	if l.Factory.ROT == "" && l.ROT != nil {
 		ll.ROT = seededROT(seed)
 	}
 	g := &rig{l: &ll, seed: seed}

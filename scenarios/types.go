@@ -43,9 +43,14 @@ type Scenario struct {
 type Device struct {
 	// Board is a built-in board (k64f), its Mbed target name (K64F), or
 	// the path of a board file of one's own, relative to the scenario.
-	Board   BoardRef `yaml:"board" jsonschema:"required"`
-	Profile string   `yaml:"profile,omitempty" jsonschema:"enum=chain,enum=classic,enum=hardened,description=Update design (default classic)."`
-	Storage string   `yaml:"storage,omitempty" jsonschema:"enum=sd,enum=spi,enum=internal,description=Where candidates live (default: the board's)."`
+	Board BoardRef `yaml:"board,omitempty"`
+	// MbedApp is an mbed_app.json (relative to the scenario) that lays the
+	// device out for Target (default: the board's Mbed target); the board
+	// defaults to Target's.
+	MbedApp string `yaml:"mbed-app,omitempty" jsonschema:"description=An mbed_app.json to lay the device out from\\, as the Mbed tools resolve it for the target (classic profile)."`
+	Target  string `yaml:"target,omitempty" jsonschema:"description=The Mbed target (K64F): the board when board: is not given\\, and the target_overrides mbed-app: is resolved for."`
+	Profile string `yaml:"profile,omitempty" jsonschema:"enum=chain,enum=classic,enum=hardened,description=Update design (default classic)."`
+	Storage string `yaml:"storage,omitempty" jsonschema:"enum=sd,enum=spi,enum=internal,description=Where candidates live (default: the board's)."`
 	// Config overrides configuration keys: layout keys of mbed_app.json and
 	// mbed-bootloader.* keys.
 	Config ConfigMap `yaml:"config,omitempty" jsonschema:"description=Configuration keys as in mbed_app.json\\, e.g. mbed-bootloader.max-boot-retries: 5."`

@@ -33,8 +33,12 @@ type Board struct {
 	// MbedTarget is the board's Mbed OS target name (K64F), which
 	// LoadBoard accepts for the board's name.
 	MbedTarget string `yaml:"mbed-target,omitempty"`
-	MCU        string `yaml:"mcu"`
-	CPU        struct {
+	// MbedROMStart is where the Mbed tools place the internal flash
+	// (MBED_ROM_START: 0x08000000 on STM32). The simulator addresses the
+	// flash from 0; an mbed_app.json's addresses are taken relative to it.
+	MbedROMStart units.Size `yaml:"mbed-rom-start,omitempty"`
+	MCU          string     `yaml:"mcu"`
+	CPU          struct {
 		ClockHz uint64 `yaml:"clock-hz"`
 		// HashRate is SHA-256 throughput in bytes per second.
 		HashRate uint64 `yaml:"hash-rate"`

@@ -17,7 +17,7 @@ var inBoard = inputKind{"board file", 1 << 20}
 func newBoardsCmd() *cobra.Command {
 	var output, show string
 	cmd := &cobra.Command{
-		Use:   "boards [BOARD.yaml...]",
+		Use:   "boards [BOARD...]",
 		Short: "List the built-in board profiles, or check board files of your own",
 		Long: `List the built-in board profiles: the MCU, its internal flash geometry and
 timings, the external storage, and where candidate images can live.
@@ -51,13 +51,9 @@ A built-in board may also be named by its Mbed target name (K64F).`,
 			if len(args) > 0 {
 				boards = nil
 				for _, path := range args {
-					data, err := readInput(cmd, path, inBoard)
+					b, err := boardArg(cmd, path)
 					if err != nil {
 						return err
-					}
-					b, err := sim.ParseBoard(displayName(path), data)
-					if err != nil {
-						return usageErr("%v", err)
 					}
 					for _, st := range b.Storages() {
 						if _, err := mbedlayout.For(b, st); err != nil {

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/bootsim/bootsim/chain"
+	"github.com/bootsim/bootsim/mbedapp"
 	"github.com/bootsim/bootsim/mbedlayout"
 	"github.com/bootsim/bootsim/scenarios"
 	"github.com/bootsim/bootsim/sim"
@@ -16,7 +17,7 @@ import (
 )
 
 func newLayoutCmd() *cobra.Command {
-	var board, profile, storageKind, output string
+	var board, profile, storageKind, output, mbedApp, target string
 	cmd := &cobra.Command{
 		Use:   "layout [SCENARIO]",
 		Short: "Draw a board's flash map, or a scenario's",
@@ -30,6 +31,14 @@ its board (a board file of your own included), its profile, its storage and
 its device.config keys. --board also takes a board file's path or an Mbed
 target name.
 
+Given --mbed-app and --target, draw the layout an mbed_app.json gives that
+target, as the Mbed tools resolve it: the update stack's library defaults,
+the file's config, its target_overrides for "*" and then for the target,
+its macros, and the values' C expressions (MBED_ROM_START, MBED_CONF_*
+references, arithmetic). Addresses are drawn relative to MBED_ROM_START.
+Each key says where its value came from; keys bootsim does not model are
+listed as ignored. The board is the target's unless --board names one.
+
 Profiles: classic (the Mbed bootloader's layout with SOTP key storage),
 hardened (the same layout with two candidate locations: slot 0 for updates,
 the last one for the bootloader's saved copy) and chain (the boot selector,
@@ -41,7 +50,8 @@ slots, all on internal flash).`,
   bootsim layout --board k64f --profile hardened
   bootsim layout --board nucleo-f429zi --profile chain
   bootsim layout --board myboard.yaml
-  bootsim layout my-scenario.yaml`,
+  bootsim layout my-scenario.yaml
+  bootsim layout --mbed-app mbed_app.json --target K64F`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(output, "text", "json"); err != nil {
@@ -58,6 +68,9 @@ slots, all on internal flash).`,
 					return err
 				}
 				return drawScenarioLayout(cmd.OutOrStdout(), ls[0], output)
+			}
+			if mbedApp != "" || target != "" {
+				return mbedAppLayout(cmd, mbedApp, target, board, output)
 			}
 			if !slices.Contains(scenarios.ProfileNames(), profile) {
 				return usageErr("profile %q has no layout in this version (available: %s)", profile, strings.Join(scenarios.ProfileNames(), ", "))
@@ -107,6 +120,8 @@ slots, all on internal flash).`,
 	cmd.Flags().StringVar(&board, "board", "k64f", "board: a built-in one (see 'bootsim boards'), its Mbed target name, or a board file")
 	cmd.Flags().StringVar(&profile, "profile", "classic", "update design: classic, hardened or chain")
 	cmd.Flags().StringVar(&storageKind, "storage", "", "where candidates live: sd, spi or internal (default: the board's)")
+	cmd.Flags().StringVar(&mbedApp, "mbed-app", "", "an mbed_app.json to lay the board out from (with --target)")
+	cmd.Flags().StringVar(&target, "target", "", "the Mbed target to resolve --mbed-app for (K64F); its board unless --board names one")
 	addOutputFlag(cmd, &output, "text|json")
 	_ = cmd.RegisterFlagCompletionFunc("board", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return sim.BoardNames(), cobra.ShellCompDirectiveDefault
@@ -116,13 +131,81 @@ slots, all on internal flash).`,
 	return cmd
 }
 
+// inMbedApp is an mbed_app.json.
+var inMbedApp = inputKind{"mbed_app.json", 4 << 20}
+
+// mbedAppLayout draws the layout an mbed_app.json gives a target.
+func mbedAppLayout(cmd *cobra.Command, path, target, board, output string) error {
+	switch {
+	case path == "":
+		return usageErr("--target needs --mbed-app: the mbed_app.json to resolve for it")
+	case target == "":
+		return usageErr("--mbed-app needs --target: the Mbed target to resolve it for (e.g. K64F)")
+	}
+	for _, f := range []string{"profile", "storage"} {
+		if cmd.Flags().Changed(f) {
+			return usageErr("--%s: an mbed_app.json says where candidates live, for the classic bootloader; give the flag or --mbed-app, not both", f)
+		}
+	}
+	if !cmd.Flags().Changed("board") {
+		board = target
+	}
+	b, err := boardArg(cmd, board)
+	if err != nil {
+		return err
+	}
+	data, err := readInput(cmd, path, inMbedApp)
+	if err != nil {
+		return err
+	}
+	app, err := mbedapp.Parse(displayName(path), data)
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	al, err := mbedlayout.FromMbedApp(b, app, target)
+	if err != nil {
+		return usageErr("%s for %s: %v", displayName(path), target, err)
+	}
+	l := al.Layout
+	if output == "json" {
+		doc := layoutJSON(b.Name, scenarios.ProfileClassic, l.Storage, l.Regions(b), l.Keys()).(map[string]any)
+		doc["mbed_app"] = map[string]any{"file": displayName(path), "target": target, "sources": al.Sources, "ignored": al.Ignored,
+			"root_of_trust": rootOfTrust(l)}
+		return writeJSON(cmd.OutOrStdout(), doc)
+	}
+	w := cmd.OutOrStdout()
+	drawLayout(w, b, l, scenarios.ProfileClassic)
+	fmt.Fprintf(w, "\nFrom %s for %s (addresses relative to MBED_ROM_START 0x%x):\n", displayName(path), target, uint64(b.MbedROMStart))
+	for _, kv := range l.Keys() {
+		if src := al.Sources[kv[0]]; src != "" {
+			fmt.Fprintf(w, "  %-45s ← %s\n", kv[0], src)
+		}
+	}
+	fmt.Fprintf(w, "\nRoot of trust: %s\n", rootOfTrust(l))
+	if len(al.Ignored) > 0 {
+		fmt.Fprintf(w, "Ignored (nothing bootsim models): %s\n", strings.Join(al.Ignored, ", "))
+	}
+	return nil
+}
+
+// rootOfTrust says where the layout's bootloader finds its root of trust.
+func rootOfTrust(l *mbedlayout.Layout) string {
+	switch {
+	case l.HasSOTP():
+		return "SOTP (sotp-section-1, sotp-section-2), as mbed-bootloader v3"
+	case l.KVStoreROT:
+		return "KVStore (mbed-bootloader.use-kvstore-rot = 1), as mbed-bootloader v4: drawn, not simulated in this version"
+	}
+	return "none (candidates on internal flash carry no HMAC; mbed-bootloader.use-kvstore-rot = 0)"
+}
+
 // boardArg reads the board a --board flag names: a built-in one, by name
 // or Mbed target name, or a board file.
 func boardArg(cmd *cobra.Command, name string) (*sim.Board, error) {
 	if !sim.IsBoardFile(name) {
 		b, err := sim.LoadBoard(name)
 		if err != nil {
-			return nil, usageErr("--board: %v", err)
+			return nil, usageErr("%v", err)
 		}
 		return b, nil
 	}
@@ -167,6 +250,7 @@ func layoutBoxes(b *sim.Board, l *mbedlayout.Layout, savedLast bool) map[string]
 		mbedlayout.RegionBootloader:   "Bootloader",
 		mbedlayout.RegionSOTP1:        "SOTP_1",
 		mbedlayout.RegionSOTP2:        "SOTP_2",
+		mbedlayout.RegionKVStore:      "KVSTORE",
 		mbedlayout.RegionActiveHeader: "Active App Metadata Header",
 		mbedlayout.RegionActiveApp:    "Active App",
 	}
@@ -174,6 +258,7 @@ func layoutBoxes(b *sim.Board, l *mbedlayout.Layout, savedLast bool) map[string]
 		mbedlayout.RegionBootloader:   "0",
 		mbedlayout.RegionSOTP1:        "sotp-section-1-address",
 		mbedlayout.RegionSOTP2:        "sotp-section-2-address",
+		mbedlayout.RegionKVStore:      "storage_tdb_internal.internal_base_address",
 		mbedlayout.RegionActiveHeader: "update-client.application-details",
 		mbedlayout.RegionActiveApp:    "mbed-bootloader.application-start-address",
 	}
