@@ -245,3 +245,23 @@ func (l *Loaded) sign(img *sim.Image, f *Firmware, vendor *ecdsa.PrivateKey) err
 	img.Bytes = signed
 	return nil
 }
+
+// UserBinary is a firmware a scenario takes from a file, as bootsim treats
+// it: its true size and SHA-256 (what its headers and manifests carry), run
+// as a healthy application whose code is not executed.
+type UserBinary struct {
+	Firmware, File string
+	Size           int
+	SHA256         [32]byte
+}
+
+// UserBinaries lists the scenario's firmware taken from files, in order.
+func (l *Loaded) UserBinaries() []UserBinary {
+	var out []UserBinary
+	for _, f := range l.Firmware {
+		if f.data != nil {
+			out = append(out, UserBinary{Firmware: f.Name, File: f.File, Size: len(f.data), SHA256: sha256.Sum256(f.data)})
+		}
+	}
+	return out
+}

@@ -723,18 +723,35 @@ suggests the closest tag), 2 bad flags.`,
 
 func newShowCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:               "show NAME",
-		Short:             "Print a built-in scenario's YAML, to copy and edit",
-		Example:           `  bootsim show power-cut-during-copy-torn > my-scenario.yaml`,
+		Use:   "show SCENARIO",
+		Short: "Print a scenario's YAML, to copy and edit",
+		Long: `Print a built-in scenario's YAML, to copy and edit, or a scenario file's.
+
+A scenario file that takes firmware from files (firmware: {app: {file:
+app.bin}}) gets comment lines after it that say how bootsim treats each
+binary: its true size and SHA-256 go into its headers and manifests, and it
+runs as a healthy application whose code is not executed (bootsim runs the
+update stack, not your firmware).`,
+		Example: `  bootsim show power-cut-during-copy-torn > my-scenario.yaml
+  bootsim show my-scenario.yaml`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeScenarios,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			l, err := scenarios.Find(args[0])
+			ls, err := loadScenarios(cmd, args)
 			if err != nil {
-				return usageErr("%v", err)
+				return err
 			}
-			_, err = cmd.OutOrStdout().Write(l.Source)
-			return err
+			w := cmd.OutOrStdout()
+			for _, l := range ls {
+				if _, err := w.Write(l.Source); err != nil {
+					return err
+				}
+				for _, b := range l.UserBinaries() {
+					fmt.Fprintf(w, "# %s: %s, %d bytes, sha256 %x: its true size and hash go into its headers and manifests;\n", b.Firmware, b.File, b.Size, b.SHA256)
+					fmt.Fprintf(w, "#   it runs as a healthy application, its code not executed (bootsim runs the update stack, not the firmware).\n")
+				}
+			}
+			return nil
 		},
 	}
 }
