@@ -182,7 +182,7 @@ func (l *Layout) Resolve(b *sim.Board) error {
 	switch l.Storage {
 	case sim.DeviceInternal:
 	case sim.DeviceSD, sim.DeviceSPI:
-		if b.External.Kind == "" || b.External.Device() != l.Storage {
+		if b.External.Get(l.Storage) == nil {
 			return fmt.Errorf("candidate storage %s: the board has no such device", l.Storage)
 		}
 	default:
@@ -258,20 +258,14 @@ func (l *Layout) Resolve(b *sim.Board) error {
 	// The PALs round the area to erase boundaries, but one that runs past
 	// the device is a configuration error (the real flash driver answers
 	// an invalid sector size there), not a smaller area.
-	devSize := flashSize
-	if l.Storage != sim.DeviceInternal {
-		devSize = uint64(b.External.Size)
-	}
+	devSize := b.DeviceSize(l.Storage)
 	if end := uint64(l.StorageAddress + l.StorageSize); end > devSize {
 		return fmt.Errorf("the candidate storage (update-client.storage-address 0x%x + update-client.storage-size 0x%x) runs past the end of %s (0x%x bytes)",
 			uint64(l.StorageAddress), uint64(l.StorageSize), l.Storage, devSize)
 	}
 	regions := l.Regions(b)
 	for _, r := range regions {
-		dev := flashSize
-		if r.Device != sim.DeviceInternal {
-			dev = uint64(b.External.Size)
-		}
+		dev := b.DeviceSize(r.Device)
 		if r.End() > dev {
 			return fmt.Errorf("%s (0x%x..0x%x) does not fit in %s (0x%x bytes)", r.Name, r.Start, r.End(), r.Device, dev)
 		}
@@ -360,7 +354,7 @@ func (l *Layout) boundaries(b *sim.Board) (down, up func(uint64) uint64) {
 			return a
 		}
 	case sim.DeviceSPI:
-		unit = uint64(b.External.SectorSize)
+		unit = uint64(b.External.Get(sim.DeviceSPI).SectorSize)
 	default:
 		unit = storage.SDBlockSize
 	}

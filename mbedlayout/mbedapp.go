@@ -90,10 +90,15 @@ func fromResolved(b *sim.Board, r *mbedapp.Resolved, rom mbedapp.ROM) (*AppLayou
 	case ucpFlashIAP:
 		l.Storage = sim.DeviceInternal
 	case ucpFlashIAPBlockDevice:
-		if b.External.Kind == "" {
+		// The block device the board uses by default, else its first.
+		switch devs := b.External.Devices(); {
+		case len(devs) == 0:
 			return nil, fmt.Errorf("MBED_CLOUD_CLIENT_UPDATE_STORAGE=%s: board %s has no external storage", st, b.Name)
+		case slices.Contains(devs, b.Storage.Default):
+			l.Storage = b.Storage.Default
+		default:
+			l.Storage = devs[0]
 		}
-		l.Storage = b.External.Device()
 	case "":
 		return nil, fmt.Errorf("the configuration does not say where candidates live: set MBED_CLOUD_CLIENT_UPDATE_STORAGE in macros (%s for internal flash, %s for a block device)", ucpFlashIAP, ucpFlashIAPBlockDevice)
 	default:

@@ -87,7 +87,7 @@ func TestKVStoreWithSDConfig(t *testing.T) {
 		b, err := sim.LoadBoard(target)
 		require.NoError(t, err)
 		l := appLayout(t, "internal_kvstore_with_sd.json", target).Layout
-		require.Equal(t, b.External.Device(), l.Storage)
+		require.Equal(t, b.External.Devices()[0], l.Storage)
 		require.Equal(t, uint64(0x8000), uint64(l.KVStoreAddress))
 		require.Equal(t, uint64(0x8000), uint64(l.KVStoreSize), "APP_KVSTORE_SIZE=(2*16*1024)")
 		require.Equal(t, uint64(0x10000), uint64(l.ApplicationDetails))

@@ -386,8 +386,9 @@ func (l *Loaded) checkMatch(m *OpMatch, pos strictyaml.Pos) error {
 			return err
 		}
 	}
-	if m.Device != "" && m.Device != sim.DeviceInternal && m.Device != l.Layout.Storage && m.Device != l.Board.External.Device() {
-		return pos.Errorf("unknown device %q (this board has %s and %s)", m.Device, sim.DeviceInternal, l.Board.External.Device())
+	devs := append([]string{sim.DeviceInternal}, l.Board.External.Devices()...)
+	if m.Device != "" && !slices.Contains(devs, m.Device) {
+		return pos.Errorf("unknown device %q (this board has %s)", m.Device, strings.Join(devs, ", "))
 	}
 	return nil
 }
@@ -403,10 +404,7 @@ func (l *Loaded) CheckRule(r *storage.Rule) error {
 	if f.Region != "" && !slices.Contains(l.regionNames(), f.Region) {
 		return fmt.Errorf("unknown region %q (this layout has %s)", f.Region, strings.Join(l.regionNames(), ", "))
 	}
-	devs := []string{sim.DeviceInternal}
-	if d := l.Board.External.Device(); l.Board.External.Kind != "" {
-		devs = append(devs, d)
-	}
+	devs := append([]string{sim.DeviceInternal}, l.Board.External.Devices()...)
 	if f.Device != "" && !slices.Contains(devs, f.Device) {
 		return fmt.Errorf("unknown device %q (this board has %s)", f.Device, strings.Join(devs, " and "))
 	}
@@ -483,7 +481,7 @@ func (l *Loaded) checkStep(st Step) error {
 			return c.pos.Errorf("bit %d: want 0..7", c.Bit)
 		}
 	case StepRemoveSD, StepInsertSD:
-		if l.Board.External.Kind != "sd" {
+		if l.Board.External.Get(sim.DeviceSD) == nil {
 			return st.Pos.Errorf("%s: board %s has no SD card", st.Kind, l.Board.Name)
 		}
 	case StepCampaign:

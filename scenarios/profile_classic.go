@@ -142,7 +142,7 @@ func (classicProfile) checkFactory(l *Loaded) error {
 		if dev != sim.DeviceInternal {
 			unit = 512
 			if dev == sim.DeviceSPI {
-				unit = uint64(l.Board.External.ProgramUnit)
+				unit = uint64(l.Board.External.Get(sim.DeviceSPI).ProgramUnit)
 			}
 		}
 		slot := slots[i]

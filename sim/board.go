@@ -55,11 +55,13 @@ type Board struct {
 	ResetTime units.Duration `yaml:"reset-time"`
 	// LockupResets says whether a core lockup resets the chip (Kinetis RCM)
 	// or leaves it stopped until a watchdog or pin reset (STM32).
-	LockupResets bool       `yaml:"lockup-resets"`
-	Flash        FlashSpec  `yaml:"flash"`
-	External     ExtSpec    `yaml:"external"`
-	LayoutKeys   yaml.Node  `yaml:"layout"`
-	Storage      StorageMap `yaml:"storage"`
+	LockupResets bool      `yaml:"lockup-resets"`
+	Flash        FlashSpec `yaml:"flash"`
+	// External is the storage beside the MCU: an SD card, a SPI NOR part,
+	// or both (one of each kind), written as one mapping or a list.
+	External   ExtList    `yaml:"external"`
+	LayoutKeys yaml.Node  `yaml:"layout"`
+	Storage    StorageMap `yaml:"storage"`
 
 	file string // where the profile was read from, for error positions
 }
@@ -100,6 +102,58 @@ type ExtSpec struct {
 	ProgramUnit units.Size     `yaml:"program-unit"`
 	ProgramPage units.Size     `yaml:"program-page"`
 	ProgramTime units.Duration `yaml:"program-time"`
+}
+
+// ExtList is a board's external devices, at most one of each kind.
+type ExtList []ExtSpec
+
+// UnmarshalStrictYAML takes one device as a mapping or several as a list.
+func (l *ExtList) UnmarshalStrictYAML(d strictyaml.Decoder, n *yaml.Node) error {
+	if n.Kind == yaml.MappingNode {
+		var one ExtSpec
+		if err := d.Decode(n, &one); err != nil {
+			return err
+		}
+		*l = ExtList{one}
+		return nil
+	}
+	var many []ExtSpec
+	if err := d.Decode(n, &many); err != nil {
+		return err
+	}
+	*l = many
+	return nil
+}
+
+// Get returns the external device with a device name (sd, spi), or nil.
+func (l ExtList) Get(device string) *ExtSpec {
+	for i := range l {
+		if l[i].Device() == device {
+			return &l[i]
+		}
+	}
+	return nil
+}
+
+// Devices returns the external devices' names, in the board file's order.
+func (l ExtList) Devices() []string {
+	var out []string
+	for _, e := range l {
+		out = append(out, e.Device())
+	}
+	return out
+}
+
+// DeviceSize returns the size of a device of the board (internal or
+// external), 0 for one it does not have.
+func (b *Board) DeviceSize(device string) uint64 {
+	if device == DeviceInternal {
+		return uint64(b.Flash.Size())
+	}
+	if e := b.External.Get(device); e != nil {
+		return uint64(e.Size)
+	}
+	return 0
 }
 
 // Device returns the name of the external device.
@@ -292,22 +346,32 @@ func (b *Board) validate() error {
 	if sectors > MaxFlashSectors || uint64(b.Flash.Size()) > MaxFlashSize {
 		return fmt.Errorf("flash: %d sectors, %s: at most %d sectors and %d MiB", sectors, b.Flash.Size(), MaxFlashSectors, MaxFlashSize>>20)
 	}
-	if uint64(b.External.Size) > MaxExternalSize {
-		return fmt.Errorf("external.size %s: at most 1 TiB", b.External.Size)
+	seen := map[string]bool{}
+	for i, e := range b.External {
+		if uint64(e.Size) > MaxExternalSize {
+			return fmt.Errorf("external.size %s: at most 1 TiB", e.Size)
+		}
+		switch e.Kind {
+		case "sd":
+			if e.Size == 0 || e.Size%storage.SDBlockSize != 0 {
+				return fmt.Errorf("external.size must be a positive multiple of 512")
+			}
+		case "spi-nor":
+			if e.SectorSize == 0 || e.ProgramUnit == 0 || e.Size == 0 || e.Size%e.SectorSize != 0 || e.SectorSize%e.ProgramUnit != 0 {
+				return fmt.Errorf("external: a spi-nor needs size, sector-size and program-unit that divide one another")
+			}
+		default:
+			return fmt.Errorf("external[%d].kind %q: want sd or spi-nor", i, e.Kind)
+		}
+		if seen[e.Device()] {
+			return fmt.Errorf("external: two %s devices (at most one SD card and one SPI NOR part)", e.Kind)
+		}
+		seen[e.Device()] = true
 	}
-	switch b.External.Kind {
-	case "sd":
-		if b.External.Size == 0 || b.External.Size%storage.SDBlockSize != 0 {
-			return fmt.Errorf("external.size must be a positive multiple of 512")
+	for _, k := range []string{DeviceSD, DeviceSPI} {
+		if n := b.Storage.Node(k); n.Kind != 0 && !seen[k] {
+			return fmt.Errorf("storage.%s: the board has no %s device under external", k, k)
 		}
-	case "spi-nor":
-		e := b.External
-		if e.SectorSize == 0 || e.ProgramUnit == 0 || e.Size == 0 || e.Size%e.SectorSize != 0 || e.SectorSize%e.ProgramUnit != 0 {
-			return fmt.Errorf("external: a spi-nor needs size, sector-size and program-unit that divide one another")
-		}
-	case "":
-	default:
-		return fmt.Errorf("external.kind %q: want sd or spi-nor", b.External.Kind)
 	}
 	if b.Storage.Node(b.Storage.Default) == nil || b.Storage.Node(b.Storage.Default).Kind == 0 {
 		return fmt.Errorf("storage.default %q has no configuration", b.Storage.Default)
@@ -331,7 +395,14 @@ func (b *Board) NewStorage(clock storage.Clock) *storage.System {
 		cfg.Sectors = append(cfg.Sectors, storage.SectorRun{Size: uint64(r.Size), Count: r.Count, EraseTime: r.EraseTime.D()})
 	}
 	s.NewNORFlash(cfg)
-	e := b.External
+	for _, e := range b.External {
+		b.newExternal(s, e)
+	}
+	return s
+}
+
+// newExternal adds an external device to a storage system.
+func (b *Board) newExternal(s *storage.System, e ExtSpec) {
 	switch e.Kind {
 	case "sd":
 		s.NewSDCard(storage.SDConfig{
@@ -349,7 +420,6 @@ func (b *Board) NewStorage(clock storage.Clock) *storage.System {
 			ReadBandwidth: e.ReadBandwidth,
 		})
 	}
-	return s
 }
 
 // DefaultVerifyCycles is the cost of one ECDSA P-256 verification on a

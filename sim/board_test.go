@@ -16,7 +16,10 @@ func TestBuiltInBoards(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			s := b.NewStorage(nil)
 			require.Equal(t, uint64(b.Flash.Size()), s.Device(DeviceInternal).Size())
-			require.NotNil(t, s.Device(b.External.Device()))
+			require.Len(t, b.External, 1)
+			for _, d := range b.External.Devices() {
+				require.Equal(t, b.DeviceSize(d), s.Device(d).Size())
+			}
 		})
 	}
 }
@@ -164,8 +167,13 @@ func FuzzParseBoard(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if uint64(b.Flash.Size()) > MaxFlashSize || uint64(b.External.Size) > MaxExternalSize {
-			t.Fatalf("a board past the bounds parsed: %s flash, %s external", b.Flash.Size(), b.External.Size)
+		if uint64(b.Flash.Size()) > MaxFlashSize {
+			t.Fatalf("a board past the bounds parsed: %s flash", b.Flash.Size())
+		}
+		for _, e := range b.External {
+			if uint64(e.Size) > MaxExternalSize {
+				t.Fatalf("a board past the bounds parsed: %s external", e.Size)
+			}
 		}
 		_ = b.NewStorage(nil)
 		_ = b.HashTime(1 << 20)

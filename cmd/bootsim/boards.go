@@ -93,13 +93,19 @@ func sectorSummary(b *sim.Board) string {
 }
 
 func externalSummary(b *sim.Board) string {
-	switch b.External.Kind {
-	case "sd":
-		return fmt.Sprintf("SD card, %s (512-byte blocks)", b.External.Size.Human())
-	case "spi-nor":
-		return fmt.Sprintf("SPI NOR flash, %s (%s sectors, %s pages)", b.External.Size.Human(), b.External.SectorSize.Human(), b.External.ProgramPage.Human())
+	var parts []string
+	for _, e := range b.External {
+		switch e.Kind {
+		case "sd":
+			parts = append(parts, fmt.Sprintf("SD card, %s (512-byte blocks)", e.Size.Human()))
+		case "spi-nor":
+			parts = append(parts, fmt.Sprintf("SPI NOR flash, %s (%s sectors, %s pages)", e.Size.Human(), e.SectorSize.Human(), e.ProgramPage.Human()))
+		}
 	}
-	return "none"
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, "; ")
 }
 
 func candidatesSummary(b *sim.Board) string {
@@ -151,6 +157,7 @@ type boardJSON struct {
 	HashRate       uint64   `json:"hash_rate"`
 	Flash          any      `json:"flash"`
 	External       any      `json:"external"`
+	Externals      any      `json:"externals"`
 	Storages       []string `json:"storages"`
 	DefaultStorage string   `json:"default_storage"`
 }
@@ -167,10 +174,18 @@ func boardsJSON(boards []*sim.Board) any {
 		for _, s := range b.Flash.Sectors {
 			secs = append(secs, sector{uint64(s.Size), s.Count, s.EraseTime.D().Nanoseconds()})
 		}
-		ext := map[string]any{"kind": b.External.Kind, "device": b.External.Device(), "size": uint64(b.External.Size)}
-		if b.External.Kind == "spi-nor" {
-			ext["sector_size"] = uint64(b.External.SectorSize)
-			ext["program_page"] = uint64(b.External.ProgramPage)
+		exts := []map[string]any{}
+		for _, e := range b.External {
+			ext := map[string]any{"kind": e.Kind, "device": e.Device(), "size": uint64(e.Size)}
+			if e.Kind == "spi-nor" {
+				ext["sector_size"] = uint64(e.SectorSize)
+				ext["program_page"] = uint64(e.ProgramPage)
+			}
+			exts = append(exts, ext)
+		}
+		var ext any // the first external device, as bootsim/boards/v1 always gave it
+		if len(exts) > 0 {
+			ext = exts[0]
 		}
 		out = append(out, boardJSON{
 			Name: b.Name, Title: b.Title, MbedTarget: b.MbedTarget, MCU: b.MCU, RAM: uint64(b.RAM), HashRate: b.CPU.HashRate,
@@ -178,7 +193,7 @@ func boardsJSON(boards []*sim.Board) any {
 				"size": uint64(b.Flash.Size()), "sectors": secs,
 				"program_unit": uint64(b.Flash.ProgramUnit), "program_time_ns": b.Flash.ProgramTime.D().Nanoseconds(),
 			},
-			External: ext, Storages: b.Storages(), DefaultStorage: b.Storage.Default,
+			External: ext, Externals: exts, Storages: b.Storages(), DefaultStorage: b.Storage.Default,
 		})
 	}
 	return map[string]any{"schema": "bootsim/boards/v1", "boards": out}

@@ -294,10 +294,7 @@ func layoutBoxes(b *sim.Board, l *mbedlayout.Layout, savedLast bool) map[string]
 			continue
 		}
 		slices.SortFunc(bs, func(x, y box) int { return cmpU64(x.start, y.start) })
-		size := uint64(b.Flash.Size())
-		if dev != sim.DeviceInternal {
-			size = uint64(b.External.Size)
-		}
+		size := b.DeviceSize(dev)
 		var filled []box
 		var at uint64
 		for _, x := range bs {
