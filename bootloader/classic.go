@@ -70,9 +70,10 @@ func DefaultConfig(l *mbedlayout.Layout) Config {
 
 // Classic is the Mbed bootloader (mbed-bootloader v4.1 logic on the v3.3
 // SOTP layout): check the active image, scan the candidate slots, copy the
-// newest valid candidate erase → header → body → verify, and jump, or halt
-// at a dead end. Its weaknesses are kept: no signature check, no previous
-// image, a boot counter in uninitialised RAM, a halt with no retry.
+// newest valid candidate erase → header → body → verify, and jump, or end
+// in mbed_die at a dead end (LED1 blinking SOS). Its weaknesses are kept: no
+// signature check, no previous image, a boot counter in uninitialised RAM,
+// a halt with no retry.
 type Classic struct {
 	cfg Config
 }
@@ -137,7 +138,7 @@ func (c *Classic) Run(m *sim.Machine, _ *sim.Image) {
 		// and main returns: the device never reaches the active image.
 		m.Print("Failed to initialize update storage\r\n")
 		m.Mark(MarkStorageInitError, "no SD card")
-		m.Halt("Failed to initialize update storage")
+		m.MbedDie("Failed to initialize update storage")
 	}
 	if r.upgradeApplicationFromStorage() {
 		m.Print("booting...\r\n\r\n")
@@ -147,7 +148,8 @@ func (c *Classic) Run(m *sim.Machine, _ *sim.Image) {
 	m.NoInit()[bootCounterOffset] = 0
 	m.Print("Failed to jump to application!\r\n")
 	m.Mark(MarkDeadEnd, "")
-	m.Halt("Failed to jump to application!")
+	// main returns -1: _exit → mbed_die (mbed-os platform/source/mbed_retarget.cpp).
+	m.MbedDie("Failed to jump to application!")
 }
 
 func (r *run) upgradeApplicationFromStorage() bool {

@@ -167,6 +167,12 @@ func TestSelection(t *testing.T) {
 				require.Equal(t, sim.StateHalted, bn.m.State())
 				require.Equal(t, 1, bn.marks(MarkDeadEnd))
 				require.Empty(t, bn.m.Storage().Journal(), "a dead end writes nothing")
+				// main returns -1: _exit → mbed_die, SOS on LED1, then nothing.
+				tr := bn.m.Trace()
+				require.GreaterOrEqual(t, len(tr), 2)
+				require.Equal(t, sim.EvLED, tr[len(tr)-2].Kind)
+				require.Equal(t, sim.LEDSOS, tr[len(tr)-2].Name)
+				require.Equal(t, sim.EvHalt, tr[len(tr)-1].Kind)
 			}
 		})
 	}

@@ -41,6 +41,9 @@ func (r *runner) expect(e *Expect, res *Result) (bool, string) {
 		return false, "running " + res.Running
 	case ExpState:
 		return res.State == e.Value, "the device is " + r.describe()
+	case ExpLED:
+		got := ledAtEnd(res.Trace)
+		return got == e.Value, "LED1 is " + got + " at the end"
 	case ExpEvent:
 		n := countEvents(res.Trace, e.Value)
 		return e.Count.holds(int64(n)), fmt.Sprintf("seen %d times", n)
@@ -108,6 +111,27 @@ func findInvariant(invs []InvariantResult, name string) InvariantResult {
 		}
 	}
 	panic("scenarios: no invariant " + name)
+}
+
+// LED states a scenario can expect at the end of a run (led:).
+const (
+	LEDOff = "off"
+	LEDSOS = sim.LEDSOS
+)
+
+// ledAtEnd is the pattern an LED shows at the end of a trace: the last one
+// a stage set, unless a reset or a power cut came after it.
+func ledAtEnd(tr []sim.Event) string {
+	led := LEDOff
+	for i := range tr {
+		switch tr[i].Kind {
+		case sim.EvLED:
+			led = tr[i].Name
+		case sim.EvReset, sim.EvPowerOff:
+			led = LEDOff
+		}
+	}
+	return led
 }
 
 func (r *runner) regionHolds(x *RegionExpect, m *sim.Machine) (bool, string) {

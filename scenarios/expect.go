@@ -13,6 +13,7 @@ import (
 const (
 	ExpRunning  = "running"
 	ExpState    = "state"
+	ExpLED      = "led"
 	ExpEvent    = "event"
 	ExpNoEvent  = "no-event"
 	ExpBoots    = "boots"
@@ -155,7 +156,7 @@ type RegionExpect struct {
 // The expectations: written as a word, or as a one-key mapping.
 var (
 	expectWords = []string{ExpNoBrick}
-	expectKeys  = []string{ExpRunning, ExpState, ExpEvent, ExpNoEvent, ExpBoots, ExpSerial, ExpNoSerial, ExpRegion, ExpWeakness, ExpTime,
+	expectKeys  = []string{ExpRunning, ExpState, ExpLED, ExpEvent, ExpNoEvent, ExpBoots, ExpSerial, ExpNoSerial, ExpRegion, ExpWeakness, ExpTime,
 		ExpResult, ExpService, ExpDownloaded, ExpUpdateTime, ExpBootloader, ExpPath, ExpStored}
 )
 
@@ -182,7 +183,7 @@ func (e *Expect) UnmarshalStrictYAML(d strictyaml.Decoder, n *yaml.Node) error {
 		if e.Stored.Bootloaders == nil && e.Stored.Applications == nil {
 			return d.Errorf(v, "stored needs bootloaders, applications or both")
 		}
-	case ExpRunning, ExpState, ExpNoEvent, ExpSerial, ExpNoSerial, ExpWeakness, ExpBootloader:
+	case ExpRunning, ExpState, ExpLED, ExpNoEvent, ExpSerial, ExpNoSerial, ExpWeakness, ExpBootloader:
 		if err := d.Decode(v, &e.Value); err != nil {
 			return err
 		}
@@ -282,6 +283,8 @@ func (e *Expect) String() string {
 		return "stored " + strings.Join(parts, " ")
 	case ExpState:
 		return "state " + e.Value
+	case ExpLED:
+		return "LED1 " + e.Value
 	case ExpEvent:
 		return fmt.Sprintf("event %s count %s", e.Value, e.Count)
 	case ExpNoEvent:

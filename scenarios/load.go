@@ -604,6 +604,10 @@ func (l *Loaded) checkExpect(e Expect) error {
 		if !slices.Contains(stateNames(), e.Value) {
 			return e.Pos.Errorf("state %q: want one of %s", e.Value, strings.Join(stateNames(), ", "))
 		}
+	case ExpLED:
+		if e.Value != LEDSOS && e.Value != LEDOff {
+			return e.Pos.Errorf("led %q: want %s (mbed_die's pattern) or %s", e.Value, LEDSOS, LEDOff)
+		}
 	case ExpWeakness:
 		if !slices.Contains(Invariants, e.Value) {
 			return e.Pos.Errorf("weakness %q: want an invariant: %s", e.Value, strings.Join(Invariants, ", "))

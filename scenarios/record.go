@@ -181,6 +181,8 @@ func Console(tr []sim.Event) []ConsoleLine {
 			line.Text = "~~ lockup: " + e.Detail
 		case sim.EvHalt:
 			line.Text = "~~ halted"
+		case sim.EvLED:
+			line.Text = "~~ " + e.Detail + " blinks " + strings.ToUpper(e.Name)
 		default:
 			continue
 		}
@@ -208,7 +210,7 @@ func TimelineOf(tr []sim.Event, end time.Duration) *Timeline {
 				bin = min(int(int64(timelineBins)*int64(e.Time)/int64(end)), timelineBins-1)
 			}
 			t.OpsPerBin[bin]++
-		case sim.EvMark, sim.EvPowerOn, sim.EvPowerOff, sim.EvReset, sim.EvWatchdog, sim.EvHalt, sim.EvLockup, sim.EvFault:
+		case sim.EvMark, sim.EvPowerOn, sim.EvPowerOff, sim.EvReset, sim.EvWatchdog, sim.EvHalt, sim.EvLockup, sim.EvFault, sim.EvLED:
 			t.Events = append(t.Events, TimelineEvent{Kind: e.Kind.String(), Name: e.Name, Detail: e.Detail, AtNS: e.Time.Nanoseconds()})
 		}
 	}

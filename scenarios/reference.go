@@ -50,6 +50,7 @@ var expectRef = map[string]refEntry{
 	ExpNoBrick:    {"The no-brick invariant holds (it is checked anyway; listing it documents that the scenario relies on it).", "- no-brick"},
 	ExpRunning:    {"This firmware runs at the end (none: nothing does).", "- running: app-v2"},
 	ExpState:      {"The device ends in this state.", "- state: halted"},
+	ExpLED:        {"LED1 at the end: sos (mbed_die blinks it when main returns: the classic dead end, a storage that does not initialise) or off.", "- led: sos"},
 	ExpEvent:      {"A milestone was reported (at least once, or a count or bounds).", "- event: {name: copy-begin, count: 2}"},
 	ExpNoEvent:    {"A milestone was never reported.", "- no-event: copy-begin"},
 	ExpBoots:      {"The number of boots, exactly or within bounds.", "- boots: 2"},

@@ -132,7 +132,7 @@ func TestLoadErrors(t *testing.T) {
 		{"offset past the region", base + "  - corrupt: {region: sotp-1, offset: 4096, bit: 0}\n", `t.yaml:14:14: offset 4KiB is outside region sotp-1 (4KiB)`},
 		{"bit 8", base + "  - corrupt: {region: sotp-1, offset: 0, bit: 8}\n", `t.yaml:14:14: bit 8: want 0..7`},
 		{"zero boots", base + "  - wait: {until: {boots: 0}}\n", `t.yaml:14:19: boots: want at least 1`},
-		{"unknown device in cut", base + "  - power-cut: {after: {op: program, device: spi}}\n", `t.yaml:14:5: unknown device "spi" (this board has internal and sd)`},
+		{"unknown device in cut", base + "  - power-cut: {after: {op: program, device: spi}}\n", `t.yaml:14:5: unknown device "spi" (this board has internal, sd)`},
 		{"unknown planted firmware", base + "  - app: {plant: evil}\n", `t.yaml:14:10: app.plant: unknown firmware "evil"`},
 		{"unknown campaign firmware", base + "  - campaign: {firmware: app-v9}\n", `t.yaml:14:15: campaign: unknown firmware "app-v9"`},
 		{"unknown replayed firmware", base + "  - campaign: {firmware: app-v2, attack: replay, replay: app-v0}\n", `t.yaml:14:15: campaign.replay: unknown firmware "app-v0"`},

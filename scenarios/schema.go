@@ -160,7 +160,7 @@ func mapType(r *jsonschema.Reflector, t reflect.Type) *jsonschema.Schema {
 		}}}
 		return &jsonschema.Schema{OneOf: []*jsonschema.Schema{
 			words("An invariant that must hold.", ExpNoBrick),
-			oneKey(ExpRunning, str()), oneKey(ExpState, str()), oneKey(ExpEvent, event), oneKey(ExpNoEvent, str()),
+			oneKey(ExpRunning, str()), oneKey(ExpState, str()), oneKey(ExpLED, words("", LEDSOS, LEDOff)), oneKey(ExpEvent, event), oneKey(ExpNoEvent, str()),
 			oneKey(ExpBoots, bounds()), oneKey(ExpSerial, str()), oneKey(ExpNoSerial, str()),
 			oneKey(ExpRegion, inline(&RegionExpect{})), oneKey(ExpWeakness, words("", Invariants...)),
 			oneKey(ExpTime, timeBounds()), oneKey(ExpUpdateTime, timeBounds()),

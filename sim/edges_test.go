@@ -22,7 +22,8 @@ func TestNames(t *testing.T) {
 	require.Equal(t, "State(6)", State(6).String())
 	require.Equal(t, "mark", EvMark.String())
 	require.Equal(t, "EventKind(0)", EventKind(0).String())
-	require.Equal(t, "EventKind(15)", EventKind(15).String())
+	require.Equal(t, "led", EvLED.String())
+	require.Equal(t, "EventKind(16)", EventKind(16).String())
 }
 
 // TestEventText: an event prints its time, kind, stage, name, outcome and

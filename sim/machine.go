@@ -638,6 +638,16 @@ func (m *Machine) Halt(why string) {
 	panic(&unwind{kind: unwindHalt, detail: why})
 }
 
+// MbedDie is Mbed OS's mbed_die(), where a main() that returns ends up
+// (_exit): interrupts off, LED1 blinking the SOS pattern for ever. The CPU
+// is halted as far as anything but a watchdog or an external reset is
+// concerned, and the board shows it. It does not return.
+func (m *Machine) MbedDie(why string) {
+	m.flushSerial()
+	m.emit(Event{Kind: EvLED, Name: LEDSOS, Detail: "LED1 (mbed_die)"})
+	panic(&unwind{kind: unwindHalt, detail: why})
+}
+
 // DeadEnd stops the CPU for good, as Halt does, in the state dead-end: a
 // stage that has tried everything it could run says so, and a scenario can
 // tell that apart from a silent halt. It does not return.

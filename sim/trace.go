@@ -25,12 +25,17 @@ const (
 	EvWatchdog                      // the watchdog fired
 	EvState                         // a state machine moved (Name: machine, Detail: from → to)
 	EvMark                          // a named milestone a stage reports (Name), for waits and expectations
+	EvLED                           // an LED shows a pattern (Name: the pattern, sos; Detail: why)
 )
+
+// LEDSOS is the pattern mbed_die() blinks on LED1: three short, three
+// long, three short, for ever.
+const LEDSOS = "sos"
 
 var eventKindNames = [...]string{
 	EvPowerOn: "power-on", EvPowerOff: "power-off", EvReset: "reset", EvStage: "stage",
 	EvJump: "jump", EvCheck: "check", EvOp: "op", EvFault: "fault", EvSerial: "serial",
-	EvHalt: "halt", EvLockup: "lockup", EvWatchdog: "watchdog", EvState: "state", EvMark: "mark",
+	EvHalt: "halt", EvLockup: "lockup", EvWatchdog: "watchdog", EvState: "state", EvMark: "mark", EvLED: "led",
 }
 
 func (k EventKind) String() string {
