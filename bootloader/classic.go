@@ -55,17 +55,61 @@ type Config struct {
 	MaxCopyRetries int
 	// MaxBootRetries is mbed-bootloader.max-boot-retries (default 3).
 	MaxBootRetries int
+	// Generation is the mbed-bootloader release the configuration models
+	// (SetGeneration).
+	Generation Generation
 	// CountFrom is the first reset reason that counts as a failed boot
-	// (hwResetReason): watchdog in v4.1 (since commit 833ca0b), software before.
+	// (hwResetReason), as the generation has it.
 	CountFrom sim.ResetReason
 	// BackwardCompatibleKey derives the device key the old way
 	// (PAL_DEVICE_KEY_DERIVATION_BACKWARD_COMPATIBILITY_CALC).
 	BackwardCompatibleKey bool
 }
 
-// DefaultConfig returns the mbed_lib.json defaults over a layout.
+// DefaultConfig returns the mbed_lib.json defaults over a layout, for the
+// default generation.
 func DefaultConfig(l *mbedlayout.Layout) Config {
-	return Config{Layout: l, MaxCopyRetries: 1, MaxBootRetries: 3, CountFrom: sim.ResetWatchdog}
+	c := Config{Layout: l, MaxCopyRetries: 1, MaxBootRetries: 3}
+	c.SetGeneration(DefaultGeneration)
+	return c
+}
+
+// Generation is an mbed-bootloader release line whose behaviour the
+// classic bootloader tells apart.
+type Generation string
+
+// The generations. Upstream tags in PelionIoT/mbed-bootloader.
+const (
+	GenV33  Generation = "v3.3"   // v3.3.0: every boot counted
+	GenV40  Generation = "v4.0"   // v4.0.0–v4.0.3: every boot counted
+	GenV41  Generation = "v4.1"   // v4.1.0–v4.1.2: software resets and above counted
+	GenV413 Generation = "v4.1.3" // v4.1.3: watchdog resets and above counted
+	// DefaultGeneration is the last v4.1 release.
+	DefaultGeneration = GenV413
+)
+
+// Generations lists the generations, oldest first.
+func Generations() []Generation { return []Generation{GenV33, GenV40, GenV41, GenV413} }
+
+// SetGeneration sets what depends on the release: which resets the boot
+// counter counts. v3.3.0 and v4.0.x update it at every boot
+// (source/upgrade.cpp has no reset-reason check there); v4.1.0 added
+// hwResetReason(), which skips resets below RESET_REASON_SOFTWARE
+// (upgrade.cpp@v4.1.0:371); commit 833ca0b, in v4.1.3, raised that to
+// RESET_REASON_WATCHDOG (upgrade.cpp@v4.1.3:321), so software resets no
+// longer count.
+func (c *Config) SetGeneration(g Generation) {
+	c.Generation = g
+	switch g {
+	case GenV33, GenV40:
+		c.CountFrom = sim.ResetPowerOn
+	case GenV41:
+		c.CountFrom = sim.ResetSoftware
+	case GenV413:
+		c.CountFrom = sim.ResetWatchdog
+	default:
+		panic(fmt.Sprintf("bootloader: unknown generation %q", g))
+	}
 }
 
 // Classic is the Mbed bootloader (mbed-bootloader v4.1 logic on the v3.3

@@ -3,6 +3,7 @@ package bootloader
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -295,19 +296,23 @@ func heapCells(m *sim.Machine) (uint64, uint8) {
 	return binary.LittleEndian.Uint64(ram[heapVersionOffset:]), ram[bootCounterOffset]
 }
 
-// TestBootCounterResetReasons: which reset reasons update the heap cells:
-// from watchdog on in v4.1 (since commit 833ca0b), from software on before
-// it. Power-on, pin and brown-out never do. §2.5.
+// TestBootCounterResetReasons: which reset reasons update the heap cells,
+// per generation: every one in v3.3 and v4.0 (no reset-reason check), from
+// software on in v4.1.0-v4.1.2, from watchdog on in v4.1.3 (commit
+// 833ca0b). §2.5.
 func TestBootCounterResetReasons(t *testing.T) {
+	all := []sim.ResetReason{sim.ResetPin, sim.ResetBrownOut, sim.ResetSoftware, sim.ResetWatchdog, sim.ResetLockup}
 	for _, tc := range []struct {
-		from    sim.ResetReason
+		gen     Generation
 		counted []sim.ResetReason
 	}{
-		{sim.ResetWatchdog, []sim.ResetReason{sim.ResetWatchdog, sim.ResetLockup}},
-		{sim.ResetSoftware, []sim.ResetReason{sim.ResetSoftware, sim.ResetWatchdog, sim.ResetLockup}},
+		{GenV33, all},
+		{GenV40, all},
+		{GenV41, []sim.ResetReason{sim.ResetSoftware, sim.ResetWatchdog, sim.ResetLockup}},
+		{GenV413, []sim.ResetReason{sim.ResetWatchdog, sim.ResetLockup}},
 	} {
-		for _, reason := range []sim.ResetReason{sim.ResetPin, sim.ResetBrownOut, sim.ResetSoftware, sim.ResetWatchdog, sim.ResetLockup} {
-			bn := newBench(t, "k64f", "sd", func(_ *mbedlayout.Layout, c *Config) { c.CountFrom = tc.from })
+		for _, reason := range all {
+			bn := newBench(t, "k64f", "sd", func(_ *mbedlayout.Layout, c *Config) { c.SetGeneration(tc.gen) })
 			a := bn.image("a", v1, 100<<10, "keep-heap")
 			bn.active(a, describe(a))
 			bn.boot()
@@ -318,16 +323,16 @@ func TestBootCounterResetReasons(t *testing.T) {
 			bn.run()
 			require.Equal(t, "a", bn.running())
 			want := uint8(1)
-			for _, r := range tc.counted {
-				if r == reason {
-					want = 2
-				}
+			if slices.Contains(tc.counted, reason) {
+				want = 2
 			}
 			hv, c := heapCells(bn.m)
-			require.Equal(t, uint64(v1), hv, "counting from %s, after a %s reset", tc.from, reason)
-			require.Equal(t, want, c, "counting from %s, after a %s reset", tc.from, reason)
+			require.Equal(t, uint64(v1), hv, "%s, after a %s reset", tc.gen, reason)
+			require.Equal(t, want, c, "%s, after a %s reset", tc.gen, reason)
 		}
 	}
+	require.Equal(t, GenV413, DefaultConfig(nil).Generation)
+	require.Panics(t, func() { (&Config{}).SetGeneration("v9") })
 }
 
 // TestBootCounterCountsAndResets: after a counted reset the counter grows

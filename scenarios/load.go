@@ -190,6 +190,9 @@ func (l *Loaded) checkDevice(readFile ReadFile) error {
 		return pos.Errorf("device.profile %q is not available in this version (available: %s)", d.Profile, strings.Join(ProfileNames(), ", "))
 	}
 	l.prof = p
+	if d.Bootloader != "" && l.Profile != ProfileClassic {
+		return pos.Errorf("device.bootloader picks a release of the Mbed bootloader (the classic profile); the %s profile has its own", l.Profile)
+	}
 	if d.MbedApp != "" {
 		if err := l.readMbedApp(readFile, pos); err != nil {
 			return err

@@ -50,6 +50,13 @@ func (classicProfile) configure(l *Loaded, pos strictyaml.Pos) error {
 		}
 	}
 	boot := bootloader.DefaultConfig(layout)
+	if d.Bootloader != "" {
+		g := bootloader.Generation(d.Bootloader)
+		if !slices.Contains(bootloader.Generations(), g) {
+			return pos.Errorf("device.bootloader %q: want one of %s", d.Bootloader, strings.Join(generationNames(), ", "))
+		}
+		boot.SetGeneration(g)
+	}
 	if a := l.appLayout; a != nil {
 		boot.MaxBootRetries, boot.MaxCopyRetries = a.MaxBootRetries, a.MaxCopyRetries
 	}
@@ -86,6 +93,14 @@ func (classicProfile) configure(l *Loaded, pos strictyaml.Pos) error {
 	l.Layout = layout
 	l.Boot = boot
 	return nil
+}
+
+func generationNames() []string {
+	var out []string
+	for _, g := range bootloader.Generations() {
+		out = append(out, string(g))
+	}
+	return out
 }
 
 // keyRegion is the region a layout key places, for errors that name the

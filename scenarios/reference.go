@@ -22,7 +22,7 @@ var stepRef = map[string]refEntry{
 	StepPowerCut: {"Cut power now, or armed: before, after or in the middle (torn) of a matching storage op, at a milestone, or after a delay; the next power-on is a step of its own.", "- power-cut: {torn: {op: program, region: active-app, nth: 5}, seed: 7}"},
 	StepRemoveSD: {"Pull the SD card out (reads and writes fail until it goes back).", "- remove-sd"},
 	StepInsertSD: {"Put the SD card back.", "- insert-sd"},
-	StepReset:    {"Reset the device from outside: pin (the reset button) or brown-out.", "- reset: pin"},
+	StepReset:    {"Reset the device from outside: pin (the reset button), brown-out, or debugger (a probe's SYSRESETREQ, which the MCU records as a software reset).", "- reset: pin"},
 	StepWait:     {"Let time pass: a duration, or until a condition holds (the step fails at its timeout, default 10m).", "- wait: {until: {event: registered}, timeout: 30s}"},
 	StepCorrupt:  {"Flip bits of a region, at an offset or at seeded places (retention loss, a probe).", "- corrupt: {region: active-header, bits: 40, seed: 1}"},
 	StepFault:    {"Arm a fault rule for the rest of the run (the rule language of --cut); a rule that never fires is reported.", "- fault: kind=program,region=slot-0,nth=3,mode=bit-flip,seed=1"},

@@ -444,8 +444,13 @@ func (r *runner) step(st Step) error {
 			return fmt.Errorf("the device has no power")
 		}
 		reason := sim.ResetPin
-		if st.Reset == "brown-out" {
+		switch st.Reset {
+		case "brown-out":
 			reason = sim.ResetBrownOut
+		case "debugger":
+			// pyOCD and OpenOCD reset through SYSRESETREQ by default: the
+			// MCU records a software reset.
+			reason = sim.ResetSoftware
 		}
 		m.Reset(reason)
 	case StepWait:

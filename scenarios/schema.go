@@ -124,7 +124,7 @@ func mapType(r *jsonschema.Reflector, t reflect.Type) *jsonschema.Schema {
 		return &jsonschema.Schema{OneOf: []*jsonschema.Schema{
 			words("A step without arguments.", StepPowerOn, StepPowerCut, StepRemoveSD, StepInsertSD),
 			oneKey(StepPowerCut, inline(&PowerCut{})),
-			oneKey(StepReset, words("", "pin", "brown-out")),
+			oneKey(StepReset, words("", "pin", "brown-out", "debugger")),
 			oneKey(StepWait, wait),
 			oneKey(StepCorrupt, inline(&Corrupt{})),
 			oneKey(StepFault, &jsonschema.Schema{Type: "string", Description: "A fault rule: kind=program,region=slot-0,nth=3,mode=bit-flip,seed=1."}),

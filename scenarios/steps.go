@@ -26,7 +26,7 @@ const (
 type Step struct {
 	Kind     string
 	PowerCut *PowerCut // power-cut with a mapping (nil: cut now)
-	Reset    string    // reset: pin | brown-out
+	Reset    string    // reset: pin | brown-out | debugger
 	Wait     *Wait
 	Corrupt  *Corrupt
 	Fault    *storage.Rule // fault: a fault rule, armed for the rest of the run
@@ -65,8 +65,8 @@ func (s *Step) UnmarshalStrictYAML(d strictyaml.Decoder, n *yaml.Node) error {
 		if err := d.Decode(v, &s.Reset); err != nil {
 			return err
 		}
-		if s.Reset != "pin" && s.Reset != "brown-out" {
-			return d.Errorf(v, "reset %q: want pin or brown-out (software resets come from firmware)", s.Reset)
+		if s.Reset != "pin" && s.Reset != "brown-out" && s.Reset != "debugger" {
+			return d.Errorf(v, "reset %q: want pin, brown-out or debugger (a probe's SYSRESETREQ; other software resets come from the firmware)", s.Reset)
 		}
 	case StepWait:
 		s.Wait = &Wait{}

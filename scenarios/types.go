@@ -48,9 +48,12 @@ type Device struct {
 	// device out for Target (default: the board's Mbed target); the board
 	// defaults to Target's.
 	MbedApp string `yaml:"mbed-app,omitempty" jsonschema:"description=An mbed_app.json to lay the device out from\\, as the Mbed tools resolve it for the target (classic profile)."`
-	Target  string `yaml:"target,omitempty" jsonschema:"description=The Mbed target (K64F): the board when board: is not given\\, and the target_overrides mbed-app: is resolved for."`
-	Profile string `yaml:"profile,omitempty" jsonschema:"enum=chain,enum=classic,enum=hardened,description=Update design (default classic)."`
-	Storage string `yaml:"storage,omitempty" jsonschema:"enum=sd,enum=spi,enum=internal,description=Where candidates live (default: the board's)."`
+	// Bootloader is the mbed-bootloader release the classic profile
+	// models (bootloader.Generations; default v4.1.3).
+	Bootloader string `yaml:"bootloader,omitempty" jsonschema:"enum=v3.3,enum=v4.0,enum=v4.1,enum=v4.1.3,description=The mbed-bootloader release (classic profile): v3.3 and v4.0 count every boot in the boot counter\\, v4.1 (4.1.0 to 4.1.2) software resets and above\\, v4.1.3 (default) watchdog resets and above."`
+	Target     string `yaml:"target,omitempty" jsonschema:"description=The Mbed target (K64F): the board when board: is not given\\, and the target_overrides mbed-app: is resolved for."`
+	Profile    string `yaml:"profile,omitempty" jsonschema:"enum=chain,enum=classic,enum=hardened,description=Update design (default classic)."`
+	Storage    string `yaml:"storage,omitempty" jsonschema:"enum=sd,enum=spi,enum=internal,description=Where candidates live (default: the board's)."`
 	// Config overrides configuration keys: layout keys of mbed_app.json and
 	// mbed-bootloader.* keys.
 	Config ConfigMap `yaml:"config,omitempty" jsonschema:"description=Configuration keys as in mbed_app.json\\, e.g. mbed-bootloader.max-boot-retries: 5."`

@@ -355,7 +355,8 @@ func (m *Machine) stop() {
 	m.image = nil
 }
 
-// Reset resets the MCU from outside (pin, brown-out): RAM keeps its contents.
+// Reset resets the MCU from outside (pin, brown-out, a debug probe's
+// SYSRESETREQ, which reads as software): RAM keeps its contents.
 func (m *Machine) Reset(reason ResetReason) {
 	if m.state == StateOff {
 		return
