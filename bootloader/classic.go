@@ -496,6 +496,7 @@ func (r *run) eraseActiveFirmware(size uint64) bool {
 	hdrSize := r.sectorAlignedSize(hdrAddr, firmware.InternalHeaderSize)
 	start, needed := hdrAddr, appStart-hdrAddr+size
 	if hdrAddr+hdrSize < appStart || hdrAddr > appStart {
+		r.m.Print("[DBG ] Erasing header separately from active application\r\n")
 		if !r.eraseSectors(hdrAddr, hdrSize) {
 			return false
 		}
@@ -503,6 +504,7 @@ func (r *run) eraseActiveFirmware(size uint64) bool {
 	}
 	end := start + r.sectorAlignedSize(start, needed)
 	if end > appStart+uint64(r.l.MaxApplicationSize) {
+		r.m.Print("[DBG ] Firmware size rounded up to the nearest sector boundary is larger than the maximum application size\r\n")
 		r.m.Check("erase-bounds", false, fmt.Sprintf("erase to 0x%x passes the maximum application size", end))
 		return false
 	}
@@ -521,11 +523,20 @@ func (r *run) eraseSectors(addr, size uint64) bool {
 	return true
 }
 
-// writeActiveFirmwareHeader programs a fresh internal header, padded with
-// 0xFF to the flash page.
+// writeActiveFirmwareHeader programs a fresh internal header, built in
+// buffer_array padded with 0xFF to the flash page, as upstream does
+// (active_application.cpp@v4.1.3:221-240): the body copy that follows
+// starts from a buffer that holds it.
 func (r *run) writeActiveFirmwareHeader(d *details) bool {
 	h := firmware.InternalHeader{FirmwareVersion: d.version, FirmwareSize: d.size, FirmwareHash: d.hash, Campaign: d.campaign}
-	buf := storage.PadToUnit(h.Encode(), r.active.ProgramSize())
+	enc := h.Encode()
+	unit := r.active.ProgramSize()
+	n := (uint64(len(enc)) + unit - 1) / unit * unit
+	buf := r.buffer[:n]
+	for i := range buf {
+		buf[i] = 0xFF
+	}
+	copy(buf, enc)
 	if err := r.active.Program(uint64(r.l.ApplicationDetails), buf); err != nil {
 		r.m.Check("write-header", false, err.Error())
 		return false

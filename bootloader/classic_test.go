@@ -393,6 +393,8 @@ func TestEraseBounds(t *testing.T) {
 	require.Empty(t, bn.m.Storage().Journal(), "nothing is erased past the bound")
 	require.Equal(t, []string{"erase-bounds: erase to 0x24000 passes the maximum application size"}, bn.failedChecks())
 	require.True(t, hasLine(bn.serial(), "[DBG ] Firmware update failed"))
+	require.True(t, hasLine(bn.serial(), "[DBG ] Firmware size rounded up to the nearest sector boundary is larger than the maximum application size"),
+		"active_application.cpp@v4.1.3:189")
 	require.True(t, bn.activeHolds(a))
 	require.Equal(t, 1, bn.marks(MarkCopyFailed))
 
@@ -678,4 +680,37 @@ func TestShortROT(t *testing.T) {
 	require.Equal(t, "a", bn.running())
 	require.Equal(t, []string{"device-key: ROT of 8 bytes"}, bn.failedChecks())
 	require.True(t, hasLine(bn.serial(), "[ERR ] Couldn't find valid DeviceKey"))
+}
+
+// TestHeaderErasedSeparately: when the header's sector does not reach the
+// application (a gap between them), the header sector is erased on its own
+// first, and the bootloader says so; the application's sectors follow.
+// active_application.cpp@v4.1.3:163-171.
+func TestHeaderErasedSeparately(t *testing.T) {
+	bn := newBench(t, "k64f", "sd", func(l *mbedlayout.Layout, _ *Config) { l.ApplicationStart = 0xC000 })
+	a := bn.image("a", v1, 64<<10, "healthy")
+	b := bn.image("b", v2, 64<<10, "healthy")
+	bn.active(a, describe(a))
+	bn.candidate(0, b, describe(b))
+	bn.boot()
+	require.Equal(t, "b", bn.running())
+	require.True(t, hasLine(bn.serial(), "[DBG ] Erasing header separately from active application"))
+	var erased []uint64
+	for _, op := range bn.m.Storage().Journal() {
+		if op.Kind == storage.OpErase {
+			erased = append(erased, op.Addr)
+		}
+	}
+	require.Equal(t, uint64(0xA000), erased[0], "the header's sector first")
+	require.Equal(t, uint64(0xC000), erased[1], "then the application's, from its start: the gap is left alone")
+	require.NotContains(t, erased, uint64(0xB000))
+
+	// Contiguous (the built-in K64F layout): no such line.
+	bn = newBench(t, "k64f", "sd", nil)
+	a = bn.image("a", v1, 64<<10, "healthy")
+	b = bn.image("b", v2, 64<<10, "healthy")
+	bn.active(a, describe(a))
+	bn.candidate(0, b, describe(b))
+	bn.boot()
+	require.False(t, hasLine(bn.serial(), "[DBG ] Erasing header separately from active application"))
 }
