@@ -214,7 +214,7 @@ func (l *Loaded) clientConfig(v *vendor) *updateclient.Config {
 		PublicKey:             &v.key.PublicKey,
 		Layout:                l.Layout,
 		BackwardCompatibleKey: l.Boot.BackwardCompatibleKey,
-		Resume:                l.Device.Resume,
+		Resume:                l.Device.Client == ClientFOTA,
 		Chain:                 l.Chain,
 		Hardened:              l.hardenedAreasIf(),
 		Encrypt:               l.encrypts(),

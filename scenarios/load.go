@@ -239,8 +239,8 @@ func (l *Loaded) readMbedApp(readFile ReadFile, pos strictyaml.Pos) error {
 		return pos.Errorf("device.mbed-app: %s for %s keeps the root of trust in KVStore (mbed-bootloader.use-kvstore-rot = 1, mbed-bootloader v4), which this version does not simulate; 'bootsim layout --mbed-app %s --target %s' draws the layout", d.MbedApp, target, d.MbedApp, target)
 	case !lay.HasSOTP() && lay.Storage != sim.DeviceInternal:
 		return pos.Errorf("device.mbed-app: %s for %s keeps candidates on %s with no root of trust to check their HMAC (no sotp-section-*, use-kvstore-rot = 0)", d.MbedApp, target, lay.Storage)
-	case !lay.HasSOTP() && d.Resume:
-		return pos.Errorf("device.resume keeps the download's progress in SOTP, and %s for %s has none", d.MbedApp, target)
+	case !lay.HasSOTP() && d.Client == ClientFOTA:
+		return pos.Errorf("device.client fota keeps the download's progress in SOTP, and %s for %s has none", d.MbedApp, target)
 	}
 	l.appLayout = al
 	return nil
@@ -527,6 +527,9 @@ func (l *Loaded) modelName() string {
 	return defaultModelName
 }
 
+// ClientFOTA is device.client for a FOTA-style client.
+const ClientFOTA = "fota"
+
 func (l *Loaded) generation() updateclient.Generation {
 	if l.Device.Client == "3.3" {
 		return updateclient.Gen33
@@ -540,9 +543,12 @@ func (l *Loaded) checkClient() error {
 		pos = top(l.Scenario, "device")
 	}
 	switch l.Device.Client {
-	case "", "3.3", "3.4":
+	case "", "3.3", "3.4", ClientFOTA:
 	default:
-		return pos.Errorf("device.client %q: want 3.3 or 3.4", l.Device.Client)
+		return pos.Errorf("device.client %q: want 3.3, 3.4 or fota", l.Device.Client)
+	}
+	if l.Device.Resume {
+		return pos.Errorf("device.resume: a download that resumes after a reset is the FOTA client's behaviour, not the Pelion update client's (it starts over): write device.client: fota")
 	}
 	for _, f := range l.Firmware {
 		if f.Semver != "" {
@@ -566,6 +572,9 @@ func (l *Loaded) checkCampaign(c *Campaign) error {
 		names = append(names, c.Replay)
 	}
 	if c.Manifest == "v3" {
+		if l.Device.Client != ClientFOTA && l.Chain == nil {
+			return c.pos.Errorf("campaign: v3 manifests are read by a FOTA-style client (device.client: fota); the Pelion update client reads v1")
+		}
 		for _, n := range names {
 			if l.Firmware.Get(n).Semver == "" {
 				return c.pos.Errorf("campaign: a v3 manifest needs a semver for firmware %s", n)

@@ -57,12 +57,15 @@ type Device struct {
 	// Config overrides configuration keys: layout keys of mbed_app.json and
 	// mbed-bootloader.* keys.
 	Config ConfigMap `yaml:"config,omitempty" jsonschema:"description=Configuration keys as in mbed_app.json\\, e.g. mbed-bootloader.max-boot-retries: 5."`
-	// Client is the update client's generation: 3.3 writes the candidate
-	// header at prepare, 3.4 (the default) at activate.
-	Client string `yaml:"client,omitempty" jsonschema:"enum=3.3,enum=3.4,description=Update client generation: 3.3 writes the candidate header before the payload; 3.4 (default) after the hash check."`
-	// Resume makes the client keep its download progress in SOTP and resume
-	// after a reset (FOTA-client style; the Pelion 4.x client starts over).
-	Resume bool `yaml:"resume,omitempty" jsonschema:"description=Keep the download's progress in SOTP and resume after a reset (the Pelion 4.x client starts over; default false)."`
+	// Client is the update client: the Pelion update client (hub) of
+	// generation 3.3 (candidate header written at prepare) or 3.4 (the
+	// default; at activate), or fota, a FOTA-style client: 3.4's order,
+	// v3 manifests, and a download that resumes after a reset from the
+	// progress kept in SOTP. The hub reads v1 manifests and starts a cut
+	// download over.
+	Client string `yaml:"client,omitempty" jsonschema:"enum=3.3,enum=3.4,enum=fota,description=Update client: the Pelion update client 3.3 (writes the candidate header before the payload) or 3.4 (default; after the hash check)\\, or fota (a FOTA-style client: v3 manifests and a download that resumes after a reset)."`
+	// Resume is the old spelling of client: fota, refused with a hint.
+	Resume bool `yaml:"resume,omitempty" jsonschema:"description=Replaced by client: fota (a download that resumes after a reset is the FOTA client's behaviour)."`
 	// VendorDomain and ModelName give the vendor and class ids the device
 	// was provisioned with.
 	VendorDomain string `yaml:"vendor-domain,omitempty" jsonschema:"description=Vendor domain: vendor id = uuid5(DNS\\, domain) (default example.com)."`
