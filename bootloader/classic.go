@@ -433,7 +433,12 @@ func (r *run) firmwareDetails(i int) (details, bool) {
 	if err != nil {
 		return details{}, false
 	}
-	h, err := firmware.DecodeExternalHeader(b, key)
+	// The HMAC is the check: the block-device PAL hands the header
+	// straight to arm_uc_parse_external_header_v2, which checks nothing
+	// else, magic and header version included
+	// (arm_uc_pal_blockdevice_implementation.c@v4.1.3:445,
+	// arm_uc_metadata_header_v2.c:141-201).
+	h, err := firmware.ParseExternalHeader(b, key)
 	if err != nil {
 		r.m.Check(fmt.Sprintf("slot-%d-header", i), false, err.Error())
 		return details{}, false

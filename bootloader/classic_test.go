@@ -714,3 +714,43 @@ func TestHeaderErasedSeparately(t *testing.T) {
 	bn.boot()
 	require.False(t, hasLine(bn.serial(), "[DBG ] Erasing header separately from active application"))
 }
+
+// TestExternalHeaderHMACIsTheCheck: a candidate header whose magic and
+// header version are wrong but whose HMAC is right (whoever holds the
+// device key can write one) is accepted and installed: the PAL checks the
+// HMAC and nothing else. One with the right magic and a wrong HMAC is not.
+// arm_uc_metadata_header_v2.c@v4.1.3:141-201.
+func TestExternalHeaderHMACIsTheCheck(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		edit    func(b []byte, key []byte)
+		running string
+	}{
+		{"wrong magic, right HMAC", func(b, key []byte) {
+			binary.BigEndian.PutUint32(b[0:], 0xDEADBEEF)
+			binary.BigEndian.PutUint32(b[4:], 7)
+			mac, err := firmware.HMACSHA256(key, b[:firmware.ExternalHeaderSize-64])
+			require.NoError(t, err)
+			copy(b[firmware.ExternalHeaderSize-64:], mac)
+		}, "b"},
+		{"right magic, wrong HMAC", func(b, _ []byte) { b[firmware.ExternalHeaderSize-64] ^= 1 }, "a"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bn := newBench(t, "k64f", "sd", nil)
+			a := bn.image("a", v1, 64<<10, "healthy")
+			b := bn.image("b", v2, 64<<10, "healthy")
+			bn.active(a, describe(a))
+			bn.candidate(0, b, describe(b))
+			key, err := firmware.DeviceKey(bn.rot, false)
+			require.NoError(t, err)
+			dev := bn.m.Storage().Device(bn.l.Storage)
+			start := bn.l.Slots(bn.b)[0].Start
+			hdr := make([]byte, firmware.ExternalHeaderSize)
+			dev.Peek(start, hdr)
+			tc.edit(hdr, key)
+			bn.m.Factory(func() { dev.Load(start, hdr) })
+			bn.boot()
+			require.Equal(t, tc.running, bn.running())
+		})
+	}
+}
