@@ -161,6 +161,10 @@ type run struct {
 	buffer *[BufferSize]byte // buffer_array: survives between reads, as in the C code
 	key    []byte            // device key, once derived
 	keyErr error
+	// v3 is the v3.3.0 bootloader's voice; lastPercent its progress
+	// bar's static.
+	v3          bool
+	lastPercent uint8
 }
 
 // buffers recycles the bootloaders' work buffers.
@@ -176,6 +180,11 @@ func (c *Classic) Run(m *sim.Machine, _ *sim.Image) {
 	r.buffer = buffers.Get().(*[BufferSize]byte)
 	*r.buffer = [BufferSize]byte{}
 	defer buffers.Put(r.buffer)
+	r.v3 = c.cfg.Generation == GenV33
+	if r.v3 {
+		r.v3Main()
+		return
+	}
 	m.Print("\r\nMbed Bootloader\r\n")
 	if sd, ok := r.store.(*storage.SDCard); ok && !sd.Present() {
 		// MBED_CLOUD_CLIENT_UPDATE_STORAGE.Initialize() fails without a card,
@@ -196,6 +205,31 @@ func (c *Classic) Run(m *sim.Machine, _ *sim.Image) {
 	m.MbedDie("Failed to jump to application!")
 }
 
+// v3Main is main() of v3.3.0 (source/main.cpp@v3.3.0:73-196): when update
+// storage does not initialise it forwards to the active application
+// unchecked (canForward starts true); at its dead end it asserts, printing
+// the message as an error, and waits for interrupts for ever: main never
+// returns, so no mbed_die.
+func (r *run) v3Main() {
+	m := r.m
+	r.v3Banner()
+	canForward := true
+	if sd, ok := r.store.(*storage.SDCard); ok && !sd.Present() {
+		m.Mark(MarkStorageInitError, "no SD card")
+	} else {
+		canForward = r.upgradeApplicationFromStorage()
+	}
+	if canForward {
+		r.v3Forward()
+		m.Mark(MarkBooting, "")
+		m.Jump(uint64(r.l.ApplicationStart))
+	}
+	m.NoInit()[bootCounterOffset] = 0
+	r.errorf("Failed to jump to application!")
+	m.Mark(MarkDeadEnd, "")
+	m.Halt("Failed to jump to application!")
+}
+
 func (r *run) upgradeApplicationFromStorage() bool {
 	m := r.m
 	activeValid := false
@@ -204,6 +238,9 @@ func (r *run) upgradeApplicationFromStorage() bool {
 
 	// Step 1: the active application.
 	m.SetPhase("check-active")
+	if r.v3 {
+		r.info("Active firmware integrity check:")
+	}
 	var active details
 	status := r.checkActiveApplication(&active)
 	local := uint8(0)
@@ -222,15 +259,19 @@ func (r *run) upgradeApplicationFromStorage() bool {
 	case status == resultSuccess && int(local) < r.cfg.MaxBootRetries:
 		activeValid = true
 		best.version = active.version
+		if r.v3 {
+			r.printSHA256(active.hash)
+			r.info("Version: %d", active.version)
+		}
 		m.Mark(MarkActiveValid, fmt.Sprintf("version %d", active.version))
 	case status == resultEmpty:
-		m.Print("[DBG ] Active firmware slot is empty\r\n")
+		r.say("[DBG ] Active firmware slot is empty", "[BOOT] Active firmware slot is empty")
 		m.Mark(MarkActiveEmpty, "")
 	case int(local) >= r.cfg.MaxBootRetries:
-		m.Print("[DBG ] Failed to boot active application\r\n")
+		r.say("[DBG ] Failed to boot active application", fmt.Sprintf("[ERR ] Failed to boot active application %d times", r.cfg.MaxBootRetries))
 		m.Mark(MarkBootRetries, fmt.Sprintf("boot counter %d", local))
 	default:
-		m.Print("[DBG ] Active firmware integrity check failed\r\n")
+		r.say("[DBG ] Active firmware integrity check failed", "[ERR ] Active firmware integrity check failed")
 		m.Mark(MarkActiveInvalid, "")
 	}
 
@@ -241,23 +282,33 @@ func (r *run) upgradeApplicationFromStorage() bool {
 	for i := range slots {
 		c, ok := r.firmwareDetails(i)
 		if !ok {
-			m.Print("No Update image\r\n")
+			r.say("No Update image", fmt.Sprintf("[BOOT] Slot %d is empty", i))
 			continue
 		}
 		different := heapVersion != c.version
 		if c.version > best.version && c.size > 0 && (different || !activeValid) {
+			if r.v3 {
+				r.info("Slot %d firmware integrity check:", i)
+			}
 			if r.checkStoredApplication(i, &c) {
+				if r.v3 {
+					r.printSHA256(c.hash)
+					r.info("Version: %d", c.version)
+				}
 				if c.size <= uint64(r.l.MaxApplicationSize) {
 					bestIndex, best = i, c
 					m.Mark(MarkCandidateFound, fmt.Sprintf("slot %d version %d", i, c.version))
 				} else {
-					m.Print("Update image too large\r\n")
+					r.say("Update image too large", fmt.Sprintf("[ERR ] Slot %d firmware size too large %d > %d", i, uint32(c.size), uint32(r.l.MaxApplicationSize)))
 				}
 			} else {
-				m.Print("Update image integrity check failed\r\n")
+				r.say("Update image integrity check failed", fmt.Sprintf("[ERR ] Slot %d firmware integrity check failed", i))
 			}
 		} else {
-			m.Print("Update image is older\r\n")
+			r.say("Update image is older", fmt.Sprintf("[BOOT] Slot %d firmware is of older date", i))
+			if r.v3 {
+				r.info("Version: %d", c.version)
+			}
 		}
 	}
 
@@ -265,22 +316,31 @@ func (r *run) upgradeApplicationFromStorage() bool {
 	switch {
 	case bestIndex >= 0:
 		for range r.cfg.MaxCopyRetries {
-			m.Print("[DBG ] Update active firmware\r\n")
+			r.say("[DBG ] Update active firmware", fmt.Sprintf("[BOOT] Update active firmware using slot %d:", bestIndex))
 			activeValid = r.copyStoredApplication(bestIndex, &best)
 			if activeValid {
-				m.Print("[DBG ] New active firmware is valid\r\n")
+				r.say("[DBG ] New active firmware is valid", "[BOOT] New active firmware is valid")
 				m.Mark(MarkCopyDone, fmt.Sprintf("version %d", best.version))
 				break
 			}
-			m.Print("[DBG ] Firmware update failed\r\n")
+			r.say("[DBG ] Firmware update failed", "[ERR ] Firmware update failed")
 			m.Mark(MarkCopyFailed, "")
 		}
 	case activeValid:
-		m.Print("[DBG ] Active firmware up-to-date\r\n")
+		r.say("[DBG ] Active firmware up-to-date", "[BOOT] Active firmware up-to-date")
 	default:
-		m.Print("[ERR ] Active firmware invalid\r\n")
+		r.say("[ERR ] Active firmware invalid", "[ERR ] Active firmware invalid")
 	}
 	return activeValid
+}
+
+// say prints a line as the generation words it: v4's, or v3.3.0's.
+func (r *run) say(v4, v3 string) {
+	if r.v3 {
+		r.m.Print(v3 + "\r\n")
+		return
+	}
+	r.m.Print(v4 + "\r\n")
 }
 
 // checkActiveApplication reads the active header (version, then magic, then
@@ -303,6 +363,10 @@ func (r *run) checkActiveApplication(d *details) activeStatus {
 		return resultEmpty
 	}
 	sum, ok := r.hash(r.active, uint64(r.l.ApplicationStart), d.size)
+	if r.v3 && ok && sum != d.hash {
+		r.printSHA256(d.hash)
+		r.printSHA256(sum)
+	}
 	ok = ok && sum == d.hash
 	r.m.Check("active-hash", ok, fmt.Sprintf("version %d, %d bytes", d.version, d.size))
 	if !ok {
@@ -356,6 +420,9 @@ func (r *run) hash(dev storage.Device, addr, n uint64) ([32]byte, bool) {
 		}
 		r.m.SpendHashing(k)
 		off += k
+		if r.v3 {
+			r.progress(off, n)
+		}
 	}
 	if hit {
 		return known.([32]byte), true
@@ -449,6 +516,10 @@ func (r *run) firmwareDetails(i int) (details, bool) {
 // checkStoredApplication hashes slot i's body against its header.
 func (r *run) checkStoredApplication(i int, d *details) bool {
 	sum, ok := r.hash(r.store, r.l.SlotBody(r.m.Board(), i, r.store.ProgramSize()), d.size)
+	if r.v3 && ok && sum != d.hash {
+		r.printSHA256(d.hash)
+		r.printSHA256(sum)
+	}
 	ok = ok && sum == d.hash
 	r.m.Check(fmt.Sprintf("slot-%d-hash", i), ok, fmt.Sprintf("version %d, %d bytes", d.version, d.size))
 	return ok
@@ -458,25 +529,31 @@ func (r *run) checkStoredApplication(i int, d *details) bool {
 func (r *run) copyStoredApplication(i int, d *details) bool {
 	m := r.m
 	m.Mark(MarkCopyBegin, fmt.Sprintf("slot %d version %d", i, d.version))
-	m.Print("[DBG ] Erase active application\r\n")
+	if !r.v3 {
+		m.Print("[DBG ] Erase active application\r\n")
+	}
 	m.Mark(MarkEraseBegin, "")
 	m.SetPhase("erase")
 	if !r.eraseActiveFirmware(d.size) {
 		return false
 	}
-	m.Print("[DBG ] Write header\r\n")
+	if !r.v3 {
+		m.Print("[DBG ] Write header\r\n")
+	}
 	m.Mark(MarkHeaderBegin, "")
 	m.SetPhase("header")
 	if !r.writeActiveFirmwareHeader(d) {
 		return false
 	}
-	m.Print("[DBG ] Copy application\r\n")
+	if !r.v3 {
+		m.Print("[DBG ] Copy application\r\n")
+	}
 	m.Mark(MarkBodyBegin, "")
 	m.SetPhase("body")
 	if !r.writeActiveFirmware(i, d) {
 		return false
 	}
-	m.Print("[DBG ] Verify application\r\n")
+	r.say("[DBG ] Verify application", "[BOOT] Verify new active firmware:")
 	m.Mark(MarkVerifyBegin, "")
 	m.SetPhase("verify")
 	var again details
@@ -500,7 +577,9 @@ func (r *run) eraseActiveFirmware(size uint64) bool {
 	hdrAddr, appStart := uint64(r.l.ApplicationDetails), uint64(r.l.ApplicationStart)
 	hdrSize := r.sectorAlignedSize(hdrAddr, firmware.InternalHeaderSize)
 	start, needed := hdrAddr, appStart-hdrAddr+size
-	if hdrAddr+hdrSize < appStart || hdrAddr > appStart {
+	// v3.3.0 erases from the header through the image, always
+	// (active_application.cpp@v3.3.0:190-235).
+	if !r.v3 && (hdrAddr+hdrSize < appStart || hdrAddr > appStart) {
 		r.m.Print("[DBG ] Erasing header separately from active application\r\n")
 		if !r.eraseSectors(hdrAddr, hdrSize) {
 			return false
@@ -509,7 +588,12 @@ func (r *run) eraseActiveFirmware(size uint64) bool {
 	}
 	end := start + r.sectorAlignedSize(start, needed)
 	if end > appStart+uint64(r.l.MaxApplicationSize) {
-		r.m.Print("[DBG ] Firmware size rounded up to the nearest sector boundary is larger than the maximum application size\r\n")
+		if r.v3 {
+			r.errorf("Firmware size 0x%X rounded up to the nearest sector boundary 0x%X is larger than the maximum application size 0x%X",
+				uint32(size), uint32(end-appStart), uint32(r.l.MaxApplicationSize))
+		} else {
+			r.m.Print("[DBG ] Firmware size rounded up to the nearest sector boundary is larger than the maximum application size\r\n")
+		}
 		r.m.Check("erase-bounds", false, fmt.Sprintf("erase to 0x%x passes the maximum application size", end))
 		return false
 	}
@@ -566,6 +650,12 @@ func (r *run) writeActiveFirmware(i int, d *details) bool {
 		if err := r.active.Program(dst+off, r.buffer[:prog]); err != nil {
 			r.m.Check("copy", false, err.Error())
 			return false
+		}
+		if r.v3 {
+			// v3.3.0 draws the bar after each page it programs.
+			for p := page; p <= prog; p += page {
+				r.progress(off+p, d.size)
+			}
 		}
 		off += prog
 	}

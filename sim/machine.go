@@ -127,6 +127,9 @@ type Machine struct {
 	trace   []Event
 	serial  []SerialLine
 	partial strings.Builder
+	// carriage is a carriage return printed and not yet followed by text
+	// or a newline.
+	carriage bool
 }
 
 type unwindKind uint8
@@ -713,12 +716,37 @@ func (m *Machine) Print(s string) {
 	for {
 		i := strings.IndexByte(s, '\n')
 		if i < 0 {
-			m.partial.WriteString(strings.ReplaceAll(s, "\r", ""))
+			m.printLine(s)
 			return
 		}
-		m.partial.WriteString(strings.ReplaceAll(s[:i], "\r", ""))
+		m.printLine(s[:i])
 		m.endLine()
 		s = s[i+1:]
+	}
+}
+
+// printLine adds text without a newline to the line being printed. A
+// carriage return followed by a newline is dropped ("\r\n" ends a line);
+// one followed by text starts the line over, as a terminal shows it (a
+// progress bar redrawn in place ends as its last drawing), even when the
+// text comes in a later print.
+func (m *Machine) printLine(s string) {
+	for s != "" {
+		if s[0] == '\r' {
+			m.carriage = true
+			s = s[1:]
+			continue
+		}
+		if m.carriage {
+			m.partial.Reset()
+			m.carriage = false
+		}
+		i := strings.IndexByte(s, '\r')
+		if i < 0 {
+			i = len(s)
+		}
+		m.partial.WriteString(s[:i])
+		s = s[i:]
 	}
 }
 
@@ -726,6 +754,7 @@ func (m *Machine) Print(s string) {
 func (m *Machine) Printf(format string, args ...any) { m.Print(fmt.Sprintf(format, args...)) }
 
 func (m *Machine) endLine() {
+	m.carriage = false
 	line := SerialLine{Time: m.now, Text: m.partial.String()}
 	m.partial.Reset()
 	m.serial = append(m.serial, line)

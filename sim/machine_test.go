@@ -477,3 +477,23 @@ func TestArmedCutFiresWhileIdle(t *testing.T) {
 		require.Equal(t, 40*time.Millisecond, last.Time, "timers %v", timers)
 	}
 }
+
+// TestSerialCarriageReturn: "\r\n" ends a line; a carriage return followed
+// by text starts the line over, so a progress bar redrawn in place reads
+// as its last drawing, split over any number of prints.
+func TestSerialCarriageReturn(t *testing.T) {
+	m := testMachine(t, 1)
+	install(t, m, 0, bootDesc())
+	m.Register("test-boot", ProgramFunc(func(m *Machine, _ *Image) {
+		m.Print("\r\nbanner\r\n")
+		m.Print("\r[+  ]")
+		m.Print("\r[++ ]")
+		m.Print("\r[+++]\r\n")
+		m.Print("a\rb\r")
+		m.Print("c\r\n")
+		m.Halt("done")
+	}))
+	m.PowerOn()
+	m.Run(time.Second, func() bool { return m.State() == StateHalted })
+	require.Equal(t, []string{"", "banner", "[+++]", "c"}, serialText(m))
+}
