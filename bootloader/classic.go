@@ -6,6 +6,7 @@ package bootloader
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -165,6 +166,12 @@ type run struct {
 	// bar's static.
 	v3          bool
 	lastPercent uint8
+	// stale is the block-device PAL's read quirk: a read of the candidate
+	// storage that fails reports success and leaves the buffer as it was
+	// (ARM_UC_PAL_BlockDevice_Read and _GetFirmwareDetails keep the
+	// ERR_NONE of their slot lookup: arm_uc_pal_blockdevice_implementation.c
+	// @v4.1.3:364-393, :426-450).
+	stale bool
 }
 
 // buffers recycles the bootloaders' work buffers.
@@ -181,6 +188,7 @@ func (c *Classic) Run(m *sim.Machine, _ *sim.Image) {
 	*r.buffer = [BufferSize]byte{}
 	defer buffers.Put(r.buffer)
 	r.v3 = c.cfg.Generation == GenV33
+	r.stale = r.l.Storage != sim.DeviceInternal
 	if r.v3 {
 		r.v3Main()
 		return
@@ -279,8 +287,12 @@ func (r *run) upgradeApplicationFromStorage() bool {
 	m.SetPhase("scan")
 	heapVersion := binary.LittleEndian.Uint64(ram[heapVersionOffset:])
 	slots := r.l.Slots(m.Board())
+	prev := active // imageDetails: the active image's, then each slot's
 	for i := range slots {
-		c, ok := r.firmwareDetails(i)
+		c, ok := r.firmwareDetails(i, prev)
+		if ok {
+			prev = c
+		}
 		if !ok {
 			r.say("No Update image", fmt.Sprintf("[BOOT] Slot %d is empty", i))
 			continue
@@ -383,12 +395,22 @@ func (r *run) checkActiveApplication(d *details) activeStatus {
 // skipped when the machine's cache knows the digest of the same pages (a
 // sweep's recoveries hash the same unchanged image again and again).
 func (r *run) hash(dev storage.Device, addr, n uint64) ([32]byte, bool) {
+	// With read faults armed the bytes read may not be the bytes stored
+	// (a flipped bit, a stale buffer): no digest is taken from the cache
+	// or left in it, and every read fills the buffer.
+	faulty := r.m.Storage().ReadFaults()
 	stamp := dev.Stamp(addr, n)
 	cache := r.m.Cache()
-	known, hit := cache.Get(dev.Name(), addr, n, storage.TagSHA256, stamp)
-	if !hit {
-		if known, hit = cache.GetByContent(dev, addr, n, storage.TagSHA256); hit {
-			cache.Put(dev.Name(), addr, n, storage.TagSHA256, stamp, known)
+	var (
+		known any
+		hit   bool
+	)
+	if !faulty {
+		known, hit = cache.Get(dev.Name(), addr, n, storage.TagSHA256, stamp)
+		if !hit {
+			if known, hit = cache.GetByContent(dev, addr, n, storage.TagSHA256); hit {
+				cache.Put(dev.Name(), addr, n, storage.TagSHA256, stamp, known)
+			}
 		}
 	}
 	h := sha256.New()
@@ -401,7 +423,7 @@ func (r *run) hash(dev storage.Device, addr, n uint64) ([32]byte, bool) {
 	// all of it; the reads before them are only looked at, so they need
 	// not be copied, when the device reads at the byte.
 	viewUntil := uint64(0)
-	if n > 2*BufferSize && addr%dev.ReadSize() == 0 && BufferSize%dev.ReadSize() == 0 {
+	if !faulty && n > 2*BufferSize && addr%dev.ReadSize() == 0 && BufferSize%dev.ReadSize() == 0 {
 		viewUntil = ((n+BufferSize-1)/BufferSize - 2) * BufferSize
 	}
 	look := func(b []byte) { write(b) } // one closure, not one per read
@@ -413,7 +435,7 @@ func (r *run) hash(dev storage.Device, addr, n uint64) ([32]byte, bool) {
 			}
 		} else {
 			buf := r.buffer[:k]
-			if err := r.readAligned(dev, addr+off, buf); err != nil {
+			if _, err := r.readFor(dev, addr+off, buf); err != nil {
 				return [32]byte{}, false
 			}
 			write(buf)
@@ -429,8 +451,10 @@ func (r *run) hash(dev storage.Device, addr, n uint64) ([32]byte, bool) {
 	}
 	var out [32]byte
 	h.Sum(out[:0])
-	cache.Put(dev.Name(), addr, n, storage.TagSHA256, stamp, out)
-	cache.PutContent(dev, addr, n, storage.TagSHA256, out)
+	if !faulty {
+		cache.Put(dev.Name(), addr, n, storage.TagSHA256, stamp, out)
+		cache.PutContent(dev, addr, n, storage.TagSHA256, out)
+	}
 	return out, true
 }
 
@@ -450,6 +474,19 @@ func (r *run) readAligned(dev storage.Device, addr uint64, buf []byte) error {
 	}
 	copy(buf, tmp[addr-start:])
 	return nil
+}
+
+// readFor reads for the code: from the candidate storage with the block
+// device PAL's quirk (a failed read reports success, the buffer keeps what
+// it held), from anything else plainly. It reports whether a failure was
+// swallowed so.
+func (r *run) readFor(dev storage.Device, addr uint64, buf []byte) (swallowed bool, err error) {
+	err = r.readAligned(dev, addr, buf)
+	if err != nil && r.stale && dev == r.store && errors.Is(err, storage.ErrIO) {
+		r.m.Check("read", false, fmt.Sprintf("%v; the PAL reports success, the buffer keeps what it held", err))
+		return true, nil
+	}
+	return false, err
 }
 
 // deviceKey derives the device key from the ROT in SOTP, read as the v3.3
@@ -477,7 +514,12 @@ func (r *run) deviceKey() ([]byte, error) {
 // firmwareDetails reads slot i's header: an internal header (CRC only, no
 // magic check) on internal flash, an external header (HMAC with the device
 // key) elsewhere. A slot whose header does not check reads as empty.
-func (r *run) firmwareDetails(i int) (details, bool) {
+//
+// prev is what the caller's details held before (upstream reuses one
+// struct: the active image's details, then each slot's): a header read
+// that fails on the candidate storage reports success and leaves them, so
+// they come back as the slot's.
+func (r *run) firmwareDetails(i int, prev details) (details, bool) {
 	s := r.l.Slots(r.m.Board())[i]
 	if r.l.Storage == sim.DeviceInternal {
 		b := make([]byte, firmware.InternalHeaderSize)
@@ -492,9 +534,13 @@ func (r *run) firmwareDetails(i int) (details, bool) {
 		return internalDetails(h), true
 	}
 	b := make([]byte, firmware.ExternalHeaderSize)
-	if err := r.readAligned(r.store, s.Start, b); err != nil {
+	swallowed, err := r.readFor(r.store, s.Start, b)
+	if err != nil {
 		r.m.Check(fmt.Sprintf("slot-%d-header", i), false, err.Error())
 		return details{}, false
+	}
+	if swallowed {
+		return prev, true
 	}
 	key, err := r.deviceKey()
 	if err != nil {
@@ -642,7 +688,7 @@ func (r *run) writeActiveFirmware(i int, d *details) bool {
 	src, dst := r.l.SlotBody(r.m.Board(), i, r.store.ProgramSize()), uint64(r.l.ApplicationStart)
 	for off := uint64(0); off < d.size; {
 		n := min(d.size-off, readSize)
-		if err := r.readAligned(r.store, src+off, r.buffer[:n]); err != nil {
+		if _, err := r.readFor(r.store, src+off, r.buffer[:n]); err != nil {
 			r.m.Check("read-candidate", false, err.Error())
 			return false
 		}

@@ -282,6 +282,9 @@ func (g *rig) start(opts Options) (*runner, error) {
 		})
 	}
 	r.m.Storage().SetInjector(r.faults)
+	for _, g := range r.faults.given {
+		r.watchReads(g)
+	}
 	return r, nil
 }
 
@@ -311,12 +314,19 @@ type armedFault struct {
 
 // Inject implements storage.Injector. Every rule sees every op, as in
 // storage.Rules, so their counters do not depend on which one fired.
+//
+// Reads reach only the rules that name them (kind=read), through
+// readFaults; mutating ops never match those.
 func (f *faults) Inject(op *storage.Op) (storage.Fault, bool) {
+	read := op.Kind == storage.OpRead
 	var (
 		out storage.Fault
 		won bool
 	)
 	for i, r := range f.given {
+		if isReadRule(r) != read {
+			continue
+		}
 		if fault, ok := r.Inject(op); ok && !won {
 			out, won, f.fired[i] = fault, true, true
 			f.powerCut = f.powerCut || fault.Mode.CutsPower()
@@ -327,6 +337,9 @@ func (f *faults) Inject(op *storage.Op) (storage.Fault, bool) {
 		ok    bool
 	)
 	for _, r := range f.rules {
+		if isReadRule(r) != read {
+			continue
+		}
 		if x, fired := r.Inject(op); fired {
 			if f.hit == nil {
 				f.hit = map[*storage.Rule]bool{}
@@ -341,6 +354,20 @@ func (f *faults) Inject(op *storage.Op) (storage.Fault, bool) {
 		return out, true
 	}
 	return fault, ok
+}
+
+// isReadRule says whether a rule selects reads (kind=read).
+func isReadRule(r *storage.Rule) bool {
+	f, ok := storage.FilterOf(r.Match)
+	return ok && f.Kind == storage.OpRead
+}
+
+// watchReads makes the storage ask the run's rules about reads, once one
+// of them selects reads: until then reads cost nothing more.
+func (r *runner) watchReads(rule *storage.Rule) {
+	if isReadRule(rule) && !r.m.Storage().ReadFaults() {
+		r.m.Storage().SetReadInjector(r.faults)
+	}
 }
 
 // text is the given rules and link drops, as --cut or --faults takes them.
@@ -488,6 +515,7 @@ func (r *runner) step(st Step) error {
 	case StepFault:
 		rule := st.Fault.Arm()
 		r.faults.rules = append(r.faults.rules, rule)
+		r.watchReads(rule)
 		r.faults.steps = append(r.faults.steps, armedFault{rule: rule, text: st.FaultSrc, step: r.stepIndex + 1})
 	case StepCampaign:
 		return r.startCampaign(st.Campaign)

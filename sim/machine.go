@@ -284,6 +284,11 @@ func (m *Machine) record(e Event) {
 }
 
 func (m *Machine) onOp(op storage.Op) {
+	if op.Kind == storage.OpRead {
+		// A faulted read: not a journal op (Op -1), nothing changed.
+		m.record(Event{Time: op.Time, Kind: EvFault, Op: -1, Name: op.Fault.Mode.String(), Detail: op.String()})
+		return
+	}
 	if op.Fault.Mode != storage.FaultNone {
 		m.record(Event{Time: op.Time, Kind: EvFault, Op: op.Index, Name: op.Fault.Mode.String(), Detail: op.String()})
 	}

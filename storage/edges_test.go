@@ -139,7 +139,8 @@ func TestNames(t *testing.T) {
 	require.Equal(t, "FaultMode(200)", FaultMode(200).String())
 	require.Equal(t, "erase", OpErase.String())
 	require.Equal(t, "OpKind(0)", OpKind(0).String())
-	require.Equal(t, "OpKind(3)", OpKind(3).String())
+	require.Equal(t, "read", OpRead.String())
+	require.Equal(t, "OpKind(4)", OpKind(4).String())
 	op := Op{Index: 4, Device: "sd", Kind: OpProgram, Addr: 0x200, Len: 512}
 	require.Equal(t, "#4 sd program 0x200+512", op.String())
 	op.Region, op.Fault = "slot-0", Fault{Mode: FaultTorn, Seed: 3}

@@ -405,6 +405,9 @@ func ParseRule(s string) (*Rule, error) {
 	if index >= 0 && filter != (OpFilter{}) {
 		return nil, fmt.Errorf("fault rule %q: op names one op; it takes no device, region or kind", s)
 	}
+	if filter.Kind == OpRead && fault.Mode != FaultIOError && fault.Mode != FaultBitFlip {
+		return nil, fmt.Errorf("fault rule %q: a read takes mode io-error or bit-flip (a read changes nothing to cut or tear)", s)
+	}
 	var m Matcher
 	switch {
 	case index >= 0:

@@ -41,7 +41,9 @@ func TestParseRuleErrors(t *testing.T) {
 		{"time=soon", "time=soon"},
 		{"random=2", "probability"},
 		{"mode=melt", `unknown fault mode "melt"`},
-		{"kind=read", `unknown op kind "read"`},
+		{"kind=read", `a read takes mode io-error or bit-flip`},
+		{"kind=read,mode=torn", `a read takes mode io-error or bit-flip`},
+		{"kind=peek", `unknown op kind "peek" (want program, erase or read)`},
 		{"colour=red", `unknown key "colour"`},
 		{"op=1,op=2", "op given twice"},
 		{"seed=x", "seed=x"},
@@ -290,4 +292,59 @@ func TestTornEraseRaisesAShareOfZeroBits(t *testing.T) {
 		shares[int(share*20)] = true
 	}
 	require.Greater(t, len(shares), 5, "tears of different seeds reach different depths")
+}
+
+// TestReadFaults: a read rule (kind=read) sees reads only, counts them on
+// their own, and faults the one it selects: io-error delivers nothing and
+// fails with ErrIO; bit-flip delivers the data with one seeded bit flipped,
+// the same bit for the same seed and read, and leaves the medium as it was.
+// Mutating ops never reach a read rule.
+func TestReadFaults(t *testing.T) {
+	data := bytes.Repeat([]byte{0x5A}, 512)
+	for _, mode := range []string{"io-error", "bit-flip"} {
+		run := func() ([]byte, []byte, error, []Op) {
+			s := NewSystem(nil)
+			d := k64fFlash(s)
+			require.NoError(t, d.Program(0, data))
+			r, err := ParseRule("kind=read,nth=2,mode=" + mode + ",seed=9")
+			require.NoError(t, err)
+			var seen []Op
+			s.SetObserver(func(op Op) { seen = append(seen, op) })
+			s.SetReadInjector(Rules{r.Arm()})
+			s.SetInjector(Rules{r.Arm()}) // a read rule on the mutating path: never fires
+			first := make([]byte, 512)
+			require.NoError(t, d.Read(0, first))
+			second := make([]byte, 512)
+			err = d.Read(0, second)
+			require.NoError(t, d.Program(512, data), "a program is not a read")
+			after := make([]byte, 512)
+			require.NoError(t, d.Read(0, after))
+			require.Equal(t, data, after, "the medium is unchanged")
+			return first, second, err, seen
+		}
+		first, second, err, seen := run()
+		require.Equal(t, data, first, "the first read is not the second")
+		var faults []Op
+		for _, op := range seen {
+			if op.Fault.Mode != FaultNone {
+				faults = append(faults, op)
+			}
+		}
+		require.Len(t, faults, 1, mode)
+		require.Equal(t, OpRead, faults[0].Kind)
+		require.Equal(t, 1, faults[0].Index, "reads count from 0")
+		switch mode {
+		case "io-error":
+			require.ErrorIs(t, err, ErrIO)
+		case "bit-flip":
+			require.NoError(t, err)
+			diff := 0
+			for i := range data {
+				diff += bits.OnesCount8(data[i] ^ second[i])
+			}
+			require.Equal(t, 1, diff, "one bit flipped")
+			_, again, _, _ := run()
+			require.Equal(t, second, again, "the same bit for the same seed")
+		}
+	}
 }

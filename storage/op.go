@@ -13,9 +13,12 @@ type OpKind uint8
 const (
 	OpProgram OpKind = iota + 1 // program (NOR) or write (SD)
 	OpErase                     // erase (NOR) or trim (SD, a no-op on the medium)
+	// OpRead is a read, as a read fault rule (kind=read) sees it: never
+	// journaled; its Index counts the reads of the system from 0.
+	OpRead
 )
 
-var opKindNames = [...]string{OpProgram: "program", OpErase: "erase"}
+var opKindNames = [...]string{OpProgram: "program", OpErase: "erase", OpRead: "read"}
 
 func (k OpKind) String() string {
 	if int(k) < len(opKindNames) && opKindNames[k] != "" {
@@ -31,8 +34,10 @@ func ParseOpKind(s string) (OpKind, error) {
 		return OpProgram, nil
 	case "erase":
 		return OpErase, nil
+	case "read":
+		return OpRead, nil
 	}
-	return 0, fmt.Errorf("unknown op kind %q (want program or erase)", s)
+	return 0, fmt.Errorf("unknown op kind %q (want program, erase or read)", s)
 }
 
 // Op is one mutating operation as the journal records it.

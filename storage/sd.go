@@ -123,6 +123,12 @@ func (c *SDCard) ReadView(addr, n uint64, f func([]byte)) error {
 	if !c.sys.powered {
 		return fmt.Errorf("%s read 0x%x: %w", c.name, addr, ErrPowerLost)
 	}
+	if c.sys.readInjector != nil {
+		if op, ok := c.sys.readFault(c.name, addr, n); ok {
+			c.sys.clock.Advance(readTime(n, c.cfg.ReadBandwidth, c.cfg.ReadLatency))
+			return faultedRead(op, func(g func([]byte)) { c.mem.view(addr, n, g) }, f)
+		}
+	}
 	c.mem.view(addr, n, f)
 	c.sys.clock.Advance(readTime(n, c.cfg.ReadBandwidth, c.cfg.ReadLatency))
 	return nil

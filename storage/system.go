@@ -64,20 +64,24 @@ type device interface {
 // A System is not safe for concurrent use. Snapshots are: any number of
 // goroutines may Restore the same Snapshot at once.
 type System struct {
-	clock       Clock
-	devices     []device
-	regions     []Region
-	journal     []Op
-	changes     []Change
-	injector    Injector
-	onPowerLoss func(Op)
-	beforeOp    func(Op)
-	observer    func(Op)
-	powered     bool
-	dropData    bool
-	dataBytes   uint64 // bytes of op data the journal holds
-	stage       string
-	phase       string
+	clock    Clock
+	devices  []device
+	regions  []Region
+	journal  []Op
+	changes  []Change
+	injector Injector
+	// readInjector, if set, is asked before every read (read faults);
+	// reads counts them, for their Index.
+	readInjector Injector
+	reads        int
+	onPowerLoss  func(Op)
+	beforeOp     func(Op)
+	observer     func(Op)
+	powered      bool
+	dropData     bool
+	dataBytes    uint64 // bytes of op data the journal holds
+	stage        string
+	phase        string
 }
 
 // NewSystem returns an empty, powered system on the given clock (a new
@@ -154,6 +158,49 @@ func (s *System) regionOf(dev string, addr, n uint64) string {
 		}
 	}
 	return ""
+}
+
+// SetReadInjector installs the injector consulted before every read, with
+// an Op of kind OpRead (nil: none, and reads cost nothing more). A read
+// takes FaultIOError (it fails, delivering nothing) or FaultBitFlip (it
+// delivers the data with one seeded bit flipped; the medium is unchanged);
+// the observer sees each faulted read.
+func (s *System) SetReadInjector(inj Injector) { s.readInjector = inj }
+
+// ReadFaults says whether reads can be faulted (SetReadInjector).
+func (s *System) ReadFaults() bool { return s.readInjector != nil }
+
+// readFault asks the read injector about a read.
+func (s *System) readFault(dev string, addr, n uint64) (Op, bool) {
+	op := Op{Index: s.reads, Device: dev, Kind: OpRead, Addr: addr, Len: n, Time: s.clock.Now(), Stage: s.stage, Phase: s.phase,
+		Region: s.regionOf(dev, addr, n)}
+	s.reads++
+	f, ok := s.readInjector.Inject(&op)
+	if !ok || (f.Mode != FaultIOError && f.Mode != FaultBitFlip) {
+		return op, false
+	}
+	op.Fault = f
+	if s.observer != nil {
+		s.observer(op)
+	}
+	return op, true
+}
+
+// faultedRead delivers a read through fn as a read fault makes it: an
+// io-error delivers nothing; a bit-flip delivers a copy with one seeded
+// bit flipped.
+func faultedRead(op Op, view func(func([]byte)), fn func([]byte)) error {
+	if op.Fault.Mode == FaultIOError {
+		return fmt.Errorf("%s read 0x%x: %w", op.Device, op.Addr, ErrIO)
+	}
+	buf := make([]byte, 0, op.Len)
+	view(func(b []byte) { buf = append(buf, b...) })
+	if len(buf) > 0 {
+		bit := op.Fault.rng(op.Index).Uint64N(uint64(len(buf)) * 8)
+		buf[bit/8] ^= 1 << (bit % 8)
+	}
+	fn(buf)
+	return nil
 }
 
 // SetInjector installs the fault injector consulted before every mutating op
