@@ -631,12 +631,13 @@ func TestAuthorization(t *testing.T) {
 		download, install Policy
 		activated         bool
 		downloaded        bool
+		rejected          int
 	}{
-		{"grant", Policy{}, Policy{}, true, true},
-		{"delay download", Policy{Delay: 20 * time.Second}, Policy{}, true, true},
-		{"deny download", Policy{Deny: true}, Policy{}, false, false},
-		{"deny install", Policy{}, Policy{Deny: true}, false, true},
-		{"delay install", Policy{}, Policy{Delay: 30 * time.Second}, true, true},
+		{"grant", Policy{}, Policy{}, true, true, 0},
+		{"delay download", Policy{Delay: 20 * time.Second}, Policy{}, true, true, 0},
+		{"deny download", Policy{Deny: true}, Policy{}, false, false, 315},
+		{"deny install", Policy{}, Policy{Deny: true}, false, true, 511},
+		{"delay install", Policy{}, Policy{Delay: 30 * time.Second}, true, true, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newClient(t, "", func(cfg *Config) { cfg.Download, cfg.Install = tc.download, tc.install })
@@ -645,7 +646,10 @@ func TestAuthorization(t *testing.T) {
 			require.Equal(t, tc.activated, c.count(MarkActivated) == 1)
 			require.Equal(t, tc.downloaded, c.count(MarkDownloadDone) == 1)
 			if !tc.activated {
-				require.Zero(t, c.result(), "a refusal reports no result")
+				// The hub's error handler: AUTH_ERR_DOWNLOAD_REJECTED is
+				// FETCHER_AUTHORIZATON_REJECTED (315), AUTH_ERR_INSTALL_REJECTED
+				// WRITER_AUTHORIZATON_REJECTED (511).
+				require.Equal(t, tc.rejected, c.result(), "a refusal reports its result")
 				require.Equal(t, StateIdle, c.svc.Device(c.cfg.DeviceID).State)
 			}
 			if tc.activated {

@@ -354,20 +354,20 @@ func (h *hub) manifestFetched(raw []byte) {
 	h.report(StateAwaitingDownloadApproval, resultNone)
 	h.m.Print("Firmware download requested\r\n")
 	h.to("WAIT_FOR_DOWNLOAD_AUTHORIZATION")
-	h.authorize(h.cfg.Download, func() {
+	h.authorize(h.cfg.Download, ResultFetcherAuthorizationRejected, func() {
 		h.m.Mark(MarkDownloadAuthorize, "")
 		h.setupFirmware()
 	})
 }
 
-// authorize asks the application; a refusal leaves the update (state IDLE,
-// no result).
-func (h *hub) authorize(p Policy, then func()) {
+// authorize asks the application; a refusal ends the update with the
+// result the hub's error handler gives it: 315 for a download, 511 for an
+// install (update_client_hub_error_handler.c: AUTH_ERR_DOWNLOAD_REJECTED,
+// AUTH_ERR_INSTALL_REJECTED; arm_uc_public.h).
+func (h *hub) authorize(p Policy, rejected int, then func()) {
 	if p.Deny {
 		h.m.Print("Authorization rejected\r\n")
-		h.report(StateIdle, resultNone)
-		h.busy = false
-		h.to("IDLE")
+		h.fail(rejected, "the application rejected it")
 		return
 	}
 	grant := func() {
@@ -723,7 +723,7 @@ func (h *hub) finalize() {
 	h.to("WAIT_FOR_INSTALL_AUTHORIZATION")
 	h.report(StateAwaitingInstallApproval, resultNone)
 	h.m.Print("Firmware install requested\r\n")
-	h.authorize(h.cfg.Install, func() {
+	h.authorize(h.cfg.Install, ResultWriterAuthorizationRejected, func() {
 		h.m.Mark(MarkInstallAuthorize, "")
 		h.activate()
 	})

@@ -31,31 +31,38 @@ const (
 	ResultInsufficientStorage     = 225
 	ResultFetcherNoRoute          = 302
 	ResultFetcherConnectionLoss   = 306
-	ResultWriterWriteFailure      = 503
-	ResultWriterHashError         = 504
-	ResultWriterActivationFailure = 505
-	resultNone                    = 0
+	// ResultFetcherAuthorizationRejected and
+	// ResultWriterAuthorizationRejected are the application's refusal of
+	// the download and of the install (arm_uc_public.h:271, :304).
+	ResultFetcherAuthorizationRejected = 315
+	ResultWriterAuthorizationRejected  = 511
+	ResultWriterWriteFailure           = 503
+	ResultWriterHashError              = 504
+	ResultWriterActivationFailure      = 505
+	resultNone                         = 0
 )
 
 var resultNames = map[int]string{
-	ResultSucceeded:               "UPDATE_SUCCEEDED",
-	ResultNetworkError:            "UPDATE_NONSPECIFIC_NETWORK_ERROR",
-	ResultManifestIntegrityFailed: "MANIFEST_INTEGRITY_CHECK_FAILED",
-	ResultCertificateNotFound:     "MANIFEST_CERTIFICATE_NOT_FOUND",
-	ResultInvalidSignature:        "MANIFEST_INVALID_SIGNATURE",
-	ResultUnsupportedManifest:     "MANIFEST_UNSUPPORTED_MANIFEST_VERSION",
-	ResultWrongVendorID:           "MANIFEST_WRONG_VENDOR_ID",
-	ResultWrongClassID:            "MANIFEST_WRONG_CLASS_ID",
-	ResultInvalidManifestSize:     "MANIFEST_INVALID_MANIFEST_SIZE",
-	ResultInvalidManifestFormat:   "MANIFEST_INVALID_MANIFEST_FORMAT",
-	ResultInvalidCryptoMode:       "MANIFEST_INVALID_CRYPTO_MODE",
-	ResultRollbackProtection:      "MANIFEST_ROLLBACK_PROTECTION",
-	ResultInsufficientStorage:     "MANIFEST_INSUFFICIENT_STORAGE_SPACE",
-	ResultFetcherNoRoute:          "FETCHER_NO_ROUTE_AVAILABLE",
-	ResultFetcherConnectionLoss:   "FETCHER_NETWORK_CONNECTION_LOSS",
-	ResultWriterWriteFailure:      "WRITER_WRITE_FAILURE",
-	ResultWriterHashError:         "WRITER_HASH_ERROR",
-	ResultWriterActivationFailure: "WRITER_ACTIVATION_FAILURE",
+	ResultSucceeded:                    "UPDATE_SUCCEEDED",
+	ResultNetworkError:                 "UPDATE_NONSPECIFIC_NETWORK_ERROR",
+	ResultManifestIntegrityFailed:      "MANIFEST_INTEGRITY_CHECK_FAILED",
+	ResultCertificateNotFound:          "MANIFEST_CERTIFICATE_NOT_FOUND",
+	ResultInvalidSignature:             "MANIFEST_INVALID_SIGNATURE",
+	ResultUnsupportedManifest:          "MANIFEST_UNSUPPORTED_MANIFEST_VERSION",
+	ResultWrongVendorID:                "MANIFEST_WRONG_VENDOR_ID",
+	ResultWrongClassID:                 "MANIFEST_WRONG_CLASS_ID",
+	ResultInvalidManifestSize:          "MANIFEST_INVALID_MANIFEST_SIZE",
+	ResultInvalidManifestFormat:        "MANIFEST_INVALID_MANIFEST_FORMAT",
+	ResultInvalidCryptoMode:            "MANIFEST_INVALID_CRYPTO_MODE",
+	ResultRollbackProtection:           "MANIFEST_ROLLBACK_PROTECTION",
+	ResultInsufficientStorage:          "MANIFEST_INSUFFICIENT_STORAGE_SPACE",
+	ResultFetcherNoRoute:               "FETCHER_NO_ROUTE_AVAILABLE",
+	ResultFetcherConnectionLoss:        "FETCHER_NETWORK_CONNECTION_LOSS",
+	ResultFetcherAuthorizationRejected: "FETCHER_AUTHORIZATON_REJECTED",
+	ResultWriterAuthorizationRejected:  "WRITER_AUTHORIZATON_REJECTED",
+	ResultWriterWriteFailure:           "WRITER_WRITE_FAILURE",
+	ResultWriterHashError:              "WRITER_HASH_ERROR",
+	ResultWriterActivationFailure:      "WRITER_ACTIVATION_FAILURE",
 }
 
 // ResultName returns the name of a result code without its
