@@ -533,7 +533,9 @@ func TestSources(t *testing.T) {
 		{"cheaper mirror first", []cloud.Source{{Name: "http", Kind: "http"}, {Name: "mirror", Kind: "http", Cost: 10}}, 0, "firmware from source mirror (cost 10)", 5000},
 		{"tie: first registered", []cloud.Source{{Name: "a", Kind: "http"}, {Name: "b", Kind: "http"}}, 0, "firmware from source a (cost 700)", 5000},
 		{"failover", []cloud.Source{{Name: "mirror", Kind: "http", Cost: 10, Fails: true}, {Name: "http", Kind: "http"}}, 0, "source mirror failed", 5000},
-		{"busy", []cloud.Source{{Name: "http", Kind: "http", Busy: 3}}, 0, "source http is busy; asking again in 1s", 5000},
+		{"busy twice", []cloud.Source{{Name: "http", Kind: "http", Busy: 2}}, 0, "source http is busy; asking again in 500ms", 5000},
+		// MAX_BUSY_RETRIES is 2: a third BUSY ends the update.
+		{"busy three times", []cloud.Source{{Name: "http", Kind: "http", Busy: 3}}, ResultNonspecificSystemError, "source http is still busy after 2 retries", 0},
 		{"no firmware source", []cloud.Source{{Name: "lwm2m", Kind: "lwm2m"}}, ResultFetcherNoRoute, "no source can provide the firmware", 0},
 		{"all fail", []cloud.Source{{Name: "http", Kind: "http", Fails: true}}, ResultFetcherNoRoute, "no source can provide the firmware", 0},
 	} {
@@ -546,8 +548,8 @@ func TestSources(t *testing.T) {
 			require.Equal(t, tc.result, c.result())
 			require.True(t, c.printed(tc.says), "want %q", tc.says)
 			require.Equal(t, tc.served, c.svc.Device(c.cfg.DeviceID).BytesServed)
-			if tc.name == "busy" {
-				require.Greater(t, c.m.Now()-start, 3*time.Second, "three busy answers cost three seconds")
+			if tc.name == "busy twice" {
+				require.Greater(t, c.m.Now()-start, time.Second, "two busy answers cost two retries of 500 ms")
 			}
 		})
 	}

@@ -80,16 +80,17 @@ const TypeUpdateResume sotp.Type = 9
 // Hub timing, from update-client's mbed_lib.json where it says (resume) and
 // estimates of an Mbed Cloud Client example application otherwise.
 const (
-	connectTime    = 2 * time.Second // network up and LwM2M registration
-	resumeFirst    = 5 * time.Second // update-client.http-resume-initial-delay
-	resumeFactor   = 2               // update-client.http-resume-exponentiation-factor
-	resumeMax      = time.Hour       // update-client.http-resume-maximum-delay
-	busyRetry      = time.Second     // a BUSY source is asked again after this
-	rebootDelay    = time.Second     // INITIALIZE_REBOOT_TIMER
-	fragmentSize   = 512             // half of the 1 KiB double buffer (ARM_UC_BUFFER_SIZE/2)
-	burstFragments = 64              // update-client.http-resume-fragments-per-burst
-	readBackBuffer = 1024            // the firmware manager's read-back buffer
-	manifestMax    = 2048            // the manifest manager's buffer
+	connectTime    = 2 * time.Second        // network up and LwM2M registration
+	resumeFirst    = 5 * time.Second        // update-client.http-resume-initial-delay
+	resumeFactor   = 2                      // update-client.http-resume-exponentiation-factor
+	resumeMax      = time.Hour              // update-client.http-resume-maximum-delay
+	busyRetry      = 500 * time.Millisecond // BUSY_RETRY_DELAY_MS (arm_uc_source_manager.c)
+	maxBusyRetries = 2                      // MAX_BUSY_RETRIES: over the client's life, not per fragment
+	rebootDelay    = time.Second            // INITIALIZE_REBOOT_TIMER
+	fragmentSize   = 512                    // half of the 1 KiB double buffer (ARM_UC_BUFFER_SIZE/2)
+	burstFragments = 64                     // update-client.http-resume-fragments-per-burst
+	readBackBuffer = 1024                   // the firmware manager's read-back buffer
+	manifestMax    = 2048                   // the manifest manager's buffer
 )
 
 // Milestones the update client reports.
@@ -137,11 +138,15 @@ type hub struct {
 	cached   []byte // a manifest pushed over LwM2M
 	fw       fwInfo
 	excluded map[string]bool
-	source   string // the source the download uses
-	offset   uint64
-	delay    time.Duration
-	busy     bool // an update is in progress
-	reported int  // percent of the download last printed
+	// busyRetries counts the BUSY retries of the client's life: the
+	// source manager's static num_busy_retries is only reset when it
+	// gives up (arm_uc_source_manager.c:137-159).
+	busyRetries int
+	source      string // the source the download uses
+	offset      uint64
+	delay       time.Duration
+	busy        bool // an update is in progress
+	reported    int  // percent of the download last printed
 	// running is the application image that runs the hub; chain is where
 	// a chain update goes (nil for the classic profile).
 	running *sim.Descriptor
@@ -620,6 +625,14 @@ func (h *hub) fetch() {
 				h.fetch()
 			})
 		case errors.Is(err, cloud.ErrBusy):
+			h.busyRetries++
+			if h.busyRetries > maxBusyRetries {
+				// SOMA_ERR_UNSPECIFIED, which the hub's error handler
+				// leaves at its default: a nonspecific system error.
+				h.busyRetries = 0
+				h.fail(ResultNonspecificSystemError, fmt.Sprintf("source %s is still busy after %d retries", src.Name, maxBusyRetries))
+				return
+			}
 			h.info("UCSM", "source %s is busy; asking again in %s", src.Name, busyRetry)
 			h.m.After(busyRetry, h.fetch)
 		case err != nil:

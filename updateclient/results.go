@@ -16,8 +16,11 @@ const (
 
 // LwM2M update results (arm_uc_update_result_t) the client reports.
 const (
-	ResultSucceeded               = 100
-	ResultNetworkError            = 101
+	ResultSucceeded    = 100
+	ResultNetworkError = 101
+	// ResultNonspecificSystemError is what the hub reports for an error
+	// its handler has no case for (arm_uc_public.h:214).
+	ResultNonspecificSystemError  = 103
 	ResultManifestIntegrityFailed = 207
 	ResultCertificateNotFound     = 208
 	ResultInvalidSignature        = 210
