@@ -855,3 +855,24 @@ func TestSDTrimCoversTheCandidate(t *testing.T) {
 	// Resumed at 12800: the block at 512+12800; 512+20000 rounds up to 20992.
 	require.Equal(t, []string{fmt.Sprintf("0x%x+%d", 512+12800, 20992-(512+12800))}, trims(c))
 }
+
+// TestSourceReselectedPerFragment: a source that failed is excluded for the
+// fragment it failed, not for the download: the next fragment is a new
+// request and asks the cheapest source again (ARM_UCSM_GetCommon resets
+// the request's exclusions).
+func TestSourceReselectedPerFragment(t *testing.T) {
+	p := payload(3*burstFragments*fragmentSize - 100) // three bursts
+	c := newClient(t, "", nil)
+	c.svc.SetSources([]cloud.Source{{Name: "mirror", Kind: "http", Cost: 10, Fails: true}, {Name: "http", Kind: "http"}})
+	c.campaign(c.v1(p, 3000, nil), p)
+	c.run(nil)
+	require.Zero(t, c.result(), "no failure")
+	require.Equal(t, int64(len(p)), int64(c.svc.Device(c.cfg.DeviceID).BytesServed), "all of it from the other source")
+	failed := 0
+	for _, l := range c.m.Serial() {
+		if strings.Contains(l.Text, "source mirror failed") {
+			failed++
+		}
+	}
+	require.Equal(t, 3, failed, "the failing mirror is asked first for each of the three fragments")
+}

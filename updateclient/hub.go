@@ -636,13 +636,18 @@ func (h *hub) fetch() {
 			h.info("UCSM", "source %s is busy; asking again in %s", src.Name, busyRetry)
 			h.m.After(busyRetry, h.fetch)
 		case err != nil:
-			h.info("UCSM", "source %s failed (%v); excluded", src.Name, err)
+			h.info("UCSM", "source %s failed (%v); excluded for this fragment", src.Name, err)
 			h.excluded[src.Name] = true
 			h.fetch()
 		case len(data) == 0:
 			h.fail(ResultFetcherConnectionLoss, fmt.Sprintf("the payload ends at %d of %d bytes", h.offset, h.fw.size))
 		default:
 			h.delay = resumeFirst
+			// The next fragment is a new request, whose exclusions start
+			// afresh: a source that failed is tried again first if it is
+			// the cheapest (ARM_UCSM_GetCommon → RequestStructInit,
+			// arm_uc_source_manager.c:686-699).
+			clear(h.excluded)
 			h.store(data)
 		}
 	})
