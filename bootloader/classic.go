@@ -436,6 +436,11 @@ func (r *run) hash(dev storage.Device, addr, n uint64) ([32]byte, bool) {
 		} else {
 			buf := r.buffer[:k]
 			if _, err := r.readFor(dev, addr+off, buf); err != nil {
+				if dev == r.store && errors.Is(err, storage.ErrIO) && !r.v3 {
+					// The FlashIAP PAL reports the failure: the loop
+					// says so and stops (upgrade.cpp@v4.1.3:96).
+					r.m.Print("[DBG ] ARM_UCP_Read returned 0 bytes\r\n")
+				}
 				return [32]byte{}, false
 			}
 			write(buf)
@@ -689,6 +694,10 @@ func (r *run) writeActiveFirmware(i int, d *details) bool {
 	for off := uint64(0); off < d.size; {
 		n := min(d.size-off, readSize)
 		if _, err := r.readFor(r.store, src+off, r.buffer[:n]); err != nil {
+			if errors.Is(err, storage.ErrIO) {
+				// active_application.cpp@v4.1.3:304-309 (a tr_error in v3.3.0:381).
+				r.say("[DBG ] ARM_UCP_Read returned 0 bytes", "[ERR ] ARM_UCP_Read returned 0 bytes")
+			}
 			r.m.Check("read-candidate", false, err.Error())
 			return false
 		}

@@ -754,3 +754,30 @@ func TestExternalHeaderHMACIsTheCheck(t *testing.T) {
 		})
 	}
 }
+
+// TestReadFaultsPerPAL: a failed read of a candidate on internal flash is
+// reported by the FlashIAP PAL: the hash loop says "ARM_UCP_Read returned 0
+// bytes" and stops, and the candidate fails its check. On the SD card the
+// block-device PAL swallows the same failure: the hash goes on over the
+// stale buffer, which fails the check too, without a word.
+func TestReadFaultsPerPAL(t *testing.T) {
+	for _, tc := range []struct {
+		storage string
+		says    bool
+	}{{"internal", true}, {"sd", false}} {
+		t.Run(tc.storage, func(t *testing.T) {
+			bn := newBench(t, "k64f", tc.storage, nil)
+			a := bn.image("a", v1, 64<<10, "healthy")
+			b := bn.image("b", v2, 64<<10, "healthy")
+			bn.active(a, describe(a))
+			bn.candidate(0, b, describe(b))
+			rule, err := storage.ParseRule("kind=read,region=slot-0,nth=3,mode=io-error")
+			require.NoError(t, err)
+			bn.m.Storage().SetReadInjector(storage.Rules{rule.Arm()})
+			bn.boot()
+			require.Equal(t, "a", bn.running())
+			require.True(t, hasLine(bn.serial(), "Update image integrity check failed"))
+			require.Equal(t, tc.says, hasLine(bn.serial(), "[DBG ] ARM_UCP_Read returned 0 bytes"))
+		})
+	}
+}
