@@ -80,6 +80,7 @@ var milestones = []Milestone{
 	{bootloader.MarkTrialBoot, onlyHardened, "the hardened bootloader boots a version on trial (one attempt)"},
 	{updateclient.MarkUpdateFailed, allProfiles, "the update client gave an update up (the result code says why)"},
 	{bootloader.MarkVerifyBegin, mbedProfiles, "the bootloader starts verifying the installed image"},
+	{updateclient.MarkWriteLost, onlyClassic, "a fragment write to the card failed and the block-device PAL never said so: the client waits for ever"},
 }
 
 // Milestones returns every milestone, sorted by name.

@@ -876,3 +876,33 @@ func TestSourceReselectedPerFragment(t *testing.T) {
 	}
 	require.Equal(t, 3, failed, "the failing mirror is asked first for each of the three fragments")
 }
+
+// TestWriteFailurePerPAL: a fragment write that fails on an SD card is
+// lost: the block-device PAL returns success and never signals the
+// write, so the client waits for ever, reporting nothing (upstream's
+// arm_uc_pal_blockdevice_implementation.c). On internal flash the
+// FlashIAP PAL reports it, and the update fails with 503.
+func TestWriteFailurePerPAL(t *testing.T) {
+	p := payload(3 * burstFragments * fragmentSize)
+	for _, tc := range []struct {
+		storage string
+		result  int
+		lost    int
+	}{{"sd", 0, 1}, {"internal", ResultWriterWriteFailure, 0}} {
+		t.Run(tc.storage, func(t *testing.T) {
+			c := newClient(t, tc.storage, nil)
+			rule, err := storage.ParseRule("kind=program,region=slot-0,nth=10,mode=io-error")
+			require.NoError(t, err)
+			c.m.Storage().SetInjector(storage.Rules{rule.Arm()})
+			c.campaign(c.v1(p, 3000, nil), p)
+			c.run(func() bool { return c.count(MarkWriteLost) > 0 })
+			c.m.Run(c.m.Now()+time.Hour, func() bool { return false })
+			require.Equal(t, tc.result, c.result())
+			require.Equal(t, tc.lost, c.count(MarkWriteLost))
+			if tc.lost > 0 {
+				require.Equal(t, StateDownloadingUpdate, c.svc.Device(c.cfg.DeviceID).State, "an hour later the service still sees a download")
+				require.Zero(t, c.count(MarkDownloadDone))
+			}
+		})
+	}
+}

@@ -108,6 +108,10 @@ const (
 	MarkActivated         = "activated"
 	MarkRebooting         = "rebooting"
 	MarkUpdateFailed      = "update-failed"
+	// MarkWriteLost: a fragment write failed and the block-device PAL
+	// reported success without signalling the write: the client waits
+	// for ever.
+	MarkWriteLost = "write-lost"
 	// MarkEvicted: a chain update takes the slot of an older version.
 	MarkEvicted = "evicted"
 )
@@ -653,6 +657,14 @@ func (h *hub) fetch() {
 	})
 }
 
+// swallowsWrites says whether the client writes through the block-device
+// PAL of the Pelion client (candidates on an external device), whose
+// failed writes are never reported; the hardened and chain profiles keep
+// reporting them (503).
+func (h *hub) swallowsWrites() bool {
+	return h.cfg.Layout != nil && h.cfg.Layout.Storage != sim.DeviceInternal && h.cfg.Hardened == nil && h.chain == nil
+}
+
 // store writes a burst in fragments, then fetches the next or finalizes.
 func (h *hub) store(data []byte) {
 	h.to("WAIT_FOR_STORAGE")
@@ -673,6 +685,16 @@ func (h *hub) store(data []byte) {
 		// A short fragment is padded to the program unit; the offset moves
 		// by what was received, so that a resume asks for the right byte.
 		if err := dev.Program(body+h.offset, storage.PadToUnit(data[:n], dev.ProgramSize())); err != nil {
+			if h.swallowsWrites() && !errors.Is(err, storage.ErrPowerLost) {
+				// ARM_UC_PAL_BlockDevice_Write keeps the ERR_NONE of its slot
+				// lookup and signals neither WRITE_DONE nor WRITE_ERROR when
+				// the program fails (pal-blockdevice/source/
+				// arm_uc_pal_blockdevice_implementation.c:328-395): the
+				// firmware manager waits for an event that never comes.
+				h.m.Check("write", false, err.Error()+"; the PAL returns success and never signals the write")
+				h.m.Mark(MarkWriteLost, fmt.Sprintf("at byte %d", h.offset))
+				return
+			}
 			h.fail(ResultWriterWriteFailure, err.Error())
 			return
 		}
