@@ -906,3 +906,26 @@ func TestWriteFailurePerPAL(t *testing.T) {
 		})
 	}
 }
+
+// TestDownloadGivesUpAfterSevenDays: with the link down, the client waits
+// and retries with its backoff; once its waits for the fragment add up to
+// the maximum download time (7 days), the resume engine terminates the
+// request, the source is excluded, and with no other source the update
+// ends with 302. Six days of waiting do not end it.
+func TestDownloadGivesUpAfterSevenDays(t *testing.T) {
+	p := payload(64 * 512 * 3)
+	c := newClient(t, "", nil)
+	c.campaign(c.v1(p, 3000, nil), p)
+	c.run(func() bool { return c.count(MarkDownloadBegin) > 0 })
+	c.svc.SetLinkUp(false)
+	start := c.m.Now()
+	c.m.Run(start+6*24*time.Hour, nil)
+	require.Zero(t, c.count(MarkUpdateFailed), "six days: still trying")
+	c.m.Run(start+8*24*time.Hour, func() bool { return c.count(MarkUpdateFailed) > 0 })
+	require.Equal(t, 1, c.count(MarkUpdateFailed))
+	require.True(t, c.printed("(302 FETCHER_NO_ROUTE_AVAILABLE)"), "no source left: 302 (reported when the link is back)")
+	require.True(t, c.printed("resume terminated after 16"), "the waits add up to 7 days")
+	took := c.m.Now() - start
+	require.GreaterOrEqual(t, took, 7*24*time.Hour)
+	require.Less(t, took, 7*24*time.Hour+2*time.Hour, "the wait that crosses 7 days is the last")
+}

@@ -86,6 +86,7 @@ const (
 	resumeMax      = time.Hour              // update-client.http-resume-maximum-delay
 	busyRetry      = 500 * time.Millisecond // BUSY_RETRY_DELAY_MS (arm_uc_source_manager.c)
 	maxBusyRetries = 2                      // MAX_BUSY_RETRIES: over the client's life, not per fragment
+	resumeGiveUp   = 7 * 24 * time.Hour     // update-client.http-resume-maximum-download-time-secs
 	rebootDelay    = time.Second            // INITIALIZE_REBOOT_TIMER
 	fragmentSize   = 512                    // half of the 1 KiB double buffer (ARM_UC_BUFFER_SIZE/2)
 	burstFragments = 64                     // update-client.http-resume-fragments-per-burst
@@ -146,11 +147,13 @@ type hub struct {
 	// source manager's static num_busy_retries is only reset when it
 	// gives up (arm_uc_source_manager.c:137-159).
 	busyRetries int
-	source      string // the source the download uses
-	offset      uint64
-	delay       time.Duration
-	busy        bool // an update is in progress
-	reported    int  // percent of the download last printed
+	// waited sums the resume waits of the fragment being fetched.
+	waited   time.Duration
+	source   string // the source the download uses
+	offset   uint64
+	delay    time.Duration
+	busy     bool // an update is in progress
+	reported int  // percent of the download last printed
 	// running is the application image that runs the hub; chain is where
 	// a chain update goes (nil for the classic profile).
 	running *sim.Descriptor
@@ -541,7 +544,7 @@ func (h *hub) setupFirmware() {
 		h.info("UCSM", "resuming the download at byte %d (Range: bytes=%d-)", from, from)
 	}
 	h.excluded = map[string]bool{}
-	h.delay = resumeFirst
+	h.delay, h.waited = resumeFirst, 0
 	h.m.Mark(MarkDownloadBegin, fmt.Sprintf("%d bytes", h.fw.size))
 	h.source = ""
 	when := map[Generation]string{Gen33: "written now", Gen34: "written at activate"}[h.cfg.Generation]
@@ -623,7 +626,20 @@ func (h *hub) fetch() {
 		switch {
 		case errors.Is(err, cloud.ErrLinkDown):
 			h.to("WAIT_FOR_NETWORK")
+			d := h.delay
 			h.retry("fragment fetch", func() {
+				// The resume engine sums its waits for the request and
+				// terminates it past the maximum download time
+				// (arm_uc_resume.c:424-441): the source fails, is excluded
+				// for the fragment, and with no other the update ends (302).
+				h.waited += d
+				if h.waited >= resumeGiveUp {
+					h.info("UCSM", "source %s: resume terminated after %s of waiting; excluded for this fragment", src.Name, h.waited)
+					h.excluded[src.Name] = true
+					h.waited = 0
+					h.fetch()
+					return
+				}
 				h.m.Mark(MarkDownloadResume, fmt.Sprintf("at %d", h.offset))
 				h.info("UCSM", "resuming from byte %d (Range: bytes=%d-)", h.offset, h.offset)
 				h.fetch()
@@ -646,7 +662,7 @@ func (h *hub) fetch() {
 		case len(data) == 0:
 			h.fail(ResultFetcherConnectionLoss, fmt.Sprintf("the payload ends at %d of %d bytes", h.offset, h.fw.size))
 		default:
-			h.delay = resumeFirst
+			h.delay, h.waited = resumeFirst, 0
 			// The next fragment is a new request, whose exclusions start
 			// afresh: a source that failed is tried again first if it is
 			// the cheapest (ARM_UCSM_GetCommon → RequestStructInit,
