@@ -283,12 +283,6 @@ func (r *Resolved) Macro(name string) (string, bool) {
 	return v, ok
 }
 
-// TargetAttr returns a target.* attribute the overrides set.
-func (r *Resolved) TargetAttr(name string) (string, bool) {
-	v, ok := r.target[name]
-	return v, ok
-}
-
 // Value evaluates a parameter. It reports false for a parameter that is
 // unknown or unset (null).
 func (r *Resolved) Value(name string) (uint64, bool, error) {

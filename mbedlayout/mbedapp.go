@@ -153,9 +153,7 @@ func fromResolved(b *sim.Board, r *mbedapp.Resolved, rom mbedapp.ROM) (*AppLayou
 		*dst = int(v)
 		used[name] = true
 	}
-	for _, k := range r.Ignored {
-		out.Ignored = append(out.Ignored, k)
-	}
+	out.Ignored = append(out.Ignored, r.Ignored...)
 	for _, k := range r.Unreferenced() {
 		if !used[k] && !slices.Contains(out.Ignored, k) {
 			out.Ignored = append(out.Ignored, k)
@@ -166,17 +164,4 @@ func fromResolved(b *sim.Board, r *mbedapp.Resolved, rom mbedapp.ROM) (*AppLayou
 		return nil, err
 	}
 	return out, nil
-}
-
-// String lists where the layout's keys came from, one per line.
-func (a *AppLayout) String() string {
-	var b strings.Builder
-	for _, k := range a.Layout.Keys() {
-		fmt.Fprintf(&b, "%s = %s", k[0], k[1])
-		if src := a.Sources[k[0]]; src != "" {
-			fmt.Fprintf(&b, "  ← %s", src)
-		}
-		b.WriteByte('\n')
-	}
-	return b.String()
 }

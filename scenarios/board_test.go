@@ -140,6 +140,18 @@ expect:
 		_, err := Load("s.yaml", []byte(tc.src), files(map[string]string{"mbed_app.json": tc.cfg}))
 		require.ErrorContains(t, err, tc.want)
 	}
+	// The v3.3.0 K64F configuration (SOTP, candidates on internal flash)
+	// runs as it is, with a root of trust provisioned.
+	v33, err := os.ReadFile("../mbedlayout/testdata/v3.3.0_internal_flash_sotp.json")
+	require.NoError(t, err)
+	l, err = Load("s.yaml", []byte(src), files(map[string]string{"mbed_app.json": string(v33)}))
+	require.NoError(t, err)
+	require.Equal(t, uint64(0x6d000), uint64(l.Layout.StorageAddress))
+	require.NotNil(t, l.ROT)
+	res, err = Run(l, Options{})
+	require.NoError(t, err)
+	require.True(t, res.Passed, res.Failures())
+
 	kv, err := os.ReadFile("../mbedlayout/testdata/internal_kvstore_with_sd.json")
 	require.NoError(t, err)
 	_, err = Load("s.yaml", []byte(strings.Replace(src, "slots: [app-v2]", "slots: []", 1)), files(map[string]string{"mbed_app.json": string(kv)}))

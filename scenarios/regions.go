@@ -64,6 +64,7 @@ func (s RegionState) Text() string {
 // regionStates reads every region of the device as the run leaves it.
 func (r *runner) regionStates() []RegionState {
 	st := r.m.Storage()
+	imgs := r.imagesByName()
 	var out []RegionState
 	index := map[string]int{}
 	for _, reg := range st.Regions() {
@@ -84,7 +85,7 @@ func (r *runner) regionStates() []RegionState {
 		default:
 			s.Holds = HoldsData
 			at := r.imageAt(reg, dev) - reg.Start
-			for _, img := range r.imagesByName() {
+			for _, img := range imgs {
 				n := commonPrefix(b[at:], img.Bytes)
 				if n == uint64(len(img.Bytes)) {
 					s.Holds, s.Firmware, s.Matching = HoldsFirmware, img.Desc.Name, 0

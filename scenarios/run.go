@@ -315,8 +315,8 @@ type armedFault struct {
 // Inject implements storage.Injector. Every rule sees every op, as in
 // storage.Rules, so their counters do not depend on which one fired.
 //
-// Reads reach only the rules that name them (kind=read), through
-// readFaults; mutating ops never match those.
+// Reads (storage.SetReadInjector, installed by watchReads) reach only the
+// rules that name them (kind=read); mutating ops reach only the others.
 func (f *faults) Inject(op *storage.Op) (storage.Fault, bool) {
 	read := op.Kind == storage.OpRead
 	var (
