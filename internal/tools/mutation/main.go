@@ -211,6 +211,9 @@ func parseBugs(path string) ([]bug, error) {
 		if cur == nil {
 			return nil
 		}
+		if cur.name == "" {
+			return fmt.Errorf("%s:%d: a bug needs a name after '## '", path, cur.at)
+		}
 		if cur.file == "" || len(old) == 0 {
 			return fmt.Errorf("%s:%d: bug %q needs a file: line and - lines", path, cur.at, cur.name)
 		}
