@@ -4,10 +4,12 @@ import (
 	"crypto/ecdsa"
 	"crypto/sha256"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/bootsim/bootsim/firmware"
 	"github.com/bootsim/bootsim/hardened"
+	"github.com/bootsim/bootsim/mbedos"
 	"github.com/bootsim/bootsim/sim"
 	"github.com/bootsim/bootsim/sim/cloud"
 	"github.com/bootsim/bootsim/storage"
@@ -63,6 +65,23 @@ func (l *Loaded) appDescriptor(f *Firmware) *sim.Descriptor {
 	}
 	if f.Watchdog != 0 {
 		d.Params = append(d.Params, [2]string{"watchdog", f.Watchdog.String()})
+	}
+	if p := f.Platform; p != nil {
+		if p.CrashCapture != nil {
+			d.Params = append(d.Params, [2]string{mbedos.ParamCrashCapture, strconv.FormatBool(*p.CrashCapture)})
+		}
+		if p.AutoReboot != nil {
+			d.Params = append(d.Params, [2]string{mbedos.ParamAutoReboot, strconv.FormatBool(*p.AutoReboot)})
+		}
+		if p.RebootMax != nil {
+			d.Params = append(d.Params, [2]string{mbedos.ParamRebootMax, strconv.Itoa(*p.RebootMax)})
+		}
+		if p.ClearsRebootInfo {
+			d.Params = append(d.Params, [2]string{mbedos.ParamRebootInfo, "clear"})
+		}
+	}
+	if f.ReadsResetReason {
+		d.Params = append(d.Params, [2]string{updateclient.ParamReadsResetReason, "true"})
 	}
 	if l.Chain != nil {
 		chainParams(f, d)

@@ -451,7 +451,7 @@ func lastTime(r *runner, ok func(sim.Event) bool) (int, bool) {
 // start of the wait.
 func TestConditionsHoldAndTimeOut(t *testing.T) {
 	healthy := strings.Replace(installed, "  - wait: {until: app-running, timeout: 60s}\n", "", 1)
-	crash := strings.Replace(healthy, "size: 210KiB}", "size: 210KiB, behaviour: crash}", 1)
+	crash := strings.Replace(healthy, "size: 210KiB}", "size: 210KiB, behaviour: lockup}", 1)
 	lockup := strings.Replace(crash, "board: k64f", "board: nucleo-f429zi", 1)
 	// soon checks that an event that made a condition true happened in the
 	// stage code that ran last: the wait stopped right after it, before any
@@ -564,7 +564,7 @@ device:
     mbed-bootloader.max-boot-retries: %d
 firmware:
   app-v1: {version: 1561517193, size: 20KiB}
-  app-v2: {version: 1561520000, size: 20KiB, behaviour: crash}
+  app-v2: {version: 1561520000, size: 20KiB, behaviour: lockup}
 factory:
   active: app-v2
   slots: [app-v1]

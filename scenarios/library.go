@@ -3,13 +3,24 @@ package scenarios
 import (
 	"embed"
 	"fmt"
+	"io/fs"
 	"path"
 	"slices"
 	"strings"
 )
 
-//go:embed library/*.yaml
+//go:embed library/*.yaml library/boards/*.yaml
 var libraryFiles embed.FS
+
+// libraryFile reads a file a built-in scenario names (a board file),
+// relative to the library's directory and inside it.
+func libraryFile(name string) ([]byte, error) {
+	p := path.Clean(path.Join("library", name))
+	if !strings.HasPrefix(p, "library/") || !fs.ValidPath(p) {
+		return nil, fmt.Errorf("%s: a built-in scenario names files inside the library only", name)
+	}
+	return libraryFiles.ReadFile(p)
+}
 
 // Library returns the built-in scenarios, sorted by name. A built-in
 // scenario that does not load is a bug in bootsim.
@@ -20,12 +31,15 @@ func Library() []*Loaded {
 	}
 	var out []*Loaded
 	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
 		name := path.Join("library", e.Name())
 		data, err := libraryFiles.ReadFile(name)
 		if err != nil {
 			panic(err)
 		}
-		l, err := Load(name, data, nil)
+		l, err := Load(name, data, libraryFile)
 		if err != nil {
 			panic(fmt.Sprintf("scenarios: built-in %v", err))
 		}

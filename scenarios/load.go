@@ -308,6 +308,9 @@ func (l *Loaded) checkFirmware(readFile ReadFile) error {
 			return err
 		}
 		if f.isBootloader() {
+			if f.Platform != nil || f.ReadsResetReason {
+				return f.pos.Errorf("firmware %s: platform and reads-reset-reason describe an application; a bootloader builds without Mbed OS's fault handler", f.Name)
+			}
 			continue
 		}
 		if f.Behaviour == "" {
@@ -317,7 +320,10 @@ func (l *Loaded) checkFirmware(readFile ReadFile) error {
 			return f.pos.Errorf("firmware %s: behaviour %q (want %s)", f.Name, f.Behaviour, strings.Join(updateclient.Behaviours(), ", "))
 		}
 		if f.After != 0 && f.Behaviour == updateclient.Healthy {
-			return f.pos.Errorf("firmware %s: after applies to crash and hang", f.Name)
+			return f.pos.Errorf("firmware %s: after applies to crash, lockup and hang", f.Name)
+		}
+		if p := f.Platform; p != nil && p.RebootMax != nil && (*p.RebootMax < 0 || *p.RebootMax > 255) {
+			return f.pos.Errorf("firmware %s: platform.error-reboot-max %d: want 0 to 255", f.Name, *p.RebootMax)
 		}
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"github.com/bootsim/bootsim/bootloader"
 	"github.com/bootsim/bootsim/chain"
 	"github.com/bootsim/bootsim/hardened"
+	"github.com/bootsim/bootsim/mbedos"
 	"github.com/bootsim/bootsim/strictyaml"
 	"github.com/bootsim/bootsim/updateclient"
 )
@@ -61,6 +62,7 @@ var milestones = []Milestone{
 	{bootloader.MarkDowngradeRefused, onlyHardened, "the hardened bootloader refused a version below its floor"},
 	{bootloader.MarkEraseBegin, mbedProfiles, "the bootloader starts erasing the active region"},
 	{updateclient.MarkEvicted, onlyChain, "a chain update took the slot of an older version"},
+	{mbedos.MarkFatalError, allProfiles, "an application faulted and Mbed OS's fault handler reported it (it then resets by software or halts, per platform.fatal-error-auto-reboot-enabled)"},
 	{updateclient.MarkFinalized, allProfiles, "the stored payload's SHA-256 matched the manifest"},
 	{bootloader.MarkHeaderBegin, mbedProfiles, "the bootloader starts writing the active header"},
 	{updateclient.MarkInstallAuthorize, allProfiles, "the application authorised the install"},
@@ -69,6 +71,7 @@ var milestones = []Milestone{
 	{updateclient.MarkManifestVerified, allProfiles, "the manifest's signature, ids and version passed"},
 	{updateclient.MarkNotified, allProfiles, "the service pushed a manifest to the device"},
 	{"planted", allProfiles, "a compromised application wrote its image as a candidate (app: plant)"},
+	{mbedos.MarkRebootLimit, allProfiles, "an application's start found the error context's reboot count at platform.error-reboot-max and halted in mbed_die before main()"},
 	{updateclient.MarkRebooting, allProfiles, "the update client is about to reboot into the bootloader"},
 	{updateclient.MarkRegistered, allProfiles, "the application registered with the service"},
 	{bootloader.MarkRetry, onlyHardened, "the hardened bootloader found nothing to run and will reset after a delay"},

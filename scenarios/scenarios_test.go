@@ -293,7 +293,7 @@ func TestSelectionRules(t *testing.T) {
 	})
 	t.Run("max-boot-retries from config", func(t *testing.T) {
 		y := strings.Replace(base, "board: k64f", "board: k64f\n  config:\n    mbed-bootloader.max-boot-retries: 5", 1)
-		y = strings.Replace(y, "size: 210KiB}", "size: 210KiB, behaviour: crash}", 1)
+		y = strings.Replace(y, "size: 210KiB}", "size: 210KiB, behaviour: lockup}", 1)
 		y = strings.Replace(y, "{until: app-running, timeout: 60s}", "{until: {event: boot-retries-exceeded}, timeout: 5m}", 1)
 		r := mustRun(t, y+"expect:\n  - weakness: no-brick\n")
 		require.True(t, r.Passed, "%v", r.Failures())

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bootsim/bootsim/chain"
+	"github.com/bootsim/bootsim/mbedos"
 	"github.com/bootsim/bootsim/sim"
 	"github.com/bootsim/bootsim/sim/cloud"
 	"github.com/bootsim/bootsim/updateclient"
@@ -28,7 +29,8 @@ import (
 //	    then run until the device settles: an application confirmed or
 //	    registered, a dead end, a halt, or power off (a cut at MILESTONE)
 //	crash | confirm
-//	    the running application faults, or confirms itself, then settle
+//	    the running application faults (Mbed OS's fault handler takes it),
+//	    or confirms itself, then settle
 //	record
 //	    the boot record as the flash holds it
 func TestChainStories(t *testing.T) {
@@ -57,7 +59,8 @@ func TestChainStories(t *testing.T) {
 			case "reset":
 				m.Reset(sim.ResetPin)
 			case "crash":
-				m.After(0, func() { m.Fault("HardFault requested by the story") })
+				d := m.Image().Desc
+				m.After(0, func() { mbedos.Fault(m, mbedos.ConfigFor(m.Board(), d), "HardFault requested by the story") })
 			case "confirm":
 				if err := s.r.appAction(&AppAction{Confirm: true}); err != nil {
 					return "error: " + err.Error() + "\n"
@@ -152,8 +155,11 @@ func (s *story) settle() string {
 	}
 	m.Run(m.Now()+3*time.Minute, func() bool {
 		switch m.State() {
-		case sim.StateOff, sim.StateDeadEnd, sim.StateHalted:
+		case sim.StateOff, sim.StateDeadEnd:
 			return true
+		case sim.StateHalted:
+			// A watchdog still counting will reset the halted core.
+			return !m.WatchdogRunning()
 		}
 		_, up := s.r.appUp()
 		return up && (seen(chain.MarkConfirmed) || seen(updateclient.MarkRegistered))

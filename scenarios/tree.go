@@ -4,8 +4,10 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/bootsim/bootsim/chain"
+	"github.com/bootsim/bootsim/mbedos"
 	"github.com/bootsim/bootsim/sim"
 	"github.com/bootsim/bootsim/storage"
 )
@@ -251,7 +253,11 @@ func chainBoots(l *Loaded, trace []sim.Event, journal []storage.Op) []chainBoot 
 				}
 			}
 		case e.Kind == sim.EvLockup:
+			boots[cur].end = "lockup: " + e.Detail
+		case e.Kind == sim.EvMark && e.Name == mbedos.MarkFatalError:
 			boots[cur].end = "crash: " + e.Detail
+		case e.Kind == sim.EvReset && strings.HasPrefix(boots[cur].end, "crash: "):
+			boots[cur].end += ", reset (" + e.Name + ")"
 		case e.Kind == sim.EvReset && boots[cur].end == "runs":
 			boots[cur].end = "reset (" + e.Name + ")"
 			if e.Name == sim.ResetWatchdog.String() {

@@ -137,10 +137,17 @@ type Firmware struct {
 	Version uint64     `yaml:"version" jsonschema:"required,description=Firmware version: the manifest timestamp."`
 	Size    units.Size `yaml:"size,omitempty" jsonschema:"description=Image size\\, e.g. 200KiB (generated images)."`
 	File    string     `yaml:"file,omitempty" jsonschema:"description=A binary to use instead of a generated image; relative to the scenario file."`
-	// Behaviour is how the application behaves: healthy, crash or hang.
-	Behaviour string         `yaml:"behaviour,omitempty" jsonschema:"enum=healthy,enum=crash,enum=hang,enum=corrupts-app,enum=wrong-entry,description=How the image behaves when run (default healthy); a chain bootloader may also corrupt the application it boots (corrupts-app) or jump to the wrong entry (wrong-entry)."`
+	// Behaviour is how the application behaves: healthy, crash, lockup or
+	// hang.
+	Behaviour string         `yaml:"behaviour,omitempty" jsonschema:"enum=healthy,enum=crash,enum=lockup,enum=hang,enum=corrupts-app,enum=wrong-entry,description=How the image behaves when run (default healthy): crash is a HardFault Mbed OS's fault handler reports before it resets by software or halts in mbed_die (platform settings); lockup is a fault the core cannot take (a lockup reset only where the board has one); hang stops kicking the watchdog. A chain bootloader may also corrupt the application it boots (corrupts-app) or jump to the wrong entry (wrong-entry)."`
 	After     units.Duration `yaml:"after,omitempty" jsonschema:"description=crash/hang: how long after start (0: in start-up code\\, before RAM is initialised)."`
 	Watchdog  units.Duration `yaml:"watchdog,omitempty" jsonschema:"description=Start the watchdog with this timeout (hang: default 1s)."`
+	// Platform is the Mbed OS platform configuration the application was
+	// built with (its mbed_app.json), over the board's target defaults.
+	Platform *PlatformConfig `yaml:"platform,omitempty" jsonschema:"description=The application's Mbed OS platform.* settings for fatal errors (default: the board's target overrides)."`
+	// ReadsResetReason says the application calls Mbed's
+	// ResetReason::get(), which clears the chip's reset flags.
+	ReadsResetReason bool `yaml:"reads-reset-reason,omitempty" jsonschema:"description=The application reads its reset reason with ResetReason::get()\\, which clears the chip's reset flags (sticky on STM32)."`
 	// Semver is the semantic version v3 manifests give the firmware.
 	Semver string `yaml:"semver,omitempty" jsonschema:"description=Semantic version for v3 manifests\\, e.g. 1.2.3."`
 	// Attacker marks an image the vendor did not build.
@@ -153,6 +160,17 @@ type Firmware struct {
 	Confirm string `yaml:"confirm,omitempty" jsonschema:"enum=auto,enum=never,description=Chain profile: an application confirms itself after it registers (auto\\, default) or never."`
 	pos     strictyaml.Pos
 	data    []byte // a user binary's bytes
+}
+
+// PlatformConfig is the part of an application's Mbed OS platform
+// configuration that decides what it does after a fatal error.
+type PlatformConfig struct {
+	CrashCapture *bool `yaml:"crash-capture-enabled,omitempty" jsonschema:"description=platform.crash-capture-enabled: keep the error context and a reboot count in RAM across a warm reset."`
+	AutoReboot   *bool `yaml:"fatal-error-auto-reboot-enabled,omitempty" jsonschema:"description=platform.fatal-error-auto-reboot-enabled: with crash capture\\, a fatal error resets by software instead of halting in mbed_die."`
+	RebootMax    *int  `yaml:"error-reboot-max,omitempty" jsonschema:"description=platform.error-reboot-max (0 to 255): the reboot count at which the next start halts before main()."`
+	// ClearsRebootInfo says the application's mbed_error_reboot_callback
+	// clears the error context (mbed_reset_reboot_error_info).
+	ClearsRebootInfo bool `yaml:"reboot-callback-clears,omitempty" jsonschema:"description=The application's mbed_error_reboot_callback calls mbed_reset_reboot_error_info\\, so a start after a fatal error goes on to main()."`
 }
 
 // FirmwareSet is the scenario's firmware, in the order written.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/bootsim/bootsim/chain"
 	"github.com/bootsim/bootsim/firmware"
+	"github.com/bootsim/bootsim/mbedos"
 	"github.com/bootsim/bootsim/sim"
 	"github.com/bootsim/bootsim/sim/cloud"
 	"github.com/bootsim/bootsim/storage"
@@ -55,7 +56,8 @@ func (r *runner) appAction(a *AppAction) error {
 		return fmt.Errorf("no application is running; the device is %s", r.describe())
 	}
 	if a.Crash {
-		m.After(0, func() { m.Fault("HardFault requested by the scenario") })
+		d := m.Image().Desc
+		m.After(0, func() { mbedos.Fault(m, mbedos.ConfigFor(m.Board(), d), "HardFault requested by the scenario") })
 		return nil
 	}
 	if a.Confirm {

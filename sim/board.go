@@ -55,8 +55,22 @@ type Board struct {
 	ResetTime units.Duration `yaml:"reset-time"`
 	// LockupResets says whether a core lockup resets the chip (Kinetis RCM)
 	// or leaves it stopped until a watchdog or pin reset (STM32).
-	LockupResets bool      `yaml:"lockup-resets"`
-	Flash        FlashSpec `yaml:"flash"`
+	LockupResets bool `yaml:"lockup-resets"`
+	// ResetFlags is how the chip records why it reset: "latest" (the
+	// default; Kinetis RCM_SRS holds the last reset's source only) or
+	// "sticky" (STM32 RCC_CSR: each reset adds its flag, and the flags stay
+	// set until software clears them or power is removed, so Mbed's
+	// hal_reset_reason_get reports the highest-priority flag ever set).
+	ResetFlags string `yaml:"reset-flags,omitempty"`
+	// WatchdogSurvives lists the resets across which a running watchdog
+	// keeps counting (software, pin, lockup). Mbed's HAL leaves it to the
+	// platform (hal/watchdog_api.h: "A software reset may not stop the
+	// watchdog timer"); empty means every reset stops it.
+	WatchdogSurvives []string `yaml:"watchdog-survives-reset,omitempty"`
+	// MbedOS is the platform configuration Mbed OS builds for this target
+	// with: what an application does after a fatal error.
+	MbedOS MbedOSPlatform `yaml:"mbed-os,omitempty"`
+	Flash  FlashSpec      `yaml:"flash"`
 	// External is the storage beside the MCU: an SD card, a SPI NOR part,
 	// or both (one of each kind), written as one mapping or a list.
 	External   ExtList    `yaml:"external"`
@@ -64,6 +78,41 @@ type Board struct {
 	Storage    StorageMap `yaml:"storage"`
 
 	file string // where the profile was read from, for error positions
+}
+
+// MbedOSPlatform holds the Mbed OS platform.* settings that decide what an
+// application does after a fatal error (platform/mbed_lib.json, with the
+// target's overrides). Absent keys take Mbed OS's library defaults.
+type MbedOSPlatform struct {
+	// CrashCapture is platform.crash-capture-enabled: the error context,
+	// with a reboot count, is kept in RAM that survives a warm reset.
+	CrashCapture bool `yaml:"crash-capture-enabled,omitempty"`
+	// AutoReboot is platform.fatal-error-auto-reboot-enabled: with crash
+	// capture, a fatal error ends in a software reset, not in mbed_die.
+	AutoReboot bool `yaml:"fatal-error-auto-reboot-enabled,omitempty"`
+	// RebootMax is platform.error-reboot-max (default 1): the reboot count
+	// at which the next start halts.
+	RebootMax *int `yaml:"error-reboot-max,omitempty"`
+}
+
+// ErrorRebootMax returns platform.error-reboot-max, 1 if not given.
+func (p MbedOSPlatform) ErrorRebootMax() int {
+	if p.RebootMax == nil {
+		return 1
+	}
+	return *p.RebootMax
+}
+
+// Reset flag models (Board.ResetFlags).
+const (
+	ResetFlagsLatest = "latest"
+	ResetFlagsSticky = "sticky"
+)
+
+// WatchdogSurvivesReset says whether a running watchdog keeps counting
+// across a reset of this kind.
+func (b *Board) WatchdogSurvivesReset(r ResetReason) bool {
+	return slices.Contains(b.WatchdogSurvives, r.String())
 }
 
 // FlashSpec describes the internal flash.
@@ -334,6 +383,15 @@ func (b *Board) validate() error {
 		return fmt.Errorf("flash.sectors is missing")
 	case b.Flash.ProgramUnit == 0:
 		return fmt.Errorf("flash.program-unit is missing")
+	case b.ResetFlags != "" && b.ResetFlags != ResetFlagsLatest && b.ResetFlags != ResetFlagsSticky:
+		return fmt.Errorf("reset-flags %q: want latest (the last reset's source only) or sticky (flags add up until cleared, as STM32's RCC_CSR)", b.ResetFlags)
+	case b.MbedOS.RebootMax != nil && (*b.MbedOS.RebootMax < 0 || *b.MbedOS.RebootMax > 255):
+		return fmt.Errorf("mbed-os.error-reboot-max %d: want 0 to 255", *b.MbedOS.RebootMax)
+	}
+	for _, r := range b.WatchdogSurvives {
+		if r != ResetSoftware.String() && r != ResetPin.String() && r != ResetLockup.String() {
+			return fmt.Errorf("watchdog-survives-reset: %q: want software, pin or lockup (power-on, brown-out and the watchdog's own reset always restart it)", r)
+		}
 	}
 	for i, s := range b.Flash.Sectors {
 		if s.Size == 0 || s.Count <= 0 || s.Size%b.Flash.ProgramUnit != 0 {

@@ -63,7 +63,13 @@ func (s State) String() string {
 const (
 	streamNoInit uint64 = iota + 1
 	streamFirmware
+	streamCrashData
 )
+
+// CrashDataSize is the size of the crash-data RAM (Mbed OS's
+// MBED_CRASH_REPORT_RAM_SIZE region): RAM no start-up code initialises,
+// where the platform keeps an error context across a warm reset.
+const CrashDataSize = 256
 
 // Config is what a machine is built from.
 type Config struct {
@@ -102,7 +108,10 @@ type Machine struct {
 	stage   Stage
 	image   *Image
 	reason  ResetReason
-	boots   int
+	// flags are the reset causes the chip has recorded (a bit per
+	// ResetReason) on a board with sticky reset flags.
+	flags uint8
+	boots int
 
 	epoch  uint64 // bumped by every reset and power loss; timers of an older epoch are dead
 	seq    uint64
@@ -118,6 +127,8 @@ type Machine struct {
 	noInit    []byte
 	noInitRNG *rand.Rand
 	firmware  *rand.Rand
+	crashData []byte
+	crashRNG  *rand.Rand
 
 	programs map[string]Program
 	images   map[string]*Image
@@ -185,6 +196,8 @@ func New(cfg Config) (*Machine, error) {
 		noInit:    make([]byte, cfg.Board.NoInitRAM),
 		noInitRNG: rand.New(rand.NewPCG(cfg.Seed, streamNoInit)),
 		firmware:  rand.New(rand.NewPCG(cfg.Seed, streamFirmware)),
+		crashData: make([]byte, CrashDataSize),
+		crashRNG:  rand.New(rand.NewPCG(cfg.Seed, streamCrashData)),
 		programs:  map[string]Program{},
 		images:    map[string]*Image{},
 		cache:     cfg.Cache,
@@ -230,8 +243,33 @@ func (m *Machine) Stage() Stage { return m.stage }
 // Image returns the image the running stage was started from (nil if none).
 func (m *Machine) Image() *Image { return m.image }
 
-// ResetReason returns why the MCU last started.
-func (m *Machine) ResetReason() ResetReason { return m.reason }
+// ResetReason returns why the MCU last started, as Mbed's
+// hal_reset_reason_get reports it. With sticky reset flags (STM32) that is
+// the highest-priority flag set since power-on or since the flags were
+// last cleared (targets/TARGET_STM/reset_reason.c tests watchdog, then
+// software, then power-on, brown-out and pin), not necessarily the cause
+// of the last reset: after one watchdog reset, every later reset reads
+// as a watchdog reset.
+func (m *Machine) ResetReason() ResetReason {
+	if m.board.ResetFlags != ResetFlagsSticky {
+		return m.reason
+	}
+	for _, r := range []ResetReason{ResetWatchdog, ResetSoftware, ResetPowerOn, ResetBrownOut, ResetPin, ResetLockup} {
+		if m.flags&(1<<r) != 0 {
+			return r
+		}
+	}
+	return m.reason
+}
+
+// LastReset returns the cause of the last reset, whatever the chip's
+// reset flags say (ResetReason).
+func (m *Machine) LastReset() ResetReason { return m.reason }
+
+// ClearResetFlags clears the chip's reset flags, as Mbed's
+// hal_reset_reason_clear does (ResetReason::get calls it): the next reset
+// is reported by its own cause.
+func (m *Machine) ClearResetFlags() { m.flags = 0 }
 
 // Boots returns how many times the image at address 0 was started.
 func (m *Machine) Boots() int { return m.boots }
@@ -334,7 +372,13 @@ func (m *Machine) PowerOn() {
 	for i := range m.noInit {
 		m.noInit[i] = byte(m.noInitRNG.Uint32())
 	}
+	for i := range m.crashData {
+		m.crashData[i] = byte(m.crashRNG.Uint32())
+	}
 	m.reason = ResetPowerOn
+	// A power-on reset clears the flags and sets its own (and the pin's,
+	// which the reset circuit drives).
+	m.flags = 1<<ResetPowerOn | 1<<ResetPin
 	m.emit(Event{Kind: EvPowerOn})
 	m.scheduleBoot()
 }
@@ -374,8 +418,15 @@ func (m *Machine) Reset(reason ResetReason) {
 
 func (m *Machine) reset(reason ResetReason, detail string) {
 	m.flushSerial()
+	wd, wdDeadline := m.wdEnabled, m.wdDeadline
 	m.stop()
+	if wd && m.board.WatchdogSurvivesReset(reason) {
+		// The watchdog is not reset with the core: it keeps counting from
+		// where it was, and nothing in the boot path knows to kick it.
+		m.wdEnabled, m.wdDeadline = true, wdDeadline
+	}
 	m.reason = reason
+	m.flags |= 1<<reason | 1<<ResetPin
 	m.emit(Event{Kind: EvReset, Name: reason.String(), Detail: detail})
 	m.stage = ""
 	m.scheduleBoot()
@@ -711,6 +762,14 @@ func (m *Machine) KickWatchdog() {
 // NoInit returns the RAM that survives warm resets and holds noise after
 // power-on. Stages read and write it in place.
 func (m *Machine) NoInit() []byte { return m.noInit }
+
+// CrashData returns the crash-data RAM: like NoInit, it survives warm
+// resets and holds noise after power-on, but no start-up code clears it
+// (it is a NOLOAD section of every Mbed OS image's linker script).
+func (m *Machine) CrashData() []byte { return m.crashData }
+
+// WatchdogRunning says whether the watchdog is counting.
+func (m *Machine) WatchdogRunning() bool { return m.wdEnabled }
 
 // Rand returns the generator for firmware-level randomness (a nonce, a
 // backoff jitter), seeded by the run's seed.

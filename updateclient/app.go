@@ -11,6 +11,7 @@ import (
 
 	"github.com/bootsim/bootsim/chain"
 	"github.com/bootsim/bootsim/hardened"
+	"github.com/bootsim/bootsim/mbedos"
 
 	"github.com/bootsim/bootsim/sim"
 	"github.com/bootsim/bootsim/sim/cloud"
@@ -23,10 +24,20 @@ const (
 	// its banner, reports MarkRunning and idles, kicking the watchdog if
 	// the "watchdog" parameter starts one.
 	Healthy = "healthy"
-	// Crash: a HardFault. With "after" 0 (the default) it faults in its
-	// start-up code, before RAM is initialised; otherwise it starts as a
-	// healthy image and faults "after" later.
+	// Crash: a HardFault that Mbed OS's fault handler catches: it prints
+	// the crash report and then, as the platform configuration says
+	// (package mbedos), resets by software or halts in mbed_die. With
+	// "after" 0 (the default) it faults in its start-up code, before RAM
+	// is initialised and before mbed_error_initialize could enforce
+	// platform.error-reboot-max; otherwise it starts as a healthy image and
+	// faults "after" later.
 	Crash = "crash"
+	// Lockup: a fault the handler cannot take (a fault inside the fault
+	// handler, a corrupt stack): the core locks up. Only a board whose
+	// reset controller resets on lockup (lockup-resets) restarts; any other
+	// stays stopped until a watchdog, a reset or a power cycle. "after" as
+	// for Crash.
+	Lockup = "lockup"
 	// Hang: stops without crashing, so only a watchdog recovers it. With
 	// "after" 0 it hangs in start-up code with the watchdog ("watchdog",
 	// default 1s) already running; otherwise it starts as a healthy image
@@ -35,7 +46,12 @@ const (
 )
 
 // Behaviours lists the behaviours, for validation and help.
-func Behaviours() []string { return []string{Healthy, Crash, Hang} }
+func Behaviours() []string { return []string{Healthy, Crash, Lockup, Hang} }
+
+// ParamReadsResetReason is the descriptor parameter ("true") of an
+// application that reads its reset reason through Mbed's
+// ResetReason::get(), which clears the chip's reset flags.
+const ParamReadsResetReason = "reads-reset-reason"
 
 // MarkRunning is reported once the application is up.
 const MarkRunning = "app-running"
@@ -75,10 +91,15 @@ func (a App) Run(m *sim.Machine, img *sim.Image) {
 	d := img.Desc
 	after := Param(d, "after", 0)
 	watchdog := Param(d, "watchdog", 0)
+	platform := mbedos.ConfigFor(m.Board(), d)
 	switch d.Behaviour {
 	case Crash:
 		if after == 0 {
-			m.Fault("HardFault in start-up code of " + d.Name)
+			mbedos.Fault(m, platform, "HardFault in start-up code of "+d.Name)
+		}
+	case Lockup:
+		if after == 0 {
+			m.Fault("lockup in start-up code of " + d.Name)
 		}
 	case Hang:
 		if watchdog == 0 {
@@ -96,6 +117,10 @@ func (a App) Run(m *sim.Machine, img *sim.Image) {
 	// libc start-up: the heap, and the bootloader's uninitialised cells in
 	// it, are zeroed.
 	clear(m.NoInit())
+	mbedos.ErrorInitialize(m, platform)
+	if v, _ := d.Param(ParamReadsResetReason); v == "true" {
+		m.ClearResetFlags()
+	}
 	m.Printf("%s version %s running\r\n", d.Name, strconv.FormatUint(d.Version, 10))
 	m.Mark(MarkRunning, fmt.Sprintf("%s version %d", d.Name, d.Version))
 	if watchdog > 0 {
@@ -113,8 +138,11 @@ func (a App) Run(m *sim.Machine, img *sim.Image) {
 			m.After(after, func() { kicking = false })
 		}
 	}
-	if d.Behaviour == Crash {
-		m.After(after, func() { m.Fault("HardFault in " + d.Name) })
+	switch d.Behaviour {
+	case Crash:
+		m.After(after, func() { mbedos.Fault(m, platform, "HardFault in "+d.Name) })
+	case Lockup:
+		m.After(after, func() { m.Fault("lockup in " + d.Name) })
 	}
 	if (a.Chain != nil || a.Hardened != nil) && (a.Client == nil || a.Service == nil) {
 		m.After(connectTime, func() { a.confirm(m, d) })

@@ -57,14 +57,21 @@ func TestAppBehaviours(t *testing.T) {
 	}{
 		{"healthy", Healthy, nil, []string{"    0.001000 mark app-running"}},
 		{"healthy with a watchdog it kicks", Healthy, [][2]string{{"watchdog", "100ms"}}, []string{"    0.001000 mark app-running"}},
-		{"crash in start-up", Crash, nil, []string{"    0.001000 lockup ", "    0.001000 reset lockup", "    0.002000 lockup ", "    0.002000 reset lockup"}},
-		{"crash after", Crash, [][2]string{{"after", "1.2ms"}}, []string{"    0.001000 mark app-running", "    0.002200 lockup ", "    0.002200 reset lockup"}},
+		// K64F's Mbed OS defaults: the fault handler reports and resets by
+		// software; a start-up fault comes before the reboot limit is
+		// enforced, a fault in main() does not (the next start halts).
+		{"crash in start-up", Crash, nil, []string{"    0.001000 mark fatal-error", "    0.001000 reset software", "    0.002000 mark fatal-error", "    0.002000 reset software"}},
+		{"crash after", Crash, [][2]string{{"after", "1.2ms"}}, []string{"    0.001000 mark app-running", "    0.002200 mark fatal-error", "    0.002200 reset software", "    0.003200 mark reboot-limit"}},
+		{"crash without auto-reboot", Crash, [][2]string{{"auto-reboot", "false"}}, []string{"    0.001000 mark fatal-error"}},
+		// K64F's reset controller resets on lockup.
+		{"lockup in start-up", Lockup, nil, []string{"    0.001000 lockup ", "    0.001000 reset lockup", "    0.002000 lockup ", "    0.002000 reset lockup"}},
+		{"lockup after", Lockup, [][2]string{{"after", "1.2ms"}}, []string{"    0.001000 mark app-running", "    0.002200 lockup ", "    0.002200 reset lockup"}},
 		{"hang in start-up", Hang, nil, []string{"    1.001000 watchdog ", "    1.001000 reset watchdog"}},
 		{"hang in start-up, own watchdog", Hang, [][2]string{{"watchdog", "1ms"}}, []string{"    0.002000 watchdog ", "    0.002000 reset watchdog"}},
 		{"hang after", Hang, [][2]string{{"after", "500ms"}, {"watchdog", "200ms"}}, []string{"    0.001000 mark app-running", "    0.601000 watchdog ", "    0.601000 reset watchdog"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d := 2500 * time.Microsecond
+			d := 4 * time.Millisecond
 			if tc.behaviour == Hang {
 				d = 1001500 * time.Microsecond
 			}
@@ -85,9 +92,14 @@ func TestHealthyAppClearsNoInitRAM(t *testing.T) {
 	require.Equal(t, make([]byte, len(m.NoInit())), m.NoInit())
 	require.Equal(t, []string{"x version 9 running"}, serialLines(m))
 
-	m = appAt(t, Crash, nil, 1500*time.Microsecond)
-	require.False(t, bytes.Equal(make([]byte, len(m.NoInit())), m.NoInit()), "the crash came before the RAM was initialised")
+	m = appAt(t, Lockup, nil, 1500*time.Microsecond)
+	require.False(t, bytes.Equal(make([]byte, len(m.NoInit())), m.NoInit()), "the lockup came before the RAM was initialised")
 	require.Empty(t, serialLines(m))
+
+	m = appAt(t, Crash, [][2]string{{"auto-reboot", "false"}}, 1500*time.Microsecond)
+	require.False(t, bytes.Equal(make([]byte, len(m.NoInit())), m.NoInit()), "the crash came before the RAM was initialised")
+	require.Contains(t, serialLines(m), "++ MbedOS Fault Handler ++")
+	require.Equal(t, sim.StateHalted, m.State())
 }
 
 func serialLines(m *sim.Machine) []string {
