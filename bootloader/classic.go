@@ -14,7 +14,6 @@ import (
 	"github.com/bootsim/bootsim/mbedlayout"
 	"github.com/bootsim/bootsim/sim"
 	"github.com/bootsim/bootsim/storage"
-	"github.com/bootsim/bootsim/storage/sotp"
 )
 
 // BufferSize is the bootloader's work buffer: the unit of hashing and of the
@@ -494,17 +493,15 @@ func (r *run) readFor(dev storage.Device, addr uint64, buf []byte) (swallowed bo
 	return false, err
 }
 
-// deviceKey derives the device key from the ROT in SOTP, read as the v3.3
-// bootloader does (sotp_probe, no writes). It is derived once per boot.
+// deviceKey derives the device key from the ROT where the layout keeps
+// it: in SOTP, read as the v3.3 bootloader does (sotp_probe, no writes), or
+// in the KVStore's reserved area, read as v4 does
+// (direct_access_to_devicekey). It is derived once per boot.
 func (r *run) deviceKey() ([]byte, error) {
 	if r.key != nil || r.keyErr != nil {
 		return r.key, r.keyErr
 	}
-	a1, a2 := r.l.SOTPAreas()
-	rot, _, err := sotp.Probe(r.active, a1, a2, sotp.TypeROT)
-	if err == nil && len(rot) != firmware.ROTSize {
-		err = fmt.Errorf("ROT of %d bytes", len(rot))
-	}
+	rot, err := r.l.ReadROT(r.active)
 	if err == nil {
 		r.key, err = firmware.DeviceKey(rot, r.cfg.BackwardCompatibleKey)
 	}

@@ -678,7 +678,7 @@ func TestShortROT(t *testing.T) {
 	})
 	bn.boot()
 	require.Equal(t, "a", bn.running())
-	require.Equal(t, []string{"device-key: ROT of 8 bytes"}, bn.failedChecks())
+	require.Equal(t, []string{"device-key: ROT of 8 bytes, want 16"}, bn.failedChecks())
 	require.True(t, hasLine(bn.serial(), "[ERR ] Couldn't find valid DeviceKey"))
 }
 

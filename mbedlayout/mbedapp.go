@@ -142,6 +142,17 @@ func fromResolved(b *sim.Board, r *mbedapp.Resolved, rom mbedapp.ROM) (*AppLayou
 	}
 	used["mbed-bootloader.use-kvstore-rot"] = true
 	l.KVStoreROT = rot != 0 && !l.HasSOTP()
+	if p := r.Param("storage.storage_type"); p != nil {
+		// get_expected_internal_TDBStore_position (DirectAccessDevicekey.cpp)
+		// looks for the device key where the storage type puts the
+		// internal TDBStore; bootsim models TDB_INTERNAL's place.
+		kind := strings.Trim(p.Value, `"`)
+		if l.KVStoreROT && kind != "TDB_INTERNAL" {
+			return nil, fmt.Errorf("storage.storage_type %s: bootsim reads the device key from the internal TDBStore of TDB_INTERNAL (storage_tdb_internal.*) only", kind)
+		}
+		used["storage.storage_type"] = true
+	}
+
 	for name, dst := range map[string]*int{"mbed-bootloader.max-boot-retries": &out.MaxBootRetries, "mbed-bootloader.max-copy-retries": &out.MaxCopyRetries} {
 		v, _, err := r.Value(name)
 		if err != nil {
@@ -162,6 +173,9 @@ func fromResolved(b *sim.Board, r *mbedapp.Resolved, rom mbedapp.ROM) (*AppLayou
 	slices.Sort(out.Ignored)
 	if err := l.Resolve(b); err != nil {
 		return nil, err
+	}
+	if l.KVStoreROT && l.KVStoreSize == 0 {
+		return nil, fmt.Errorf("mbed-bootloader.use-kvstore-rot = 1 with no storage_tdb_internal.internal_base_address and internal_size: bootsim cannot place the KVStore that holds the device key")
 	}
 	return out, nil
 }

@@ -152,8 +152,29 @@ expect:
 	require.NoError(t, err)
 	require.True(t, res.Passed, res.Failures())
 
+	// Upstream's v4 configuration keeps the root of trust in the internal
+	// KVStore and candidates on the SD card: on each of its targets the ROT
+	// is provisioned there and read back by the bootloader, which installs.
 	kv, err := os.ReadFile("../mbedlayout/testdata/internal_kvstore_with_sd.json")
 	require.NoError(t, err)
-	_, err = Load("s.yaml", []byte(strings.Replace(src, "slots: [app-v2]", "slots: []", 1)), files(map[string]string{"mbed_app.json": string(kv)}))
-	require.ErrorContains(t, err, "keeps the root of trust in KVStore (mbed-bootloader.use-kvstore-rot = 1, mbed-bootloader v4), which this version does not simulate")
+	for _, target := range []string{"K64F", "NUCLEO_F429ZI", "DISCO_L475VG_IOT01A"} {
+		y := strings.Replace(src, "target: K64F}", "target: "+target+"}", 1)
+		y = strings.Replace(y, "  - region: {region: slot-0, firmware: app-v2}\n", "", 1)
+		l, err = Load("s.yaml", []byte(y), files(map[string]string{"mbed_app.json": string(kv)}))
+		require.NoError(t, err, target)
+		require.True(t, l.Layout.KVStoreROT, target)
+		require.Equal(t, "kvstore", l.Layout.ROTSource())
+		require.NotNil(t, l.ROT, target)
+		res, err = Run(l, Options{})
+		require.NoError(t, err)
+		require.True(t, res.Passed, "%s: %v", target, res.Failures())
+		for _, inv := range res.Invariants {
+			if inv.Name == InvSOTPIntact {
+				require.Equal(t, StatusPass, inv.Status, inv.Detail)
+				require.Contains(t, inv.Detail, "KVStore")
+			}
+		}
+	}
+	_, err = Load("s.yaml", []byte(strings.Replace(src, "target: K64F}", "target: K64F, bootloader: v3.3}", 1)), files(map[string]string{"mbed_app.json": string(kv)}))
+	require.ErrorContains(t, err, "came with mbed-bootloader v4; v3.3 reads it from SOTP")
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/bootsim/bootsim/sim"
 	"github.com/bootsim/bootsim/sim/cloud"
 	"github.com/bootsim/bootsim/storage"
-	"github.com/bootsim/bootsim/storage/sotp"
 	"github.com/bootsim/bootsim/updateclient"
 )
 
@@ -146,12 +145,7 @@ func (l *Loaded) programClassicFactory(m *sim.Machine, imgs *images) error {
 		internal := m.Internal()
 		internal.Load(0, imgs.bootloader.Bytes)
 		if l.ROT != nil {
-			a1, a2 := l.Layout.SOTPAreas()
-			st := sotp.New(internal, a1, a2)
-			if err = st.Init(); err != nil {
-				return
-			}
-			if err = st.Set(sotp.TypeROT, l.ROT); err != nil {
+			if err = l.Layout.ProvisionROT(internal, l.ROT); err != nil {
 				return
 			}
 		}

@@ -298,6 +298,9 @@ func (r *runner) sotpIntact(*Result) (bool, bool, string) {
 	if r.l.damagesSOTP() {
 		return false, true, "the scenario's attacker damages SOTP itself"
 	}
+	if r.l.Layout.KVStoreROT {
+		return r.kvstoreROTIntact()
+	}
 	a1, a2 := r.l.Layout.SOTPAreas()
 	lo, hi := min(a1.Addr, a2.Addr), max(a1.Addr+a1.Size, a2.Addr+a2.Size)
 	dev := r.m.Internal()
@@ -322,6 +325,20 @@ func (r *runner) sotpIntact(*Result) (bool, bool, string) {
 	}
 	r.m.Cache().Put(dev.Name(), lo, hi-lo, "sotp-intact "+hex.EncodeToString(r.l.ROT), stamp, v)
 	return v.violated, false, v.detail
+}
+
+// kvstoreROTIntact is sotp-intact for a layout that keeps the ROT in the
+// KVStore's reserved area (v4): the provisioned ROT still reads back as
+// the bootloader reads it.
+func (r *runner) kvstoreROTIntact() (bool, bool, string) {
+	got, err := r.l.Layout.ReadROT(r.m.Internal())
+	switch {
+	case err != nil:
+		return true, false, "KVStore ROT: " + err.Error()
+	case !bytes.Equal(got, r.l.ROT):
+		return true, false, fmt.Sprintf("KVStore ROT reads %x, provisioned %x", got, r.l.ROT)
+	}
+	return false, false, "the ROT reads back from the KVStore's reserved area"
 }
 
 // resultText is a result code with its name, when it has one.

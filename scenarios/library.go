@@ -9,7 +9,7 @@ import (
 	"strings"
 )
 
-//go:embed library/*.yaml library/boards/*.yaml
+//go:embed library/*.yaml library/boards/*.yaml library/configs/*.json
 var libraryFiles embed.FS
 
 // libraryFile reads a file a built-in scenario names (a board file),

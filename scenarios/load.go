@@ -235,9 +235,9 @@ func (l *Loaded) readMbedApp(readFile ReadFile, pos strictyaml.Pos) error {
 		return pos.Errorf("device.mbed-app: %s for %s: %v", d.MbedApp, target, err)
 	}
 	switch lay := al.Layout; {
-	case lay.KVStoreROT:
-		return pos.Errorf("device.mbed-app: %s for %s keeps the root of trust in KVStore (mbed-bootloader.use-kvstore-rot = 1, mbed-bootloader v4), which this version does not simulate; 'bootsim layout --mbed-app %s --target %s' draws the layout", d.MbedApp, target, d.MbedApp, target)
-	case !lay.HasSOTP() && lay.Storage != sim.DeviceInternal:
+	case lay.KVStoreROT && d.Bootloader == string(bootloader.GenV33):
+		return pos.Errorf("device.mbed-app: %s for %s keeps the root of trust in KVStore (mbed-bootloader.use-kvstore-rot = 1), which came with mbed-bootloader v4; v3.3 reads it from SOTP (give bootloader: v4.0, v4.1 or v4.1.3)", d.MbedApp, target)
+	case lay.ROTSource() == "none" && lay.Storage != sim.DeviceInternal:
 		return pos.Errorf("device.mbed-app: %s for %s keeps candidates on %s with no root of trust to check their HMAC (no sotp-section-*, use-kvstore-rot = 0)", d.MbedApp, target, lay.Storage)
 	case !lay.HasSOTP() && d.Client == ClientFOTA:
 		return pos.Errorf("device.client fota keeps the download's progress in SOTP, and %s for %s has none", d.MbedApp, target)

@@ -168,13 +168,13 @@ func (classicProfile) checkFactory(l *Loaded) error {
 	switch f.ROT {
 	case "none":
 	case "":
-		if !l.Layout.HasSOTP() {
+		if l.Layout.ROTSource() == "none" {
 			break // nowhere to provision one (internal_flash_no_rot)
 		}
 		l.ROT = seededROT(l.Seed)
 	default:
-		if !l.Layout.HasSOTP() {
-			return f.at("rot").Errorf("factory.rot: the layout has no SOTP sections to provision a root of trust in")
+		if l.Layout.ROTSource() == "none" {
+			return f.at("rot").Errorf("factory.rot: the layout has no SOTP sections or KVStore to provision a root of trust in")
 		}
 		rot, err := hex.DecodeString(f.ROT)
 		if err != nil || len(rot) != 16 {

@@ -95,8 +95,14 @@ func (r *runner) appAction(a *AppAction) error {
 		body := l.Layout.SlotBody(l.Board, 0, dev.ProgramSize())
 		hdr, err := l.candidateHeaderFor(img, f.Version,
 			func() ([]byte, error) {
-				a1, a2 := l.Layout.SOTPAreas()
-				rot, err := sotp.New(m.Internal(), a1, a2).Get(sotp.TypeROT)
+				var rot []byte
+				var err error
+				if l.Layout.KVStoreROT {
+					rot, err = l.Layout.ReadROT(m.Internal())
+				} else {
+					a1, a2 := l.Layout.SOTPAreas()
+					rot, err = sotp.New(m.Internal(), a1, a2).Get(sotp.TypeROT)
+				}
 				if err != nil {
 					return nil, fmt.Errorf("no ROT: %w", err)
 				}

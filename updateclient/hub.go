@@ -495,10 +495,17 @@ func (h *hub) cipher() (*firmware.CandidateCipher, error) {
 	return firmware.NewCandidateCipher(key, h.fw.hash)
 }
 
-// deviceKey reads the ROT from SOTP (the client initialises the store) and
-// derives the device key.
+// deviceKey reads the ROT and derives the device key: from SOTP (the
+// client initialises the store), or from the KVStore's reserved area
+// (DeviceKey reads it without writing).
 func (h *hub) deviceKey() ([]byte, error) {
-	rot, err := h.keyStore().Get(sotp.TypeROT)
+	var rot []byte
+	var err error
+	if h.cfg.Layout.KVStoreROT {
+		rot, err = h.cfg.Layout.ReadROT(h.m.Internal())
+	} else {
+		rot, err = h.keyStore().Get(sotp.TypeROT)
+	}
 	if err != nil {
 		return nil, err
 	}

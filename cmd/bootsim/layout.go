@@ -194,7 +194,8 @@ func rootOfTrust(l *mbedlayout.Layout) string {
 	case l.HasSOTP():
 		return "SOTP (sotp-section-1, sotp-section-2), as mbed-bootloader v3"
 	case l.KVStoreROT:
-		return "KVStore (mbed-bootloader.use-kvstore-rot = 1), as mbed-bootloader v4: drawn, not simulated in this version"
+		start, end := l.KVStoreRange()
+		return fmt.Sprintf("KVStore (mbed-bootloader.use-kvstore-rot = 1), as mbed-bootloader v4: the device key in the reserved area of the internal TDBStore at 0x%x-0x%x, read without mounting it", start, end)
 	}
 	return "none (candidates on internal flash carry no HMAC; mbed-bootloader.use-kvstore-rot = 0)"
 }
