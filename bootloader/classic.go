@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/bootsim/bootsim/firmware"
@@ -45,6 +46,9 @@ const (
 	MarkBooting          = "booting"
 	MarkDeadEnd          = "dead-end"
 	MarkStorageInitError = "storage-init-failed"
+	// MarkAssert: an MBED_BOOTLOADER_ASSERT failed; the bootloader waits
+	// for interrupts for ever.
+	MarkAssert = "bootloader-assert"
 )
 
 // Config is the classic bootloader's configuration: the layout keys and the
@@ -660,6 +664,26 @@ func (r *run) eraseSectors(addr, size uint64) bool {
 	return true
 }
 
+// assert is MBED_BOOTLOADER_ASSERT: when the condition fails the
+// bootloader says so and waits for interrupts for ever, with interrupts
+// still on (no mbed_die: a watchdog or a reset is the way out). v4.1 prints
+// "[ERR ] ASSERT" (bootloader_common.h@v4.1.3:66-72); v3.3 and v4.0 print
+// the message through tr_error (bootloader_common.h@v3.3.0:54-60,
+// @v4.0.0:54-60), whose format adds "\r\n" to the message's own.
+func (r *run) assert(ok bool, format string, args ...any) {
+	if ok {
+		return
+	}
+	msg := fmt.Sprintf(format, args...)
+	if r.cfg.Generation == GenV33 || r.cfg.Generation == GenV40 {
+		r.m.Print("[ERR ] " + msg + "\r\n")
+	} else {
+		r.m.Print("[ERR ] ASSERT\r\n")
+	}
+	r.m.Mark(MarkAssert, msg)
+	r.m.Halt("MBED_BOOTLOADER_ASSERT: " + strings.TrimSpace(msg))
+}
+
 // writeActiveFirmwareHeader programs a fresh internal header, built in
 // buffer_array padded with 0xFF to the flash page, as upstream does
 // (active_application.cpp@v4.1.3:221-240): the body copy that follows
@@ -669,6 +693,9 @@ func (r *run) writeActiveFirmwareHeader(d *details) bool {
 	enc := h.Encode()
 	unit := r.active.ProgramSize()
 	n := (uint64(len(enc)) + unit - 1) / unit * unit
+	hdrSize := r.sectorAlignedSize(uint64(r.l.ApplicationDetails), firmware.InternalHeaderSize)
+	r.assert(n <= BufferSize, "Header program size %d bigger than buffer %d", n, BufferSize)
+	r.assert(n <= hdrSize, "Header program size %d bigger than expected header %d", n, hdrSize)
 	buf := r.buffer[:n]
 	for i := range buf {
 		buf[i] = 0xFF
@@ -686,6 +713,7 @@ func (r *run) writeActiveFirmwareHeader(d *details) bool {
 // whatever the buffer held from the previous read.
 func (r *run) writeActiveFirmware(i int, d *details) bool {
 	page := r.active.ProgramSize()
+	r.assert(uint64(r.l.ApplicationStart)%page == 0, "Application (0x%X) does not start on a page size (0x%X) aligned address\r\n", uint64(r.l.ApplicationStart), page)
 	readSize := BufferSize / page * page
 	src, dst := r.l.SlotBody(r.m.Board(), i, r.store.ProgramSize()), uint64(r.l.ApplicationStart)
 	for off := uint64(0); off < d.size; {

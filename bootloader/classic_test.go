@@ -781,3 +781,43 @@ func TestReadFaultsPerPAL(t *testing.T) {
 		})
 	}
 }
+
+// TestAssertOnMisalignedApplication: an application start off the flash
+// page passes the tools and the boot check of the active image, and stops
+// the first install at MBED_BOOTLOADER_ASSERT, after the erase and the
+// header: v4.1 prints "[ERR ] ASSERT", v3.3 and v4.0 the message itself.
+// active_application.cpp@v4.1.3:258-262, bootloader_common.h@v4.1.3:66-72.
+func TestAssertOnMisalignedApplication(t *testing.T) {
+	for gen, want := range map[Generation]string{
+		GenV413: "[ERR ] ASSERT",
+		GenV40:  "[ERR ] Application (0xA404) does not start on a page size (0x8) aligned address",
+		GenV33:  "[ERR ] Application (0xA404) does not start on a page size (0x8) aligned address",
+	} {
+		bn := newBench(t, "k64f", "sd", func(l *mbedlayout.Layout, c *Config) {
+			l.ApplicationStart = 0xA404
+			c.SetGeneration(gen)
+		})
+		a := bn.image("a", v1, 64<<10, "healthy")
+		b := bn.image("b", v2, 64<<10, "healthy")
+		bn.active(a, describe(a))
+		bn.candidate(0, b, describe(b))
+		bn.boot()
+		require.Equal(t, sim.StateHalted, bn.m.State(), gen)
+		require.True(t, hasLine(bn.serial(), want), "%s: %q", gen, bn.serial())
+		var programs []uint64
+		for _, op := range bn.m.Storage().Journal() {
+			if op.Kind == storage.OpProgram && op.Device == sim.DeviceInternal {
+				programs = append(programs, op.Addr)
+			}
+		}
+		require.Equal(t, []uint64{0xA000}, programs, "%s: the header, then nothing", gen)
+	}
+	// The layout itself says it.
+	b, err := sim.LoadBoard("k64f")
+	require.NoError(t, err)
+	l, err := mbedlayout.Raw(b, "sd")
+	require.NoError(t, err)
+	l.ApplicationStart = 0xA404
+	require.NoError(t, l.Resolve(b))
+	require.Len(t, l.Warnings(b), 1)
+}

@@ -91,6 +91,16 @@ func (l *Layout) SOTPAreas() (sotp.Area, sotp.Area) {
 		sotp.Area{Addr: uint64(l.SOTP2Address), Size: uint64(l.SOTP2Size)}
 }
 
+// Warnings lists what in a valid layout the Mbed bootloader would trip
+// over at run time.
+func (l *Layout) Warnings(b *sim.Board) []string {
+	var out []string
+	if page := uint64(b.Flash.ProgramUnit); uint64(l.ApplicationStart)%page != 0 {
+		out = append(out, fmt.Sprintf("mbed-bootloader.application-start-address 0x%x is not on a %d-byte flash page: the bootloader asserts at its first install (active_application.cpp@v4.1.3:258)", uint64(l.ApplicationStart), page))
+	}
+	return out
+}
+
 // SlotRegion is the region name of candidate slot i.
 func SlotRegion(i int) string { return fmt.Sprintf("slot-%d", i) }
 
@@ -240,9 +250,9 @@ func (l *Layout) Resolve(b *sim.Board) error {
 	if !onSector(b, uint64(l.ApplicationDetails)) {
 		return fmt.Errorf("update-client.application-details 0x%x must align to a flash erase boundary", uint64(l.ApplicationDetails))
 	}
-	if uint64(l.ApplicationStart)%uint64(b.Flash.ProgramUnit) != 0 {
-		return fmt.Errorf("mbed-bootloader.application-start-address 0x%x must align to the %d-byte program unit", uint64(l.ApplicationStart), uint64(b.Flash.ProgramUnit))
-	}
+	// An application start off the flash page is not refused here: the
+	// Mbed tools build it, and the bootloader asserts when it first copies
+	// (Warnings).
 	for i, sec := range [][2]units.Size{{l.SOTP1Address, l.SOTP1Size}, {l.SOTP2Address, l.SOTP2Size}} {
 		a, n := uint64(sec[0]), uint64(sec[1])
 		if !l.HasSOTP() {

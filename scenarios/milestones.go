@@ -43,6 +43,7 @@ var milestones = []Milestone{
 	{updateclient.MarkRunning, allProfiles, "an application started and reported itself up"},
 	{chain.MarkAppRolledBack, onlyChain, "the chain bootloader gave up an application version (crash, hang, or failed verification)"},
 	{"attacked", allProfiles, "a scenario's attack step wrote to the storage"},
+	{bootloader.MarkAssert, onlyClassic, "an MBED_BOOTLOADER_ASSERT failed (the layout or the flash page does not suit the copy) and the bootloader waits for ever"},
 	{bootloader.MarkBodyBegin, mbedProfiles, "the bootloader starts copying the image body into the active region"},
 	{bootloader.MarkBootRetries, onlyClassic, "the classic boot counter reached mbed-bootloader.max-boot-retries"},
 	{chain.MarkBootloaderRolledBack, onlyChain, "the boot selector gave up a bootloader version"},

@@ -49,7 +49,10 @@ func TestEveryMarkIsAMilestone(t *testing.T) {
 		}
 	}
 	slices.Sort(unreached)
-	require.Equal(t, []string{"active-empty", "retry"}, unreached)
+	// bootloader-assert needs an application start off the flash page,
+	// which no real target's build gives: bootloader's
+	// TestAssertOnMisalignedApplication reaches it.
+	require.Equal(t, []string{"active-empty", "bootloader-assert", "retry"}, unreached)
 }
 
 // TestUnknownMilestonesAreRefused: a wait, an expectation or a power cut

@@ -385,6 +385,9 @@ func drawLayout(w io.Writer, b *sim.Board, l *mbedlayout.Layout, profile string)
 	for _, kv := range l.Keys() {
 		fmt.Fprintf(w, "  %-45s %s\n", `"`+kv[0]+`":`, kv[1])
 	}
+	for _, msg := range l.Warnings(b) {
+		fmt.Fprintf(w, "\nWarning: %s\n", msg)
+	}
 }
 
 func plural(n int) string {
