@@ -179,3 +179,29 @@ func FuzzParseBoard(f *testing.F) {
 		_ = b.HashTime(1 << 20)
 	})
 }
+
+// TestBoardFiguresSaySource: every figure of a built-in board's hardware
+// (everything before its layout keys) carries a comment that names its
+// source ([DS], [RM], ...) or says it is an estimate or bootsim's choice.
+func TestBoardFiguresSaySource(t *testing.T) {
+	for _, name := range BoardNames() {
+		data, err := boardFiles.ReadFile("boards/" + name + ".yaml")
+		require.NoError(t, err)
+		for i, line := range strings.Split(string(data), "\n") {
+			if strings.HasPrefix(line, "layout:") {
+				break
+			}
+			code, comment, _ := strings.Cut(line, "#")
+			key, _, _ := strings.Cut(strings.TrimSpace(code), ":")
+			switch key {
+			case "name", "title", "mbed-target", "mcu", "mbed-rom-start", "kind":
+				continue // words, not figures
+			}
+			if !strings.ContainsAny(code, "0123456789") {
+				continue
+			}
+			ok := strings.Contains(comment, "[") || strings.Contains(comment, "estimate") || strings.Contains(comment, "choice") || strings.Contains(comment, "default")
+			require.True(t, ok, "%s.yaml:%d: %q gives no source", name, i+1, strings.TrimSpace(line))
+		}
+	}
+}
