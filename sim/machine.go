@@ -3,6 +3,7 @@ package sim
 import (
 	"bytes"
 	"container/heap"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -372,8 +373,8 @@ func (m *Machine) PowerOn() {
 	for i := range m.noInit {
 		m.noInit[i] = byte(m.noInitRNG.Uint32())
 	}
-	for i := range m.crashData {
-		m.crashData[i] = byte(m.crashRNG.Uint32())
+	for i := 0; i < len(m.crashData); i += 8 {
+		binary.LittleEndian.PutUint64(m.crashData[i:], m.crashRNG.Uint64())
 	}
 	m.reason = ResetPowerOn
 	// A power-on reset clears the flags and sets its own (and the pin's,
