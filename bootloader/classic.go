@@ -190,7 +190,10 @@ func (c *Classic) Run(m *sim.Machine, _ *sim.Image) {
 	r.buffer = buffers.Get().(*[BufferSize]byte)
 	*r.buffer = [BufferSize]byte{}
 	defer buffers.Put(r.buffer)
-	r.v3 = c.cfg.Generation == GenV33
+	// v4.0 kept v3.3's main() and its tr_* words (main.cpp and
+	// bootloader_common.h@v4.0.0 differ from v3.3.0 only in the banner's
+	// capital M); boot_debug and the "[DBG ]" lines came with v4.1.
+	r.v3 = c.cfg.Generation == GenV33 || c.cfg.Generation == GenV40
 	r.stale = r.l.Storage != sim.DeviceInternal
 	if r.v3 {
 		r.v3Main()
@@ -630,9 +633,13 @@ func (r *run) eraseActiveFirmware(size uint64) bool {
 	hdrSize := r.sectorAlignedSize(hdrAddr, firmware.InternalHeaderSize)
 	start, needed := hdrAddr, appStart-hdrAddr+size
 	// v3.3.0 erases from the header through the image, always
-	// (active_application.cpp@v3.3.0:190-235).
-	if !r.v3 && (hdrAddr+hdrSize < appStart || hdrAddr > appStart) {
-		r.m.Print("[DBG ] Erasing header separately from active application\r\n")
+	// (active_application.cpp@v3.3.0:190-235); v4.0 erases a header that
+	// is apart from the image on its own, saying so only in a tr_debug
+	// that prints nothing (active_application.cpp@v4.0.0:225-236).
+	if r.cfg.Generation != GenV33 && (hdrAddr+hdrSize < appStart || hdrAddr > appStart) {
+		if !r.v3 {
+			r.m.Print("[DBG ] Erasing header separately from active application\r\n")
+		}
 		if !r.eraseSectors(hdrAddr, hdrSize) {
 			return false
 		}

@@ -821,3 +821,44 @@ func TestAssertOnMisalignedApplication(t *testing.T) {
 	require.NoError(t, l.Resolve(b))
 	require.Len(t, l.Warnings(b), 1)
 }
+
+// TestV40KeepsV33Words: v4.0 kept v3.3's main() and tr_* words (only the
+// banner's M is capital) but already erased a header apart from the image
+// on its own, silently (tr_debug prints nothing); v4.1 says so with a
+// "[DBG ]" line. main.cpp@v4.0.0:108, active_application.cpp@v4.0.0:225-236.
+func TestV40KeepsV33Words(t *testing.T) {
+	for _, tc := range []struct {
+		gen        Generation
+		banner     string
+		debugLines bool
+		separate   bool
+	}{
+		{GenV33, "[BOOT] mbed Bootloader", false, false},
+		{GenV40, "[BOOT] Mbed Bootloader", false, true},
+		{GenV413, "Mbed Bootloader", true, true},
+	} {
+		bn := newBench(t, "k64f", "sd", func(l *mbedlayout.Layout, c *Config) {
+			l.ApplicationStart = 0xC000
+			c.SetGeneration(tc.gen)
+		})
+		a := bn.image("a", v1, 64<<10, "healthy")
+		b := bn.image("b", v2, 64<<10, "healthy")
+		bn.active(a, describe(a))
+		bn.candidate(0, b, describe(b))
+		bn.boot()
+		require.Equal(t, "b", bn.running(), tc.gen)
+		serial := bn.serial()
+		require.True(t, hasLine(serial, tc.banner), "%s: %q", tc.gen, serial)
+		require.Equal(t, tc.debugLines, hasLine(serial, "[DBG ] Erase active application"), tc.gen)
+		require.Equal(t, tc.debugLines, hasLine(serial, "[DBG ] Erasing header separately from active application"), tc.gen)
+		var erased []uint64
+		for _, op := range bn.m.Storage().Journal() {
+			if op.Kind == storage.OpErase && op.Device == sim.DeviceInternal {
+				erased = append(erased, op.Addr)
+			}
+		}
+		// Separately: the header's sector, then the image's from 0xC000;
+		// together: every sector from the header's through the image.
+		require.Equal(t, tc.separate, !slices.Contains(erased, 0xB000), "%s: %x", tc.gen, erased)
+	}
+}

@@ -32,7 +32,11 @@ func (r *run) errorf(format string, args ...any) {
 // hashes (zero in the tagged source, mbed_bootloader_info.h@v3.3.0) and
 // the layout.
 func (r *run) v3Banner() {
-	r.info("mbed Bootloader")
+	if r.cfg.Generation == GenV33 {
+		r.info("mbed Bootloader")
+	} else {
+		r.info("Mbed Bootloader") // v4.0.0 main.cpp:108
+	}
 	zeros := strings.Repeat("00", 20)
 	r.m.Print("[BOOT] ARM: " + zeros + "\r\n")
 	r.m.Print("[BOOT] OEM: " + zeros + "\r\n")
