@@ -118,3 +118,35 @@ func TestParam(t *testing.T) {
 	require.Equal(t, time.Minute, Param(d, "watchdog", time.Minute))
 	require.PanicsWithValue(t, `updateclient: /@0: parameter bad="soon": time: invalid duration "soon"`, func() { Param(d, "bad", 0) })
 }
+
+// TestAppReadsResetReason: an application that reads its reset reason
+// (Mbed's ResetReason::get()) clears an STM32's sticky flags, so the next
+// pin reset reads as a pin reset; one that does not leaves them, and the
+// pin reset still reads as the software reset before it.
+func TestAppReadsResetReason(t *testing.T) {
+	for _, tc := range []struct {
+		params [][2]string
+		want   sim.ResetReason
+	}{
+		{nil, sim.ResetSoftware},
+		{[][2]string{{ParamReadsResetReason, "true"}}, sim.ResetPin},
+	} {
+		b, err := sim.LoadBoard("nucleo-f429zi")
+		require.NoError(t, err)
+		m, err := sim.New(sim.Config{Board: b, Seed: 1})
+		require.NoError(t, err)
+		desc := &sim.Descriptor{Stage: "application", Impl: "app", Name: "x", Version: 9, Behaviour: Healthy, Params: tc.params, Size: 2048}
+		img, err := sim.BuildImage(desc, 1)
+		require.NoError(t, err)
+		m.AddImage(&sim.Image{Desc: desc, Bytes: img})
+		m.Register("app", App{})
+		m.Factory(func() { m.Internal().Load(0, img) })
+		m.PowerOn()
+		m.Run(10*time.Millisecond, nil)
+		m.Reset(sim.ResetSoftware)
+		m.Run(20*time.Millisecond, nil)
+		require.Equal(t, sim.StateRunning, m.State())
+		m.Reset(sim.ResetPin)
+		require.Equal(t, tc.want, m.ResetReason(), "%v", tc.params)
+	}
+}

@@ -192,7 +192,7 @@ func mbedAppLayout(cmd *cobra.Command, path, target, board, output string) error
 func rootOfTrust(l *mbedlayout.Layout) string {
 	switch {
 	case l.HasSOTP():
-		return "SOTP (sotp-section-1, sotp-section-2), as mbed-bootloader v3"
+		return "SOTP (sotp-section-1, sotp-section-2), as mbed-bootloader v3.3 (a v4 bootloader never read SOTP; bootsim lets v4.x do so here as a stand-in, see RATIONALE.md)"
 	case l.KVStoreROT:
 		start, end := l.KVStoreRange()
 		return fmt.Sprintf("KVStore (mbed-bootloader.use-kvstore-rot = 1), as mbed-bootloader v4: the device key in the reserved area of the internal TDBStore at 0x%x-0x%x, read without mounting it", start, end)
