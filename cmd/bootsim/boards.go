@@ -133,7 +133,40 @@ func printBoards(w io.Writer, boards []*sim.Board) {
 		fmt.Fprintf(w, "  timings     %s\n", flashTimings(b))
 		fmt.Fprintf(w, "  external    %s\n", externalSummary(b))
 		fmt.Fprintf(w, "  candidates  %s\n", candidatesSummary(b))
+		fmt.Fprintf(w, "  resets      %s\n", resetSummary(b))
+		fmt.Fprintf(w, "  faults      %s\n", faultSummary(b))
 	}
+}
+
+// resetSummary says how the board's resets behave: the reset flags, a
+// lockup, and what the watchdog survives.
+func resetSummary(b *sim.Board) string {
+	flags := "the reset controller reports the last reset"
+	if b.ResetFlags == sim.ResetFlagsSticky {
+		flags = "reset flags stick until cleared or power-off"
+	}
+	lockup := "a lockup stays stopped"
+	if b.LockupResets {
+		lockup = "a lockup resets the chip"
+	}
+	wd := "every reset stops the watchdog"
+	if len(b.WatchdogSurvives) > 0 {
+		wd = "the watchdog keeps counting through " + strings.Join(b.WatchdogSurvives, ", ") + " resets"
+	}
+	return flags + "; " + lockup + "; " + wd
+}
+
+// faultSummary says what an application built for the board does after a
+// fatal error, by its Mbed OS platform defaults.
+func faultSummary(b *sim.Board) string {
+	p := b.MbedOS
+	switch {
+	case p.CrashCapture && p.AutoReboot && p.ErrorRebootMax() > 0:
+		return fmt.Sprintf("Mbed OS reboots after a fatal error, then halts at a reboot count of %d (crash capture, auto-reboot)", p.ErrorRebootMax())
+	case p.CrashCapture:
+		return "Mbed OS halts in mbed_die after a fatal error (crash capture, no auto-reboot)"
+	}
+	return "Mbed OS halts in mbed_die after a fatal error (the library defaults)"
 }
 
 func flashTimings(b *sim.Board) string {
