@@ -671,6 +671,16 @@ func (r *run) eraseSectors(addr, size uint64) bool {
 	return true
 }
 
+// programPages is arm_uc_flashiap_program: one flash_program_page per
+// page (arm_uc_pal_flashiap_mbed.c@v4.1.3:98-103, the same loop in
+// v3.3.0), so each page is an op of its own for fault rules and sweeps.
+func (r *run) programPages(addr uint64, data []byte) error {
+	if pp, ok := r.active.(storage.PageProgrammer); ok {
+		return pp.ProgramPages(addr, data, r.active.ProgramSize())
+	}
+	return r.active.Program(addr, data)
+}
+
 // assert is MBED_BOOTLOADER_ASSERT: when the condition fails the
 // bootloader says so and waits for interrupts for ever, with interrupts
 // still on (no mbed_die: a watchdog or a reset is the way out). v4.1 prints
@@ -708,7 +718,7 @@ func (r *run) writeActiveFirmwareHeader(d *details) bool {
 		buf[i] = 0xFF
 	}
 	copy(buf, enc)
-	if err := r.active.Program(uint64(r.l.ApplicationDetails), buf); err != nil {
+	if err := r.programPages(uint64(r.l.ApplicationDetails), buf); err != nil {
 		r.m.Check("write-header", false, err.Error())
 		return false
 	}
@@ -734,7 +744,7 @@ func (r *run) writeActiveFirmware(i int, d *details) bool {
 			return false
 		}
 		prog := (n + page - 1) / page * page
-		if err := r.active.Program(dst+off, r.buffer[:prog]); err != nil {
+		if err := r.programPages(dst+off, r.buffer[:prog]); err != nil {
 			r.m.Check("copy", false, err.Error())
 			return false
 		}

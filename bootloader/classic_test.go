@@ -423,7 +423,8 @@ func TestCopyRetries(t *testing.T) {
 		b := bn.image("b", v2, 64<<10, "healthy")
 		bn.active(a, describe(a))
 		bn.candidate(0, b, describe(b))
-		// The first body program fails with an I/O error.
+		// The first body page fails with an I/O error: the copy programs
+		// one 8-byte page per op, after the header's 14.
 		rule, err := storage.ParseRule("region=active-app,kind=program,nth=1,mode=io-error")
 		require.NoError(t, err)
 		bn.m.Storage().SetInjector(rule)
@@ -431,7 +432,7 @@ func TestCopyRetries(t *testing.T) {
 		require.Equal(t, tc.running, bn.running(), "retries %d", tc.retries)
 		require.Equal(t, tc.retries, bn.marks(MarkCopyBegin))
 		require.Equal(t, 1, bn.marks(MarkCopyFailed))
-		require.Equal(t, []string{"copy: #18 internal program 0xa400+16384 [active-app] mode=io-error,seed=0: storage: I/O error"}, bn.failedChecks())
+		require.Equal(t, []string{"copy: #31 internal program 0xa400+8 [active-app] mode=io-error,seed=0: storage: I/O error"}, bn.failedChecks())
 	}
 }
 

@@ -156,6 +156,15 @@ func drawSchedule(seed uint64, i, ops, max int) ([]storage.FaultMode, bool, Sche
 	return enabled, drops, s
 }
 
+// journalOps is how many ops a journal's records stand for (a record of
+// page programs stands for one op per page).
+func journalOps(journal []storage.Op) int {
+	if len(journal) == 0 {
+		return 0
+	}
+	return journal[len(journal)-1].Last() + 1 - journal[0].Index
+}
+
 // RandomCampaign runs a scenario with random fault schedules drawn from one
 // seed, each run from the start (bit flips, I/O errors and a card pulled out
 // leave the device running, so such runs cannot be forked from storage), and
@@ -181,7 +190,7 @@ func RandomCampaign(l *Loaded, opts RandomOptions) (*RandomReport, error) {
 		return nil, fmt.Errorf("random campaign: %v", err)
 	}
 	g, b, shard, shards, workers := run.rig, run.baseline, run.shard, run.shards, run.workers
-	rep := &RandomReport{Scenario: l.Name, Seed: seed, Ops: len(b.journal), Total: opts.Runs, Shard: shard, Shards: shards}
+	rep := &RandomReport{Scenario: l.Name, Seed: seed, Ops: journalOps(b.journal), Total: opts.Runs, Shard: shard, Shards: shards}
 	if rep.Ops == 0 {
 		return rep, nil
 	}

@@ -56,6 +56,10 @@ page is stale. Each line is reproduced by ` + "`bootsim sweep NAME`" + `, and ea
 point by the replay command given. A known weakness is an invariant the
 profile does not promise (classic: authentic for internal-flash candidates,
 no-downgrade) or one the scenario declares; a point that shows one passes.
+The ops column counts storage calls: the classic bootloader programs the
+image one flash page per op, and a call that does so is swept as one (cut
+before its first page, after its last, torn at the page each seed picks),
+while the op ranges below name the pages themselves.
 
 %SUMMARY%
 

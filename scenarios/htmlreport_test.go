@@ -68,8 +68,10 @@ firmware:
 factory: {active: app-v1, slots: [app-v2]}
 steps:
   - power-on
-  - power-cut: {torn: {op: program, region: active-app, nth: 5}, seed: 3}
+  - power-cut: {torn: {op: program, region: active-app, nth: 8193}, seed: 3}
 `
+	// The copy programs 8-byte pages, 2048 per 16 KiB buffer: page 8193
+	// is the first of the fifth buffer.
 	l, err := Load("cut.yaml", []byte(src), nil)
 	require.NoError(t, err)
 	res, err := Run(l, Options{RegionContents: true})

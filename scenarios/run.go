@@ -149,7 +149,7 @@ func (r *Result) Failures() []string {
 	}
 	for _, rule := range r.Unfired {
 		ops := "no storage op"
-		if n := len(r.Journal); n > 0 {
+		if n := journalOps(r.Journal); n > 0 {
 			ops = fmt.Sprintf("%d storage ops, op=0 to op=%d", n, n-1)
 		}
 		out = append(out, fmt.Sprintf("cut %s: never fired (the run made %s)", rule, ops))
@@ -274,7 +274,7 @@ func (g *rig) start(opts Options) (*runner, error) {
 		r.svc.SetClock(m.Now)
 		m.Storage().SetBeforeOp(func(op storage.Op) {
 			for i, d := range r.faults.drops {
-				if d.Op == op.Index {
+				if d.Op >= op.Index && d.Op <= op.Last() {
 					r.svc.DropLinkUntil(m.Now() + d.For)
 					r.faults.dropped[i] = true
 				}
@@ -354,6 +354,21 @@ func (f *faults) Inject(op *storage.Op) (storage.Fault, bool) {
 		return out, true
 	}
 	return fault, ok
+}
+
+// Idle implements storage.IdleInjector: no rule can fire on a mutating op.
+func (f *faults) Idle() bool {
+	for _, r := range f.given {
+		if !isReadRule(r) {
+			return false
+		}
+	}
+	for _, r := range f.rules {
+		if !isReadRule(r) {
+			return false
+		}
+	}
+	return true
 }
 
 // isReadRule says whether a rule selects reads (kind=read).

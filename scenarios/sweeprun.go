@@ -1,9 +1,11 @@
 package scenarios
 
 import (
+	"cmp"
 	"fmt"
 	"hash/fnv"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -174,26 +176,52 @@ func SweepScenario(l *Loaded, opts SweepOptions) (*SweepReport, error) {
 	}
 	rep := &SweepReport{Scenario: l.Name, Seed: seed, Ops: len(b.journal), Shard: shard, Shards: shards}
 	var points []Point
+	var recs []int // the baseline journal record each point forks from
+	// A record of page programs (a driver call that programs page by page)
+	// is swept as one call, as a record of one op is: cut before its first
+	// page, after its last, and torn at the page each seed picks; each
+	// point is named by the op it hits, so its replay cuts that page.
 	for i := range b.journal {
-		if !opts.Filter.keep(&b.journal[i]) {
+		op := &b.journal[i]
+		if !opts.Filter.keep(op) {
 			continue
 		}
 		for _, m := range modes {
 			if m != storage.FaultTorn {
 				rep.Points++
-				if p := (Point{Op: i, Mode: m}); ShardOf(l.Name, p, shards) == shard {
-					points = append(points, p)
+				at := op.Index
+				if m == storage.FaultCutAfter {
+					at = op.Last()
+				}
+				if p := (Point{Op: at, Mode: m}); ShardOf(l.Name, p, shards) == shard {
+					points, recs = append(points, p), append(recs, i)
 				}
 				continue
 			}
 			for s := 1; s <= torn; s++ {
 				rep.Points++
-				if p := (Point{Op: i, Mode: m, Seed: uint64(s)}); ShardOf(l.Name, p, shards) == shard {
-					points = append(points, p)
+				f := storage.Fault{Mode: m, Seed: uint64(s)}
+				if p := (Point{Op: op.Index + op.TornPage(f), Mode: m, Seed: uint64(s)}); ShardOf(l.Name, p, shards) == shard {
+					points, recs = append(points, p), append(recs, i)
 				}
 			}
 		}
 	}
+	// In op order, then mode, then seed, as merged shards list them; a
+	// record's points stay together, so the forker still only moves on.
+	order := make([]int, len(points))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		pa, pb := points[a], points[b]
+		return cmp.Or(cmp.Compare(pa.Op, pb.Op), cmp.Compare(pa.Mode, pb.Mode), cmp.Compare(pa.Seed, pb.Seed))
+	})
+	sorted, sortedRecs := make([]Point, len(points)), make([]int, len(points))
+	for i, j := range order {
+		sorted[i], sortedRecs[i] = points[j], recs[j]
+	}
+	points, recs = sorted, sortedRecs
 	rep.Runs = len(points)
 	rep.Results = make([]PointResult, len(points))
 
@@ -263,7 +291,7 @@ func SweepScenario(l *Loaded, opts SweepOptions) (*SweepReport, error) {
 			jobs <- job{i: i}
 			continue
 		}
-		if err := f.seek(p.Op); err != nil {
+		if err := f.seek(recs[i]); err != nil {
 			forkErr = err
 			break
 		}

@@ -7,6 +7,12 @@ import (
 	"time"
 )
 
+// PageProgrammer is a device that can program a run of pages one page per
+// op (NORFlash): a driver's loop over the HAL's page program.
+type PageProgrammer interface {
+	ProgramPages(addr uint64, p []byte, page uint64) error
+}
+
 // Device is one block device as firmware sees it, after Mbed OS's BlockDevice
 // (and FlashIAP, which has the same shape).
 //

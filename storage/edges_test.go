@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 	"time"
 
@@ -320,5 +321,71 @@ func TestAndBytes(t *testing.T) {
 		}
 		andBytes(dst, src)
 		require.Equal(t, want, dst, "n=%d", n)
+	}
+}
+
+// TestProgramPagesIsOneOpPerPage: a run of page programs is one op per
+// page to fault rules (nth counts pages, op= names one), one record in
+// the journal up to the page a rule hits, and a fork of the record torn
+// at a seed's page leaves what a replay cutting that page leaves.
+func TestProgramPagesIsOneOpPerPage(t *testing.T) {
+	newFlash := func() (*System, *NORFlash) {
+		sys := NewSystem(nil)
+		f := sys.NewNORFlash(NORConfig{Name: "internal", ProgramUnit: 8, ProgramTime: time.Microsecond,
+			Sectors: []SectorRun{{Size: 4096, Count: 4, EraseTime: time.Millisecond}}})
+		sys.PowerOn()
+		return sys, f
+	}
+	data := make([]byte, 256)
+	for i := range data {
+		data[i] = byte(i)
+	}
+
+	// No rule: one record for 32 pages, indices 0 to 31.
+	sys, f := newFlash()
+	require.NoError(t, f.ProgramPages(0, data, 8))
+	j := sys.Journal()
+	require.Len(t, j, 1)
+	require.Equal(t, 32, j[0].Count())
+	require.Equal(t, 31, j[0].Last())
+	require.Equal(t, "#0-#31 internal program 0x0+256 (32 pages)", j[0].String())
+	require.NoError(t, f.Program(4096, make([]byte, 8)))
+	require.Equal(t, 32, sys.Journal()[1].Index, "the next op follows the last page")
+
+	// nth=3: the third page fails; the two before it are one record.
+	sys, f = newFlash()
+	rule, err := ParseRule("kind=program,nth=3,mode=io-error")
+	require.NoError(t, err)
+	sys.SetInjector(rule)
+	require.ErrorIs(t, f.ProgramPages(0, data, 8), ErrIO)
+	j = sys.Journal()
+	require.Len(t, j, 2)
+	require.Equal(t, 2, j[0].Count())
+	require.Equal(t, 2, j[1].Index)
+	require.Equal(t, uint64(16), j[1].Addr)
+
+	// A sweep's torn fork of the whole record equals a run cut at the
+	// page the seed picks.
+	for seed := uint64(1); seed <= 6; seed++ {
+		base, bf := newFlash()
+		start := base.Snapshot()
+		require.NoError(t, bf.ProgramPages(0, data, 8))
+		rb := start.Rebuild(base.Journal(), nil)
+		fault := Fault{Mode: FaultTorn, Seed: seed}
+		at := rb.FaultedOp(fault)
+		forked, err := rb.Fork(fault, nil)
+		require.NoError(t, err)
+
+		run, rf := newFlash()
+		rule, err := ParseRule(fmt.Sprintf("op=%d,mode=torn,seed=%d", at, seed))
+		require.NoError(t, err)
+		run.SetInjector(rule)
+		_ = rf.ProgramPages(0, data, 8)
+		got, want := make([]byte, 256), make([]byte, 256)
+		forked.PowerOn()
+		require.NoError(t, forked.Device("internal").Read(0, got))
+		run.PowerOn()
+		require.NoError(t, rf.Read(0, want))
+		require.Equal(t, want, got, "seed %d, page %d", seed, at)
 	}
 }

@@ -122,6 +122,22 @@ type Injector interface {
 	Inject(op *Op) (Fault, bool)
 }
 
+// IdleInjector is an injector that can tell it has no rule for mutating
+// ops, so that a run of page programs need not be offered page by page.
+type IdleInjector interface {
+	Injector
+	Idle() bool
+}
+
+// idle says whether an injector can be skipped for mutating ops.
+func idle(inj Injector) bool {
+	if inj == nil {
+		return true
+	}
+	i, ok := inj.(IdleInjector)
+	return ok && i.Idle()
+}
+
 // Matcher selects ops. A matcher may keep state (Nth counts the ops it has
 // seen, AtTime remembers that it fired); Arm returns a copy whose state
 // starts afresh, so that one parsed matcher can be shared by many runs.

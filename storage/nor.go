@@ -182,6 +182,34 @@ func (f *NORFlash) Program(addr uint64, p []byte) error {
 	return f.sys.mutate(f, OpProgram, addr, p, n)
 }
 
+// ProgramPages programs p at addr one page per op, as a driver does that
+// calls the HAL's page program in a loop (mbed-bootloader's
+// arm_uc_flashiap_program calls flash_program_page once per page): fault
+// rules see, count and cut each page; the journal keeps the pages up to a
+// fault as one record. page must be a multiple of the program unit and
+// divide len(p).
+func (f *NORFlash) ProgramPages(addr uint64, p []byte, page uint64) error {
+	n := uint64(len(p))
+	if page == 0 || page%f.cfg.ProgramUnit != 0 || n%page != 0 {
+		return fmt.Errorf("%s program pages 0x%x+%d in pages of %d: %w", f.name, addr, n, page, ErrMisaligned)
+	}
+	if err := f.checkRange("program", addr, n, f.cfg.ProgramUnit); err != nil {
+		return err
+	}
+	if n == 0 {
+		return nil
+	}
+	if err := f.checkNotWorn("program", addr, n); err != nil {
+		return err
+	}
+	if f.cfg.Strict {
+		if off, ok := f.firstUnerasedUnit(addr, n); !ok {
+			return fmt.Errorf("%s program 0x%x+%d: unit at 0x%x: %w", f.name, addr, n, off, ErrNotErased)
+		}
+	}
+	return f.sys.mutatePages(f, addr, p, page, f.programTime(page))
+}
+
 // Erase implements Device. The range must start and end on sector boundaries.
 func (f *NORFlash) Erase(addr, size uint64) error {
 	if err := f.checkRange("erase", addr, size, 1); err != nil {

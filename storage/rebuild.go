@@ -93,11 +93,40 @@ func (r *Rebuilder) Fork(f Fault, clock Clock) (*System, error) {
 		return s, nil
 	}
 	op := r.journal[r.next]
-	op.Fault = f
 	d := s.deviceNamed(op.Device)
 	if d == nil {
 		return nil, fmt.Errorf("fork: op %s: no device %q", op, op.Device)
 	}
+	if op.Count() > 1 && f.Mode != FaultCutAfter {
+		// A record of page programs: the fault hits one page, as a rule
+		// naming that page's index would in a run (Op.TornPage); the pages
+		// before it complete.
+		k := op.TornPage(f)
+		if k > 0 {
+			head := op
+			head.Pages, head.Len, head.Fault = k, uint64(k)*op.PageSize(), Fault{}
+			if op.Data != nil {
+				head.Data = op.Data[:head.Len]
+			}
+			_, _ = s.applyOp(d, &head)
+		}
+		op = op.Page(k, 0)
+	}
+	op.Fault = f
 	_, _ = s.applyOp(d, &op)
 	return s, nil
+}
+
+// FaultedOp returns the index of the op a fault at the current record hits
+// in Fork: its last op for a cut after it, the page Op.TornPage picks for
+// any other fault on a record of page programs, its first op otherwise.
+func (r *Rebuilder) FaultedOp(f Fault) int {
+	op := r.journal[r.next]
+	switch {
+	case f.Mode == FaultCutAfter:
+		return op.Last()
+	case f.Mode == FaultCutBefore || op.Count() == 1:
+		return op.Index
+	}
+	return op.Index + op.TornPage(f)
 }

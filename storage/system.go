@@ -264,11 +264,70 @@ func (s *System) Journal() []Op { return s.journal[:len(s.journal):len(s.journal
 // journals the op, consults the injector, applies the op and its fault to the
 // medium, advances the clock, and cuts power if the fault says so.
 func (s *System) mutate(d device, kind OpKind, addr uint64, data []byte, n uint64) error {
+	return s.record(d, kind, addr, data, n, 0, nil)
+}
+
+// nextIndex is the index the next op gets: one past the last record's
+// last op.
+func (s *System) nextIndex() int {
+	if n := len(s.journal); n > 0 {
+		return s.journal[n-1].Last() + 1
+	}
+	return 0
+}
+
+// mutatePages programs data page by page, one op per page, as a driver
+// that calls the HAL's page program in a loop: each page is offered to
+// the injector in turn, and the pages up to the first one a rule hits are
+// journaled as one record. A page a rule hits is an op of its own.
+func (s *System) mutatePages(d device, addr uint64, data []byte, page uint64, pageTime time.Duration) error {
+	if !s.powered {
+		return fmt.Errorf("%s %s 0x%x: %w", d.Name(), OpProgram, addr, ErrPowerLost)
+	}
+	n := len(data) / int(page)
+	for i := 0; i < n; {
+		k, f, hit := n, Fault{}, false
+		if !idle(s.injector) {
+			first := s.nextIndex()
+			at := s.clock.Now()
+			for j := i; j < n; j++ {
+				op := Op{Index: first + j - i, Device: d.Name(), Kind: OpProgram, Addr: addr + uint64(j)*page, Len: page,
+					Data: data[uint64(j)*page : uint64(j+1)*page], Time: at + time.Duration(j-i)*pageTime,
+					Stage: s.stage, Phase: s.phase, Region: s.regionOf(d.Name(), addr+uint64(j)*page, page)}
+				if ff, ok := s.injector.Inject(&op); ok {
+					k, f, hit = j, ff, true
+					break
+				}
+			}
+		}
+		if k > i {
+			lo, hi := uint64(i)*page, uint64(k)*page
+			if err := s.record(d, OpProgram, addr+lo, data[lo:hi], hi-lo, k-i, &Fault{}); err != nil {
+				return err
+			}
+		}
+		if !hit {
+			return nil
+		}
+		lo := uint64(k) * page
+		if err := s.record(d, OpProgram, addr+lo, data[lo:lo+page], page, 1, &f); err != nil {
+			return err
+		}
+		i = k + 1
+	}
+	return nil
+}
+
+// record journals one record (pages ops of a run of page programs when
+// pages > 1), applies it with its fault and tells the observers. A nil
+// fault consults the injector; a given one was decided by mutatePages.
+func (s *System) record(d device, kind OpKind, addr uint64, data []byte, n uint64, pages int, fault *Fault) error {
 	if !s.powered {
 		return fmt.Errorf("%s %s 0x%x: %w", d.Name(), kind, addr, ErrPowerLost)
 	}
 	op := Op{
-		Index:  len(s.journal),
+		Index:  s.nextIndex(),
+		Pages:  pages,
 		Device: d.Name(),
 		Kind:   kind,
 		Addr:   addr,
@@ -288,17 +347,21 @@ func (s *System) mutate(d device, kind OpKind, addr uint64, data []byte, n uint6
 	if s.beforeOp != nil {
 		s.beforeOp(op)
 	}
-	if s.injector != nil {
+	switch {
+	case fault != nil:
+		op.Fault = *fault
+	case s.injector != nil:
 		if f, ok := s.injector.Inject(&op); ok {
 			op.Fault = f
 		}
 	}
+	pos := len(s.journal)
 	s.journal = append(s.journal, op)
 	dur, err := s.applyOp(d, &op)
 	op.Dur = dur
-	s.journal[op.Index].Dur = dur
+	s.journal[pos].Dur = dur
 	if s.dropData {
-		s.journal[op.Index].Data = nil
+		s.journal[pos].Data = nil
 	}
 	if op.Fault.Mode.CutsPower() {
 		s.powered = false
@@ -341,7 +404,8 @@ func (s *System) Apply(op Op) error {
 	if d == nil {
 		return fmt.Errorf("apply %s: no device %q", op, op.Device)
 	}
-	op.Index = len(s.journal)
+	// The op keeps its recorded index: its fault's damage is seeded by it,
+	// and a record of page programs stands for several indices.
 	s.journal = append(s.journal, op)
 	_, err := s.applyOp(d, &op)
 	return err
