@@ -86,7 +86,22 @@ func (f *forker) cut(fault storage.Fault) (*cutState, error) {
 	if !fault.Mode.CutsPower() {
 		panic(fmt.Sprintf("scenarios: a fork is a power cut, not %s", fault.Mode))
 	}
-	sys, err := f.rb.Fork(fault, nil)
+	return f.cutPage(-1, fault)
+}
+
+// cutPage is cut with the fault on page k of the current record (a record
+// of page programs); k < 0 lets the fault pick as cut does.
+func (f *forker) cutPage(k int, fault storage.Fault) (*cutState, error) {
+	if !fault.Mode.CutsPower() {
+		panic(fmt.Sprintf("scenarios: a fork is a power cut, not %s", fault.Mode))
+	}
+	var sys *storage.System
+	var err error
+	if k < 0 {
+		sys, err = f.rb.Fork(fault, nil)
+	} else {
+		sys, err = f.rb.ForkPage(k, fault, nil)
+	}
 	if err != nil {
 		return nil, err
 	}

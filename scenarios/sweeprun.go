@@ -39,6 +39,10 @@ type SweepOptions struct {
 	// recovery looked. With the memo, one remembered result in
 	// memoCheckEvery is recovered afresh too and compared.
 	NoMemo bool
+	// EveryPage cuts at every page of a driver call that programs page by
+	// page (the classic bootloader's copy), in every mode, instead of
+	// sweeping the call as one op: exhaustive, and a point per page.
+	EveryPage bool
 	// Progress, if not nil, is called after each point with the number
 	// done and the number in this shard.
 	Progress func(done, total int)
@@ -176,7 +180,8 @@ func SweepScenario(l *Loaded, opts SweepOptions) (*SweepReport, error) {
 	}
 	rep := &SweepReport{Scenario: l.Name, Seed: seed, Ops: len(b.journal), Shard: shard, Shards: shards}
 	var points []Point
-	var recs []int // the baseline journal record each point forks from
+	var recs []int  // the baseline journal record each point forks from
+	var pages []int // the page of that record the cut hits; -1: as its fault picks
 	// A record of page programs (a driver call that programs page by page)
 	// is swept as one call, as a record of one op is: cut before its first
 	// page, after its last, and torn at the page each seed picks; each
@@ -184,6 +189,26 @@ func SweepScenario(l *Loaded, opts SweepOptions) (*SweepReport, error) {
 	for i := range b.journal {
 		op := &b.journal[i]
 		if !opts.Filter.keep(op) {
+			continue
+		}
+		if opts.EveryPage && op.Count() > 1 {
+			for k := range op.Count() {
+				for _, m := range modes {
+					seeds := []uint64{0}
+					if m == storage.FaultTorn {
+						seeds = seeds[:0]
+						for s := 1; s <= torn; s++ {
+							seeds = append(seeds, uint64(s))
+						}
+					}
+					for _, seed := range seeds {
+						rep.Points++
+						if p := (Point{Op: op.Index + k, Mode: m, Seed: seed}); ShardOf(l.Name, p, shards) == shard {
+							points, recs, pages = append(points, p), append(recs, i), append(pages, k)
+						}
+					}
+				}
+			}
 			continue
 		}
 		for _, m := range modes {
@@ -194,7 +219,7 @@ func SweepScenario(l *Loaded, opts SweepOptions) (*SweepReport, error) {
 					at = op.Last()
 				}
 				if p := (Point{Op: at, Mode: m}); ShardOf(l.Name, p, shards) == shard {
-					points, recs = append(points, p), append(recs, i)
+					points, recs, pages = append(points, p), append(recs, i), append(pages, -1)
 				}
 				continue
 			}
@@ -202,7 +227,7 @@ func SweepScenario(l *Loaded, opts SweepOptions) (*SweepReport, error) {
 				rep.Points++
 				f := storage.Fault{Mode: m, Seed: uint64(s)}
 				if p := (Point{Op: op.Index + op.TornPage(f), Mode: m, Seed: uint64(s)}); ShardOf(l.Name, p, shards) == shard {
-					points, recs = append(points, p), append(recs, i)
+					points, recs, pages = append(points, p), append(recs, i), append(pages, -1)
 				}
 			}
 		}
@@ -217,11 +242,11 @@ func SweepScenario(l *Loaded, opts SweepOptions) (*SweepReport, error) {
 		pa, pb := points[a], points[b]
 		return cmp.Or(cmp.Compare(pa.Op, pb.Op), cmp.Compare(pa.Mode, pb.Mode), cmp.Compare(pa.Seed, pb.Seed))
 	})
-	sorted, sortedRecs := make([]Point, len(points)), make([]int, len(points))
+	sorted, sortedRecs, sortedPages := make([]Point, len(points)), make([]int, len(points)), make([]int, len(points))
 	for i, j := range order {
-		sorted[i], sortedRecs[i] = points[j], recs[j]
+		sorted[i], sortedRecs[i], sortedPages[i] = points[j], recs[j], pages[j]
 	}
-	points, recs = sorted, sortedRecs
+	points, recs, pages = sorted, sortedRecs, sortedPages
 	rep.Runs = len(points)
 	rep.Results = make([]PointResult, len(points))
 
@@ -295,7 +320,7 @@ func SweepScenario(l *Loaded, opts SweepOptions) (*SweepReport, error) {
 			forkErr = err
 			break
 		}
-		cs, err := f.cut(storage.Fault{Mode: p.Mode, Seed: p.Seed})
+		cs, err := f.cutPage(pages[i], storage.Fault{Mode: p.Mode, Seed: p.Seed})
 		if err != nil {
 			forkErr = err
 			break

@@ -113,3 +113,39 @@ func TestSweepFiltersAndModes(t *testing.T) {
 	require.ErrorContains(t, err, "shard 4 of 3")
 	require.True(t, strings.HasPrefix(all.Scenario, "test"))
 }
+
+// TestEveryPageAgreesWithReplay: --every-page cuts at each page of the
+// copy's page-programming calls, point for point as a run from the start
+// with that page cut does; without it a call is swept as one op.
+func TestEveryPageAgreesWithReplay(t *testing.T) {
+	y := strings.Replace(base, "size: 210KiB}", "size: 24KiB}", 1)
+	l, err := Load("t.yaml", []byte(y), nil)
+	require.NoError(t, err)
+	opts := SweepOptions{Filter: OpFilter{Phase: "header"}, TornSeeds: 2, Workers: 2}
+	calls, err := SweepScenario(l, opts)
+	require.NoError(t, err)
+	opts.EveryPage = true
+	pages, err := SweepScenario(l, opts)
+	require.NoError(t, err)
+	require.Greater(t, pages.Points, calls.Points)
+	require.Equal(t, 0, pages.Points%calls.Points, "every page of the header's call, in every mode")
+	opts.Replay = true
+	replay, err := SweepScenario(l, opts)
+	require.NoError(t, err)
+	require.Equal(t, pages.Points, replay.Points)
+	for i := range pages.Results {
+		f, r := pages.Results[i], replay.Results[i]
+		require.Equal(t, r.Op, f.Op)
+		require.Equal(t, r.Mode, f.Mode)
+		require.Equal(t, r.Seed, f.Seed)
+		require.Equal(t, r.Passed, f.Passed, "op %d %s seed %d", f.Op, f.Mode, f.Seed)
+		require.Equal(t, r.Reason, f.Reason, "op %d %s seed %d", f.Op, f.Mode, f.Seed)
+	}
+	// Each page's cut is its own op index, once per mode and seed.
+	seen := map[[3]int]bool{}
+	for _, r := range pages.Results {
+		k := [3]int{r.Op, int(r.Mode), int(r.Seed)}
+		require.False(t, seen[k], "point %v twice", k)
+		seen[k] = true
+	}
+}

@@ -388,4 +388,28 @@ func TestProgramPagesIsOneOpPerPage(t *testing.T) {
 		require.NoError(t, rf.Read(0, want))
 		require.Equal(t, want, got, "seed %d, page %d", seed, at)
 	}
+
+	// ForkPage: a cut of any mode at any page of the record equals a run
+	// cut at that page's index.
+	base, bf := newFlash()
+	start := base.Snapshot()
+	require.NoError(t, bf.ProgramPages(0, data, 8))
+	rb := start.Rebuild(base.Journal(), nil)
+	for k := range 32 {
+		for _, fault := range []Fault{{Mode: FaultCutBefore}, {Mode: FaultCutAfter}, {Mode: FaultTorn, Seed: uint64(k)}} {
+			forked, err := rb.ForkPage(k, fault, nil)
+			require.NoError(t, err)
+			run, rf := newFlash()
+			rule, err := ParseRule(fmt.Sprintf("op=%d,mode=%s,seed=%d", k, fault.Mode, fault.Seed))
+			require.NoError(t, err)
+			run.SetInjector(rule)
+			_ = rf.ProgramPages(0, data, 8)
+			got, want := make([]byte, 256), make([]byte, 256)
+			forked.PowerOn()
+			require.NoError(t, forked.Device("internal").Read(0, got))
+			run.PowerOn()
+			require.NoError(t, rf.Read(0, want))
+			require.Equal(t, want, got, "page %d %s", k, fault.Mode)
+		}
+	}
 }

@@ -78,8 +78,28 @@ func (r *Rebuilder) Step() error {
 
 // Fork returns a new system in the state op Index leaves when fault f hits
 // it instead of its recorded fault (FaultNone: the op completes), on the
-// given clock (a new ManualClock if nil). The Rebuilder does not move.
+// given clock (a new ManualClock if nil). The Rebuilder does not move. On a
+// record of page programs a cut after it completes every page; any other
+// fault hits the page Op.TornPage picks (FaultedOp says which op that is).
 func (r *Rebuilder) Fork(f Fault, clock Clock) (*System, error) {
+	op := r.journal[r.next]
+	switch {
+	case op.Count() == 1 || f.Mode == FaultCutBefore:
+		return r.ForkPage(0, f, clock)
+	case f.Mode == FaultCutAfter:
+		return r.ForkPage(op.Count()-1, f, clock)
+	}
+	return r.ForkPage(op.TornPage(f), f, clock)
+}
+
+// ForkPage is Fork with the fault on page k of the current record (0 for a
+// record of one op): the pages before it complete, and f hits page k as a
+// rule naming that page's index would in a run.
+func (r *Rebuilder) ForkPage(k int, f Fault, clock Clock) (*System, error) {
+	op := r.journal[r.next]
+	if k < 0 || k >= op.Count() {
+		panic(fmt.Sprintf("storage: page %d of %s", k, op))
+	}
 	sn, err := r.Snapshot()
 	if err != nil {
 		return nil, err
@@ -89,19 +109,11 @@ func (r *Rebuilder) Fork(f Fault, clock Clock) (*System, error) {
 	// own, and copying the prefix for every fork would cost more than the
 	// fork. The op keeps its index, which seeds its fault's damage.
 	s.journal, s.changes = nil, nil
-	if f.Mode == FaultCutBefore {
-		return s, nil
-	}
-	op := r.journal[r.next]
 	d := s.deviceNamed(op.Device)
 	if d == nil {
 		return nil, fmt.Errorf("fork: op %s: no device %q", op, op.Device)
 	}
-	if op.Count() > 1 && f.Mode != FaultCutAfter {
-		// A record of page programs: the fault hits one page, as a rule
-		// naming that page's index would in a run (Op.TornPage); the pages
-		// before it complete.
-		k := op.TornPage(f)
+	if op.Count() > 1 {
 		if k > 0 {
 			head := op
 			head.Pages, head.Len, head.Fault = k, uint64(k)*op.PageSize(), Fault{}
@@ -111,6 +123,9 @@ func (r *Rebuilder) Fork(f Fault, clock Clock) (*System, error) {
 			_, _ = s.applyOp(d, &head)
 		}
 		op = op.Page(k, 0)
+	}
+	if f.Mode == FaultCutBefore {
+		return s, nil
 	}
 	op.Fault = f
 	_, _ = s.applyOp(d, &op)

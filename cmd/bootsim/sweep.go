@@ -30,6 +30,7 @@ type sweepFlags struct {
 	shard      string
 	shardTotal int
 	replay     bool
+	everyPage  bool
 	random     int
 	maxFaults  int
 	device     string
@@ -97,6 +98,7 @@ Exit status: 0 every point recovered, 1 a point failed, 2 bad input.`,
 	fl.StringVar(&f.shard, "shard", "", "run shard I of N (I from 1), e.g. 2/4")
 	fl.IntVar(&f.shardTotal, "shard-total", 0, "the number of shards, with JOB_COMPLETION_INDEX (Kubernetes Indexed Jobs)")
 	fl.BoolVar(&f.replay, "replay", false, "run every point from the start instead of forking (the slow reference)")
+	fl.BoolVar(&f.everyPage, "every-page", false, "cut at every page of a call that programs page by page (the classic bootloader's copy) instead of sweeping the call as one op: a point per page")
 	fl.IntVar(&f.random, "random", 0, "instead of every op, make N runs with random fault schedules (power cuts, torn ops, bit flips, I/O errors, stuck bits, a card pulled out, link drops) and shrink each failure")
 	fl.IntVar(&f.maxFaults, "max-faults", scenarios.DefaultMaxFaults, "with --random: the most faults in one run")
 	fl.StringVar(&f.device, "device", "", "cut only at ops on this device (internal, sd, spi)")
@@ -240,7 +242,7 @@ func runSweep(cmd *cobra.Command, g *globalFlags, f sweepFlags, arg string) erro
 	if f.workers < 1 {
 		return usageErr("--workers %d: want at least 1", f.workers)
 	}
-	opts.TornSeeds, opts.Workers, opts.Replay = f.tornSeeds, f.workers, f.replay
+	opts.TornSeeds, opts.Workers, opts.Replay, opts.EveryPage = f.tornSeeds, f.workers, f.replay, f.everyPage
 	opts.Filter = scenarios.OpFilter{Device: f.device, Region: f.region, Stage: f.stage, Phase: f.phase}
 	if opts.Filter.From, opts.Filter.Until, err = parseOps(f.ops); err != nil {
 		return err
@@ -270,7 +272,7 @@ func runSweep(cmd *cobra.Command, g *globalFlags, f sweepFlags, arg string) erro
 	// refuse them instead.
 	fl := cmd.Flags()
 	if f.random > 0 {
-		for _, name := range []string{"modes", "torn-seeds", "replay", "device", "region", "stage", "phase", "ops"} {
+		for _, name := range []string{"modes", "torn-seeds", "replay", "every-page", "device", "region", "stage", "phase", "ops"} {
 			if fl.Changed(name) {
 				return usageErr("--%s applies to an exhaustive sweep, not to --random (which draws its own faults)", name)
 			}
