@@ -692,7 +692,7 @@ func (r *run) assert(ok bool, format string, args ...any) {
 		return
 	}
 	msg := fmt.Sprintf(format, args...)
-	if r.cfg.Generation == GenV33 || r.cfg.Generation == GenV40 {
+	if r.v3 {
 		r.m.Print("[ERR ] " + msg + "\r\n")
 	} else {
 		r.m.Print("[ERR ] ASSERT\r\n")

@@ -65,6 +65,18 @@ func (l *Layout) ReadROT(dev storage.Device) ([]byte, error) {
 	return rot, nil
 }
 
+// ClientROT reads the root of trust as the application's client does: from
+// the KVStore's reserved area (DeviceKey reads it without writing), or
+// through the SOTP store, which sotp_get initialises (it may write a
+// master record on a blank area).
+func (l *Layout) ClientROT(dev storage.Device) ([]byte, error) {
+	if l.KVStoreROT {
+		return l.ReadROT(dev)
+	}
+	a1, a2 := l.SOTPAreas()
+	return sotp.New(dev, a1, a2).Get(sotp.TypeROT)
+}
+
 // ProvisionROT writes the root of trust where the layout keeps it, as the
 // factory tools do: a fresh SOTP store with the ROT record, or the
 // KVStore's reserved area (DeviceKey's root-of-trust injection).

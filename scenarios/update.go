@@ -11,7 +11,6 @@ import (
 	"github.com/bootsim/bootsim/sim"
 	"github.com/bootsim/bootsim/sim/cloud"
 	"github.com/bootsim/bootsim/storage"
-	"github.com/bootsim/bootsim/storage/sotp"
 	"github.com/bootsim/bootsim/updateclient"
 )
 
@@ -95,14 +94,7 @@ func (r *runner) appAction(a *AppAction) error {
 		body := l.Layout.SlotBody(l.Board, 0, dev.ProgramSize())
 		hdr, err := l.candidateHeaderFor(img, f.Version,
 			func() ([]byte, error) {
-				var rot []byte
-				var err error
-				if l.Layout.KVStoreROT {
-					rot, err = l.Layout.ReadROT(m.Internal())
-				} else {
-					a1, a2 := l.Layout.SOTPAreas()
-					rot, err = sotp.New(m.Internal(), a1, a2).Get(sotp.TypeROT)
-				}
+				rot, err := l.Layout.ClientROT(m.Internal())
 				if err != nil {
 					return nil, fmt.Errorf("no ROT: %w", err)
 				}

@@ -364,52 +364,47 @@ func TestProgramPagesIsOneOpPerPage(t *testing.T) {
 	require.Equal(t, 2, j[1].Index)
 	require.Equal(t, uint64(16), j[1].Addr)
 
-	// A sweep's torn fork of the whole record equals a run cut at the
-	// page the seed picks.
-	for seed := uint64(1); seed <= 6; seed++ {
-		base, bf := newFlash()
-		start := base.Snapshot()
-		require.NoError(t, bf.ProgramPages(0, data, 8))
-		rb := start.Rebuild(base.Journal(), nil)
-		fault := Fault{Mode: FaultTorn, Seed: seed}
-		at := rb.FaultedOp(fault)
-		forked, err := rb.Fork(fault, nil)
-		require.NoError(t, err)
-
+	// replayed returns what a run left in the first 256 bytes whose rule
+	// cuts op at with fault, and read returns a forked system's.
+	replayed := func(at int, fault Fault) []byte {
 		run, rf := newFlash()
-		rule, err := ParseRule(fmt.Sprintf("op=%d,mode=torn,seed=%d", at, seed))
+		rule, err := ParseRule(fmt.Sprintf("op=%d,mode=%s,seed=%d", at, fault.Mode, fault.Seed))
 		require.NoError(t, err)
 		run.SetInjector(rule)
 		_ = rf.ProgramPages(0, data, 8)
-		got, want := make([]byte, 256), make([]byte, 256)
-		forked.PowerOn()
-		require.NoError(t, forked.Device("internal").Read(0, got))
 		run.PowerOn()
-		require.NoError(t, rf.Read(0, want))
-		require.Equal(t, want, got, "seed %d, page %d", seed, at)
+		out := make([]byte, 256)
+		require.NoError(t, rf.Read(0, out))
+		return out
 	}
-
-	// ForkPage: a cut of any mode at any page of the record equals a run
-	// cut at that page's index.
+	read := func(forked *System) []byte {
+		forked.PowerOn()
+		out := make([]byte, 256)
+		require.NoError(t, forked.Device("internal").Read(0, out))
+		return out
+	}
 	base, bf := newFlash()
 	start := base.Snapshot()
 	require.NoError(t, bf.ProgramPages(0, data, 8))
 	rb := start.Rebuild(base.Journal(), nil)
+
+	// A sweep's torn fork of the whole record equals a run cut at the
+	// page the seed picks.
+	for seed := uint64(1); seed <= 6; seed++ {
+		fault := Fault{Mode: FaultTorn, Seed: seed}
+		at := rb.FaultedOp(fault)
+		forked, err := rb.Fork(fault, nil)
+		require.NoError(t, err)
+		require.Equal(t, replayed(at, fault), read(forked), "seed %d, page %d", seed, at)
+	}
+
+	// ForkPage: a cut of any mode at any page of the record equals a run
+	// cut at that page's index.
 	for k := range 32 {
 		for _, fault := range []Fault{{Mode: FaultCutBefore}, {Mode: FaultCutAfter}, {Mode: FaultTorn, Seed: uint64(k)}} {
 			forked, err := rb.ForkPage(k, fault, nil)
 			require.NoError(t, err)
-			run, rf := newFlash()
-			rule, err := ParseRule(fmt.Sprintf("op=%d,mode=%s,seed=%d", k, fault.Mode, fault.Seed))
-			require.NoError(t, err)
-			run.SetInjector(rule)
-			_ = rf.ProgramPages(0, data, 8)
-			got, want := make([]byte, 256), make([]byte, 256)
-			forked.PowerOn()
-			require.NoError(t, forked.Device("internal").Read(0, got))
-			run.PowerOn()
-			require.NoError(t, rf.Read(0, want))
-			require.Equal(t, want, got, "page %d %s", k, fault.Mode)
+			require.Equal(t, replayed(k, fault), read(forked), "page %d %s", k, fault.Mode)
 		}
 	}
 }

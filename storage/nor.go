@@ -165,19 +165,8 @@ func (f *NORFlash) ReadView(addr, n uint64, fn func([]byte)) error {
 // Program implements Device.
 func (f *NORFlash) Program(addr uint64, p []byte) error {
 	n := uint64(len(p))
-	if err := f.checkRange("program", addr, n, f.cfg.ProgramUnit); err != nil {
+	if ok, err := f.checkProgram(addr, n); !ok {
 		return err
-	}
-	if n == 0 {
-		return nil
-	}
-	if err := f.checkNotWorn("program", addr, n); err != nil {
-		return err
-	}
-	if f.cfg.Strict {
-		if off, ok := f.firstUnerasedUnit(addr, n); !ok {
-			return fmt.Errorf("%s program 0x%x+%d: unit at 0x%x: %w", f.name, addr, n, off, ErrNotErased)
-		}
 	}
 	return f.sys.mutate(f, OpProgram, addr, p, n)
 }
@@ -193,21 +182,32 @@ func (f *NORFlash) ProgramPages(addr uint64, p []byte, page uint64) error {
 	if page == 0 || page%f.cfg.ProgramUnit != 0 || n%page != 0 {
 		return fmt.Errorf("%s program pages 0x%x+%d in pages of %d: %w", f.name, addr, n, page, ErrMisaligned)
 	}
-	if err := f.checkRange("program", addr, n, f.cfg.ProgramUnit); err != nil {
+	if ok, err := f.checkProgram(addr, n); !ok {
 		return err
+	}
+	return f.sys.mutatePages(f, addr, p, page, f.programTime(page))
+}
+
+// checkProgram checks a program of n bytes at addr before it is issued:
+// range and alignment, worn sectors, and (strict) units not erased. It
+// reports whether there is anything to program; a refusal comes with its
+// error, an empty program with none.
+func (f *NORFlash) checkProgram(addr, n uint64) (bool, error) {
+	if err := f.checkRange("program", addr, n, f.cfg.ProgramUnit); err != nil {
+		return false, err
 	}
 	if n == 0 {
-		return nil
+		return false, nil
 	}
 	if err := f.checkNotWorn("program", addr, n); err != nil {
-		return err
+		return false, err
 	}
 	if f.cfg.Strict {
 		if off, ok := f.firstUnerasedUnit(addr, n); !ok {
-			return fmt.Errorf("%s program 0x%x+%d: unit at 0x%x: %w", f.name, addr, n, off, ErrNotErased)
+			return false, fmt.Errorf("%s program 0x%x+%d: unit at 0x%x: %w", f.name, addr, n, off, ErrNotErased)
 		}
 	}
-	return f.sys.mutatePages(f, addr, p, page, f.programTime(page))
+	return true, nil
 }
 
 // Erase implements Device. The range must start and end on sector boundaries.

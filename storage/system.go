@@ -288,12 +288,12 @@ func (s *System) mutatePages(d device, addr uint64, data []byte, page uint64, pa
 	for i := 0; i < n; {
 		k, f, hit := n, Fault{}, false
 		if !idle(s.injector) {
-			first := s.nextIndex()
-			at := s.clock.Now()
+			lo := uint64(i) * page
+			run := Op{Index: s.nextIndex(), Pages: n - i, Device: d.Name(), Kind: OpProgram, Addr: addr + lo,
+				Len: uint64(len(data)) - lo, Data: data[lo:], Time: s.clock.Now(), Stage: s.stage, Phase: s.phase}
 			for j := i; j < n; j++ {
-				op := Op{Index: first + j - i, Device: d.Name(), Kind: OpProgram, Addr: addr + uint64(j)*page, Len: page,
-					Data: data[uint64(j)*page : uint64(j+1)*page], Time: at + time.Duration(j-i)*pageTime,
-					Stage: s.stage, Phase: s.phase, Region: s.regionOf(d.Name(), addr+uint64(j)*page, page)}
+				op := run.Page(j-i, pageTime)
+				op.Region = s.regionOf(d.Name(), op.Addr, page)
 				if ff, ok := s.injector.Inject(&op); ok {
 					k, f, hit = j, ff, true
 					break

@@ -499,13 +499,7 @@ func (h *hub) cipher() (*firmware.CandidateCipher, error) {
 // client initialises the store), or from the KVStore's reserved area
 // (DeviceKey reads it without writing).
 func (h *hub) deviceKey() ([]byte, error) {
-	var rot []byte
-	var err error
-	if h.cfg.Layout.KVStoreROT {
-		rot, err = h.cfg.Layout.ReadROT(h.m.Internal())
-	} else {
-		rot, err = h.keyStore().Get(sotp.TypeROT)
-	}
+	rot, err := h.cfg.Layout.ClientROT(h.m.Internal())
 	if err != nil {
 		return nil, err
 	}
