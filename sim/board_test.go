@@ -205,3 +205,39 @@ func TestBoardFiguresSaySource(t *testing.T) {
 		}
 	}
 }
+
+// TestBoardEraseTimesWithinPublishedMaxima checks the typical erase times
+// the board files take from the datasheets against the maxima that Zephyr's
+// devicetree publishes for the same parts (a public, citable copy of the
+// datasheet's maximum column): a typical value must not exceed the maximum,
+// and a typical value below a quarter of it would be a misread unit or row.
+// Zephyr has no such figure for the K64F's FTFE, so that board is not here.
+func TestBoardEraseTimesWithinPublishedMaxima(t *testing.T) {
+	for _, c := range []struct {
+		board  string
+		sector uint64
+		max    time.Duration
+		source string
+	}{
+		// zephyr dts/arm/st/f4/stm32f4.dtsi@0071cd3e, flash0:
+		// "maximum erase time (ms) for a 128K sector", max-erase-time = <4000>.
+		{"nucleo-f429zi", 128 << 10, 4000 * time.Millisecond, "stm32f4.dtsi"},
+		// zephyr dts/arm/st/l4/stm32l4.dtsi@0071cd3e, flash0:
+		// "maximum erase time(ms) for a 2K sector", max-erase-time = <25>.
+		{"disco-l475vg", 2 << 10, 25 * time.Millisecond, "stm32l4.dtsi"},
+	} {
+		b, err := LoadBoard(c.board)
+		require.NoError(t, err)
+		found := false
+		for _, s := range b.Flash.Sectors {
+			if uint64(s.Size) != c.sector {
+				continue
+			}
+			found = true
+			typ := time.Duration(s.EraseTime)
+			require.LessOrEqual(t, typ, c.max, "%s: a %d KiB sector's erase-time is above %s's maximum", c.board, c.sector>>10, c.source)
+			require.GreaterOrEqual(t, typ, c.max/4, "%s: a %d KiB sector's erase-time is implausibly far below %s's maximum", c.board, c.sector>>10, c.source)
+		}
+		require.True(t, found, "%s has no %d KiB sectors", c.board, c.sector>>10)
+	}
+}
