@@ -236,14 +236,40 @@ func DecodeExternalHeader(b []byte, deviceKey []byte) (*ExternalHeader, error) {
 
 // HMACSHA256 is ARM_UC_cryptoHMACSHA256: standard HMAC-SHA256, except that a
 // key longer than the 64-byte block is refused rather than hashed.
+//
+// It runs on every boot (the device key, each external header), so for the
+// short messages it sees it hashes from stack buffers: crypto/hmac allocates
+// two digests and its pads per call. Longer messages take crypto/hmac, and
+// TestHMACSHA256MatchesCryptoHMAC holds both paths to it.
 func HMACSHA256(key, msg []byte) ([]byte, error) {
 	if len(key) > maxHMACKeySize {
 		return nil, fmt.Errorf("%w: %d bytes", ErrKeyTooLong, len(key))
 	}
-	m := hmac.New(sha256.New, key)
-	m.Write(msg)
-	return m.Sum(nil), nil
+	if len(msg) > hmacStackMessage {
+		m := hmac.New(sha256.New, key)
+		m.Write(msg)
+		return m.Sum(nil), nil
+	}
+	const ipad, opad = 0x36, 0x5c
+	var in [sha256.BlockSize + hmacStackMessage]byte
+	copy(in[:], key)
+	for i := range sha256.BlockSize {
+		in[i] ^= ipad
+	}
+	n := sha256.BlockSize + copy(in[sha256.BlockSize:], msg)
+	inner := sha256.Sum256(in[:n])
+	var out [sha256.BlockSize + sha256.Size]byte
+	for i := range sha256.BlockSize {
+		out[i] = in[i] ^ ipad ^ opad
+	}
+	copy(out[sha256.BlockSize:], inner[:])
+	mac := sha256.Sum256(out[:])
+	return mac[:], nil
 }
+
+// hmacStackMessage is the longest message HMACSHA256 hashes from the stack:
+// an external header's signed part and the key-derivation label fit.
+const hmacStackMessage = 256
 
 // DeviceKey derives the 256-bit device key from the 128-bit root of trust,
 // as ARM_UC_getDeviceKey256Bit does: HMAC-SHA256 keyed with the ROT over the

@@ -1,6 +1,8 @@
 package firmware
 
 import (
+	"bytes"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -9,6 +11,7 @@ import (
 
 	"github.com/bootsim/bootsim/internal/testref"
 	"github.com/stretchr/testify/require"
+	"pgregory.net/rapid"
 )
 
 type headerVectors struct {
@@ -247,4 +250,25 @@ func FuzzHeaders(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestHMACSHA256MatchesCryptoHMAC holds HMACSHA256's stack path (short
+// messages) and its crypto/hmac path (long ones) to crypto/hmac, for every
+// key length it accepts and messages on both sides of the boundary.
+func TestHMACSHA256MatchesCryptoHMAC(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		key := rapid.SliceOfN(rapid.Byte(), 0, maxHMACKeySize).Draw(t, "key")
+		msg := rapid.SliceOfN(rapid.Byte(), 0, 2*hmacStackMessage).Draw(t, "msg")
+		got, err := HMACSHA256(key, msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := hmac.New(sha256.New, key)
+		m.Write(msg)
+		if want := m.Sum(nil); !bytes.Equal(got, want) {
+			t.Fatalf("key %x msg %d bytes: got %x, want %x", key, len(msg), got, want)
+		}
+	})
+	_, err := HMACSHA256(make([]byte, maxHMACKeySize+1), nil)
+	require.ErrorIs(t, err, ErrKeyTooLong)
 }

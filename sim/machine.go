@@ -133,10 +133,16 @@ type Machine struct {
 
 	programs map[string]Program
 	images   map[string]*Image
-	raw      []*Image
-	cache    *storage.StampCache
+	// imageList holds the images in the order they were added, for resolve
+	// to match descriptors against without parsing.
+	imageList []*Image
+	raw       []*Image
+	cache     *storage.StampCache
 
-	trace   []Event
+	trace []Event
+	// head is resolve's buffer for the first bytes of the image it jumps
+	// to; nothing keeps it past the call.
+	head    [maxDescriptor]byte
 	serial  []SerialLine
 	partial strings.Builder
 	// carriage is a carriage return printed and not yet followed by text
@@ -199,9 +205,12 @@ func New(cfg Config) (*Machine, error) {
 		firmware:  rand.New(rand.NewPCG(cfg.Seed, streamFirmware)),
 		crashData: make([]byte, CrashDataSize),
 		crashRNG:  rand.New(rand.NewPCG(cfg.Seed, streamCrashData)),
-		programs:  map[string]Program{},
-		images:    map[string]*Image{},
-		cache:     cfg.Cache,
+		// A clean boot records 16 events; growing from nil to that copied
+		// the trace four times.
+		trace:    make([]Event, 0, 16),
+		programs: map[string]Program{},
+		images:   map[string]*Image{},
+		cache:    cfg.Cache,
 	}
 	if m.cache == nil {
 		m.cache = storage.NewStampCache()
@@ -293,10 +302,12 @@ func (m *Machine) Register(impl string, p Program) {
 // AddImage tells the machine about an image the scenario built, so that it
 // runs when a stage jumps to an exact copy of it.
 func (m *Machine) AddImage(img *Image) {
-	if _, dup := m.images[img.Desc.Key()]; dup {
-		panic(fmt.Sprintf("sim: image %s added twice", img.Desc.Key()))
+	key, _ := img.ident()
+	if _, dup := m.images[key]; dup {
+		panic(fmt.Sprintf("sim: image %s added twice", key))
 	}
-	m.images[img.Desc.Key()] = img
+	m.images[key] = img
+	m.imageList = append(m.imageList, img)
 }
 
 // AddRawImage tells the machine about a user's binary, which carries no
@@ -618,10 +629,12 @@ func (m *Machine) resolve(addr uint64) (*Image, string) {
 	if addr >= dev.Size() {
 		return nil, "outside flash"
 	}
-	head := make([]byte, min(maxDescriptor, dev.Size()-addr))
+	head := m.head[:min(maxDescriptor, dev.Size()-addr)]
 	dev.Peek(addr, head)
 	var candidates []*Image
-	if d, _, err := ParseDescriptor(head); err == nil {
+	if img := m.imageHeaded(head); img != nil {
+		candidates = append(candidates, img)
+	} else if d, _, err := ParseDescriptor(head); err == nil {
 		img := m.images[d.Key()]
 		if img == nil {
 			return nil, "unknown program " + d.Key()
@@ -647,6 +660,18 @@ func (m *Machine) resolve(addr uint64) (*Image, string) {
 		}
 	}
 	return nil, "image " + candidates[0].Desc.Key() + " is damaged"
+}
+
+// imageHeaded returns the known image whose descriptor encoding head starts
+// with: what ParseDescriptor and a look-up by key would find, without the
+// parse (every boot resolves two images).
+func (m *Machine) imageHeaded(head []byte) *Image {
+	for _, img := range m.imageList {
+		if _, h := img.ident(); h != nil && bytes.HasPrefix(head, h) {
+			return img
+		}
+	}
+	return nil
 }
 
 // verify reports whether flash holds exactly img at addr. A match is

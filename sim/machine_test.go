@@ -497,3 +497,28 @@ func TestSerialCarriageReturn(t *testing.T) {
 	m.Run(time.Second, func() bool { return m.State() == StateHalted })
 	require.Equal(t, []string{"", "banner", "[+++]", "c"}, serialText(m))
 }
+
+// TestResolveFindsByHeadAsByParse holds resolve's shortcut (matching a known
+// image's descriptor bytes) to what parsing the descriptor and looking its
+// key up finds: the same image for every image added, and nothing for a
+// descriptor that differs from all of them in one field.
+func TestResolveFindsByHeadAsByParse(t *testing.T) {
+	m := testMachine(t, 1)
+	boot := install(t, m, 0, bootDesc())
+	app := install(t, m, k64fAppStart, appDesc())
+	v2 := appDesc()
+	v2.Name, v2.Version = "app-v2", 8
+	other := install(t, m, 0x40000, v2)
+	for _, img := range []*Image{boot, app, other} {
+		d, _, err := ParseDescriptor(img.Bytes)
+		require.NoError(t, err)
+		require.Same(t, m.images[d.Key()], m.imageHeaded(img.Bytes))
+	}
+	v3 := appDesc()
+	v3.Version = 9
+	data, err := BuildImage(v3, 1)
+	require.NoError(t, err)
+	require.Nil(t, m.imageHeaded(data), "an unknown version is no known image")
+	img, why := m.resolve(0x40000)
+	require.Same(t, other, img, why)
+}

@@ -230,6 +230,24 @@ type Image struct {
 	sum     [32]byte
 	tagOnce sync.Once
 	tag     string
+	keyOnce sync.Once
+	key     string
+	// head is the descriptor's encoding, terminator included: bytes that
+	// begin with it parse to this image's descriptor (one encoding per
+	// descriptor), so a jump can recognise the image without parsing.
+	head []byte
+}
+
+// ident returns the image's key and its descriptor's encoding, computed
+// once (images are shared read-only by every machine of a run).
+func (img *Image) ident() (string, []byte) {
+	img.keyOnce.Do(func() {
+		img.key = img.Desc.Key()
+		if _, n, err := ParseDescriptor(img.Bytes); err == nil {
+			img.head = img.Bytes[:n]
+		}
+	})
+	return img.key, img.head
 }
 
 // cacheTag is the tag under which a machine's cache remembers that the

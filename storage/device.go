@@ -91,6 +91,22 @@ type base struct {
 	sys   *System
 	mem   *memory
 	stuck []stuckBit
+	// lastRead remembers the duration of the last read size: a stage reads
+	// in runs of one size (the SOTP scan 256 times 128 bytes, a hash 64
+	// times its buffer), and the 64-bit division of readTime was a tenth of
+	// a warm boot's storage time.
+	lastRead struct {
+		n uint64
+		d time.Duration
+	}
+}
+
+// readDuration is readTime for this device's reads of n bytes.
+func (b *base) readDuration(n, bytesPerSec uint64, latency time.Duration) time.Duration {
+	if n != b.lastRead.n || n == 0 {
+		b.lastRead.n, b.lastRead.d = n, readTime(n, bytesPerSec, latency)
+	}
+	return b.lastRead.d
 }
 
 func (b *base) Name() string { return b.name }

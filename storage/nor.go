@@ -125,13 +125,13 @@ func (f *NORFlash) Read(addr uint64, p []byte) error {
 	}
 	if f.sys.readInjector != nil {
 		if op, ok := f.sys.readFault(f.name, addr, n); ok {
-			f.sys.clock.Advance(readTime(n, f.cfg.ReadBandwidth, f.cfg.ReadLatency))
+			f.sys.clock.Advance(f.readDuration(n, f.cfg.ReadBandwidth, f.cfg.ReadLatency))
 			at := 0
 			return faultedRead(op, func(g func([]byte)) { f.mem.view(addr, n, g) }, func(b []byte) { at += copy(p[at:], b) })
 		}
 	}
 	f.mem.read(addr, p)
-	f.sys.clock.Advance(readTime(n, f.cfg.ReadBandwidth, f.cfg.ReadLatency))
+	f.sys.clock.Advance(f.readDuration(n, f.cfg.ReadBandwidth, f.cfg.ReadLatency))
 	return nil
 }
 
@@ -153,12 +153,12 @@ func (f *NORFlash) ReadView(addr, n uint64, fn func([]byte)) error {
 	}
 	if f.sys.readInjector != nil {
 		if op, ok := f.sys.readFault(f.name, addr, n); ok {
-			f.sys.clock.Advance(readTime(n, f.cfg.ReadBandwidth, f.cfg.ReadLatency))
+			f.sys.clock.Advance(f.readDuration(n, f.cfg.ReadBandwidth, f.cfg.ReadLatency))
 			return faultedRead(op, func(g func([]byte)) { f.mem.view(addr, n, g) }, fn)
 		}
 	}
 	f.mem.view(addr, n, fn)
-	f.sys.clock.Advance(readTime(n, f.cfg.ReadBandwidth, f.cfg.ReadLatency))
+	f.sys.clock.Advance(f.readDuration(n, f.cfg.ReadBandwidth, f.cfg.ReadLatency))
 	return nil
 }
 

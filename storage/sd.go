@@ -125,12 +125,12 @@ func (c *SDCard) ReadView(addr, n uint64, f func([]byte)) error {
 	}
 	if c.sys.readInjector != nil {
 		if op, ok := c.sys.readFault(c.name, addr, n); ok {
-			c.sys.clock.Advance(readTime(n, c.cfg.ReadBandwidth, c.cfg.ReadLatency))
+			c.sys.clock.Advance(c.readDuration(n, c.cfg.ReadBandwidth, c.cfg.ReadLatency))
 			return faultedRead(op, func(g func([]byte)) { c.mem.view(addr, n, g) }, f)
 		}
 	}
 	c.mem.view(addr, n, f)
-	c.sys.clock.Advance(readTime(n, c.cfg.ReadBandwidth, c.cfg.ReadLatency))
+	c.sys.clock.Advance(c.readDuration(n, c.cfg.ReadBandwidth, c.cfg.ReadLatency))
 	return nil
 }
 
