@@ -77,9 +77,8 @@ func (sn *Snapshot) Identity(t Touched) Identity {
 		ps := make([]*page, len(t.pages[i]))
 		vs := make([]uint64, len(t.pages[i]))
 		for k, idx := range t.pages[i] {
-			if p := m.pageAt(idx); p != nil {
-				ps[k], vs[k] = p, p.version
-			}
+			st := m.pageStateAt(idx)
+			ps[k], vs[k] = st.page, st.version
 		}
 		id.meta = append(id.meta, name+" "+d.meta())
 		id.pages = append(id.pages, ps)
@@ -119,12 +118,7 @@ func (sn *Snapshot) Matches(t Touched, id Identity) bool {
 		}
 		m := d.memory()
 		for k, idx := range t.pages[i] {
-			p := m.pageAt(idx)
-			var v uint64
-			if p != nil {
-				v = p.version
-			}
-			if p != id.pages[i][k] || v != id.vers[i][k] {
+			if st := m.pageStateAt(idx); st.page != id.pages[i][k] || st.version != id.vers[i][k] {
 				return false
 			}
 		}

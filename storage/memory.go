@@ -41,6 +41,12 @@ type page struct {
 type chunk struct {
 	owner owner
 	pages [pagesPerChunk]*page
+	// versions mirrors each page's version (0 where there is no page), so
+	// that a stamp of a range reads two arrays instead of one cache line in
+	// every page: cold, those misses were a tenth of a clean boot's own
+	// work. Only the chunk's owner changes a page's version (a page
+	// written in place is in its owner's chunk alone), and it updates both.
+	versions [pagesPerChunk]uint64
 }
 
 // memory is a byte array of a fixed size stored in copy-on-write pages, grouped
@@ -118,6 +124,16 @@ func (m *memory) pageAt(idx uint64) *page {
 	return ch.pages[idx%pagesPerChunk]
 }
 
+// pageStateAt returns page idx and its version (nil and 0 for a blank page)
+// without reading the page.
+func (m *memory) pageStateAt(idx uint64) pageState {
+	ch := m.chunks[idx/pagesPerChunk]
+	if ch == nil {
+		return pageState{}
+	}
+	return pageState{ch.pages[idx%pagesPerChunk], ch.versions[idx%pagesPerChunk]}
+}
+
 // writablePage returns page idx owned by m, copying the chunk and the page if
 // they are shared and allocating a blank page if there is none.
 func (m *memory) writablePage(idx uint64) *page {
@@ -131,7 +147,7 @@ func (m *memory) writablePage(idx uint64) *page {
 		ch = &chunk{owner: m.owner}
 		m.chunks[ci] = ch
 	case ch.owner != m.owner:
-		cp := &chunk{owner: m.owner, pages: ch.pages}
+		cp := &chunk{owner: m.owner, pages: ch.pages, versions: ch.versions}
 		ch = cp
 		m.chunks[ci] = ch
 	}
@@ -150,6 +166,7 @@ func (m *memory) writablePage(idx uint64) *page {
 		ch.pages[pi] = p
 	}
 	p.version++
+	ch.versions[pi] = p.version
 	return p
 }
 
@@ -177,6 +194,7 @@ func (m *memory) release() {
 		for pi, p := range ch.pages {
 			if p != nil && p.owner == m.owner {
 				ch.pages[pi] = nil
+				ch.versions[pi] = 0
 				p.owner = 0
 				pagePool.Put(p)
 			}
@@ -293,11 +311,12 @@ func (m *memory) dropPage(idx uint64) {
 		return
 	}
 	if ch.owner != m.owner {
-		ch = &chunk{owner: m.owner, pages: ch.pages}
+		ch = &chunk{owner: m.owner, pages: ch.pages, versions: ch.versions}
 		m.chunks[ci] = ch
 	}
 	m.gen++
 	ch.pages[idx%pagesPerChunk] = nil
+	ch.versions[idx%pagesPerChunk] = 0
 }
 
 // Stamp identifies the contents of a range of a device at one moment: equal
@@ -332,12 +351,7 @@ func (m *memory) stamp(addr, n uint64) Stamp {
 	// One allocation: a stamp is made at every hash and jump check.
 	s := Stamp{pages: make([]pageState, 0, last-first+1)}
 	for i := first; i <= last; i++ {
-		p := m.pageAt(i)
-		var v uint64
-		if p != nil {
-			v = p.version
-		}
-		s.pages = append(s.pages, pageState{p, v})
+		s.pages = append(s.pages, m.pageStateAt(i))
 	}
 	m.lastStamp.addr, m.lastStamp.n, m.lastStamp.gen, m.lastStamp.s = addr, n, m.gen, s
 	return s

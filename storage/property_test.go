@@ -150,8 +150,31 @@ func TestPropertyCloneIsolation(t *testing.T) {
 			if fmt.Sprint(models[k].erases) != fmt.Sprint(dev.EraseCounts()) {
 				t.Fatalf("system %d erase counts %v, model %v", k, dev.EraseCounts(), models[k].erases)
 			}
+			if err := versionMirrorHolds(dev.mem); err != nil {
+				t.Fatalf("system %d: %v", k, err)
+			}
 		}
 	})
+}
+
+// versionMirrorHolds checks that every chunk of m mirrors its pages'
+// versions, which stamps and identities read instead of the pages.
+func versionMirrorHolds(m *memory) error {
+	for ci, ch := range m.chunks {
+		if ch == nil {
+			continue
+		}
+		for pi, p := range ch.pages {
+			want := uint64(0)
+			if p != nil {
+				want = p.version
+			}
+			if ch.versions[pi] != want {
+				return fmt.Errorf("chunk %d page %d: mirrored version %d, page's %d", ci, pi, ch.versions[pi], want)
+			}
+		}
+	}
+	return nil
 }
 
 // TestPropertyTornNORProgram: a torn program never raises a bit from 0 to 1,
