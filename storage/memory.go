@@ -207,6 +207,16 @@ func (m *memory) release() {
 // read copies len(dst) bytes from addr. The range must be in bounds.
 func (m *memory) read(addr uint64, dst []byte) {
 	m.touch(addr, uint64(len(dst)))
+	if off := addr % pageSize; off+uint64(len(dst)) <= pageSize {
+		// Within one page, as most reads are (the SOTP scan makes a
+		// hundred of 128 bytes at every boot): one look-up, one copy.
+		if p := m.pageAt(addr / pageSize); p != nil {
+			copy(dst, p.data[off:])
+		} else {
+			copy(dst, blankPage(m.blank)[off:])
+		}
+		return
+	}
 	for len(dst) > 0 {
 		idx, off := addr/pageSize, addr%pageSize
 		n := min(uint64(len(dst)), pageSize-off)
