@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -277,7 +278,7 @@ func (r *run) upgradeApplicationFromStorage() bool {
 			r.printSHA256(active.hash)
 			r.info("Version: %d", active.version)
 		}
-		m.Mark(MarkActiveValid, fmt.Sprintf("version %d", active.version))
+		m.Mark(MarkActiveValid, "version "+strconv.FormatUint(active.version, 10))
 	case status == resultEmpty:
 		r.say("[DBG ] Active firmware slot is empty", "[BOOT] Active firmware slot is empty")
 		m.Mark(MarkActiveEmpty, "")
@@ -300,7 +301,7 @@ func (r *run) upgradeApplicationFromStorage() bool {
 			prev = c
 		}
 		if !ok {
-			r.say("No Update image", fmt.Sprintf("[BOOT] Slot %d is empty", i))
+			r.say("No Update image", "[BOOT] Slot "+strconv.Itoa(i)+" is empty")
 			continue
 		}
 		different := heapVersion != c.version
@@ -323,7 +324,7 @@ func (r *run) upgradeApplicationFromStorage() bool {
 				r.say("Update image integrity check failed", fmt.Sprintf("[ERR ] Slot %d firmware integrity check failed", i))
 			}
 		} else {
-			r.say("Update image is older", fmt.Sprintf("[BOOT] Slot %d firmware is of older date", i))
+			r.say("Update image is older", "[BOOT] Slot "+strconv.Itoa(i)+" firmware is of older date")
 			if r.v3 {
 				r.info("Version: %d", c.version)
 			}
@@ -386,7 +387,7 @@ func (r *run) checkActiveApplication(d *details) activeStatus {
 		r.printSHA256(sum)
 	}
 	ok = ok && sum == d.hash
-	r.m.Check("active-hash", ok, fmt.Sprintf("version %d, %d bytes", d.version, d.size))
+	r.m.Check("active-hash", ok, "version "+strconv.FormatUint(d.version, 10)+", "+strconv.FormatUint(d.size, 10)+" bytes")
 	if !ok {
 		return resultError
 	}
@@ -537,7 +538,7 @@ func (r *run) firmwareDetails(i int, prev details) (details, bool) {
 		}
 		h, err := firmware.ParseInternalHeader(b)
 		if err != nil {
-			r.m.Check(fmt.Sprintf("slot-%d-header", i), false, err.Error())
+			r.m.Check("slot-"+strconv.Itoa(i)+"-header", false, err.Error())
 			return details{}, false
 		}
 		return internalDetails(h), true
@@ -545,7 +546,7 @@ func (r *run) firmwareDetails(i int, prev details) (details, bool) {
 	b := make([]byte, firmware.ExternalHeaderSize)
 	swallowed, err := r.readFor(r.store, s.Start, b)
 	if err != nil {
-		r.m.Check(fmt.Sprintf("slot-%d-header", i), false, err.Error())
+		r.m.Check("slot-"+strconv.Itoa(i)+"-header", false, err.Error())
 		return details{}, false
 	}
 	if swallowed {
@@ -562,7 +563,7 @@ func (r *run) firmwareDetails(i int, prev details) (details, bool) {
 	// arm_uc_metadata_header_v2.c:141-201).
 	h, err := firmware.ParseExternalHeader(b, key)
 	if err != nil {
-		r.m.Check(fmt.Sprintf("slot-%d-header", i), false, err.Error())
+		r.m.Check("slot-"+strconv.Itoa(i)+"-header", false, err.Error())
 		return details{}, false
 	}
 	return details{version: h.FirmwareVersion, size: h.FirmwareSize, hash: h.FirmwareHash, campaign: h.Campaign}, true

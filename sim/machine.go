@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"time"
 
@@ -619,7 +620,7 @@ func (m *Machine) enter(addr uint64) {
 	m.stage = img.Desc.Stage
 	m.image = img
 	m.storage.SetActor(string(m.stage), "")
-	m.emit(Event{Kind: EvStage, Addr: addr, Name: string(img.Desc.Stage), Detail: fmt.Sprintf("%s version %d at 0x%x", img.Desc.Name, img.Desc.Version, addr)})
+	m.emit(Event{Kind: EvStage, Addr: addr, Name: string(img.Desc.Stage), Detail: img.Desc.Name + " version " + strconv.FormatUint(img.Desc.Version, 10) + " at 0x" + strconv.FormatUint(addr, 16)})
 	p.Run(m, img)
 }
 
@@ -714,7 +715,8 @@ func (m *Machine) Cache() *storage.StampCache { return m.cache }
 // Jump hands the CPU to the image at addr. It does not return.
 func (m *Machine) Jump(addr uint64) {
 	m.flushSerial()
-	m.emit(Event{Kind: EvJump, Addr: addr, Detail: fmt.Sprintf("0x%x", addr)})
+	// Every boot passes here: no fmt, whose code is cold after a hash.
+	m.emit(Event{Kind: EvJump, Addr: addr, Detail: "0x" + strconv.FormatUint(addr, 16)})
 	panic(&unwind{kind: unwindJump, addr: addr})
 }
 

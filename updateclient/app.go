@@ -121,8 +121,9 @@ func (a App) Run(m *sim.Machine, img *sim.Image) {
 	if v, _ := d.Param(ParamReadsResetReason); v == "true" {
 		m.ClearResetFlags()
 	}
-	m.Printf("%s version %s running\r\n", d.Name, strconv.FormatUint(d.Version, 10))
-	m.Mark(MarkRunning, fmt.Sprintf("%s version %d", d.Name, d.Version))
+	v := strconv.FormatUint(d.Version, 10)
+	m.Print(d.Name + " version " + v + " running\r\n")
+	m.Mark(MarkRunning, d.Name+" version "+v)
 	if watchdog > 0 {
 		m.StartWatchdog(watchdog)
 		kicking := true
