@@ -129,8 +129,14 @@ type Machine struct {
 	noInit    []byte
 	noInitRNG *rand.Rand
 	firmware  *rand.Rand
-	crashData []byte
+	crashData [CrashDataSize]byte
 	crashRNG  *rand.Rand
+	// The generators' states live in the machine: a machine is built for
+	// every boot of a sweep, and six small objects apiece showed.
+	rngs [3]struct {
+		pcg rand.PCG
+		r   rand.Rand
+	}
 
 	programs map[string]Program
 	images   map[string]*Image
@@ -140,10 +146,7 @@ type Machine struct {
 	raw       []*Image
 	cache     *storage.StampCache
 
-	trace []Event
-	// head is resolve's buffer for the first bytes of the image it jumps
-	// to; nothing keeps it past the call.
-	head    [maxDescriptor]byte
+	trace   []Event
 	serial  []SerialLine
 	partial strings.Builder
 	// carriage is a carriage return printed and not yet followed by text
@@ -198,14 +201,10 @@ func New(cfg Config) (*Machine, error) {
 		return nil, fmt.Errorf("sim: a machine needs a board")
 	}
 	m := &Machine{
-		board:     cfg.Board,
-		seed:      cfg.Seed,
-		cutAt:     -1,
-		noInit:    make([]byte, cfg.Board.NoInitRAM),
-		noInitRNG: rand.New(rand.NewPCG(cfg.Seed, streamNoInit)),
-		firmware:  rand.New(rand.NewPCG(cfg.Seed, streamFirmware)),
-		crashData: make([]byte, CrashDataSize),
-		crashRNG:  rand.New(rand.NewPCG(cfg.Seed, streamCrashData)),
+		board:  cfg.Board,
+		seed:   cfg.Seed,
+		cutAt:  -1,
+		noInit: make([]byte, cfg.Board.NoInitRAM),
 		// A clean boot records 16 events; growing from nil to that copied
 		// the trace four times.
 		trace:    make([]Event, 0, 16),
@@ -213,6 +212,12 @@ func New(cfg Config) (*Machine, error) {
 		images:   map[string]*Image{},
 		cache:    cfg.Cache,
 	}
+	for i, stream := range [3]uint64{streamNoInit, streamFirmware, streamCrashData} {
+		g := &m.rngs[i]
+		g.pcg = *rand.NewPCG(cfg.Seed, stream)
+		g.r = *rand.New(&g.pcg)
+	}
+	m.noInitRNG, m.firmware, m.crashRNG = &m.rngs[0].r, &m.rngs[1].r, &m.rngs[2].r
 	if m.cache == nil {
 		m.cache = storage.NewStampCache()
 	}
@@ -630,30 +635,9 @@ func (m *Machine) resolve(addr uint64) (*Image, string) {
 	if addr >= dev.Size() {
 		return nil, "outside flash"
 	}
-	head := m.head[:min(maxDescriptor, dev.Size()-addr)]
-	dev.Peek(addr, head)
-	var candidates []*Image
-	if img := m.imageHeaded(head); img != nil {
-		candidates = append(candidates, img)
-	} else if d, _, err := ParseDescriptor(head); err == nil {
-		img := m.images[d.Key()]
-		if img == nil {
-			return nil, "unknown program " + d.Key()
-		}
-		candidates = append(candidates, img)
-	} else {
-		for _, img := range m.raw {
-			n := min(len(img.Bytes), len(head))
-			if bytes.Equal(img.Bytes[:n], head[:n]) {
-				candidates = append(candidates, img)
-			}
-		}
-		if len(candidates) == 0 {
-			if bytes.Count(head[:min(len(head), 64)], []byte{0xFF}) == min(len(head), 64) {
-				return nil, "erased flash"
-			}
-			return nil, "not a program: " + err.Error()
-		}
+	candidates, why := m.candidates(dev, addr)
+	if len(candidates) == 0 {
+		return nil, why
 	}
 	for _, img := range candidates {
 		if m.verify(dev, addr, img) {
@@ -663,16 +647,41 @@ func (m *Machine) resolve(addr uint64) (*Image, string) {
 	return nil, "image " + candidates[0].Desc.Key() + " is damaged"
 }
 
-// imageHeaded returns the known image whose descriptor encoding head starts
-// with: what ParseDescriptor and a look-up by key would find, without the
-// parse (every boot resolves two images).
-func (m *Machine) imageHeaded(head []byte) *Image {
+// candidates returns the known images that may be at addr, or why there is
+// none: the image whose descriptor's encoding is there, compared in place
+// (every boot resolves two images, and a descriptor has one encoding, so
+// this finds what parsing it and looking its key up would); failing that,
+// what the descriptor there names, or the users' binaries that begin with
+// the bytes there.
+func (m *Machine) candidates(dev storage.Device, addr uint64) ([]*Image, string) {
 	for _, img := range m.imageList {
-		if _, h := img.ident(); h != nil && bytes.HasPrefix(head, h) {
-			return img
+		if _, h := img.ident(); h != nil && addr+uint64(len(h)) <= dev.Size() && dev.Holds(addr, h) {
+			return []*Image{img}, ""
 		}
 	}
-	return nil
+	head := make([]byte, min(maxDescriptor, dev.Size()-addr))
+	dev.Peek(addr, head)
+	d, _, err := ParseDescriptor(head)
+	if err == nil {
+		if img := m.images[d.Key()]; img != nil {
+			return []*Image{img}, ""
+		}
+		return nil, "unknown program " + d.Key()
+	}
+	var out []*Image
+	for _, img := range m.raw {
+		n := min(len(img.Bytes), len(head))
+		if bytes.Equal(img.Bytes[:n], head[:n]) {
+			out = append(out, img)
+		}
+	}
+	if len(out) > 0 {
+		return out, ""
+	}
+	if bytes.Count(head[:min(len(head), 64)], []byte{0xFF}) == min(len(head), 64) {
+		return nil, "erased flash"
+	}
+	return nil, "not a program: " + err.Error()
 }
 
 // verify reports whether flash holds exactly img at addr. A match is
@@ -794,7 +803,7 @@ func (m *Machine) NoInit() []byte { return m.noInit }
 // CrashData returns the crash-data RAM: like NoInit, it survives warm
 // resets and holds noise after power-on, but no start-up code clears it
 // (it is a NOLOAD section of every Mbed OS image's linker script).
-func (m *Machine) CrashData() []byte { return m.crashData }
+func (m *Machine) CrashData() []byte { return m.crashData[:] }
 
 // WatchdogRunning says whether the watchdog is counting.
 func (m *Machine) WatchdogRunning() bool { return m.wdEnabled }

@@ -498,27 +498,36 @@ func TestSerialCarriageReturn(t *testing.T) {
 	require.Equal(t, []string{"", "banner", "[+++]", "c"}, serialText(m))
 }
 
-// TestResolveFindsByHeadAsByParse holds resolve's shortcut (matching a known
-// image's descriptor bytes) to what parsing the descriptor and looking its
-// key up finds: the same image for every image added, and nothing for a
-// descriptor that differs from all of them in one field.
+// TestResolveFindsByHeadAsByParse holds resolve's shortcut (comparing a known
+// image's descriptor bytes in place) to what parsing the descriptor and
+// looking its key up finds: the same image for every image added, and for a
+// descriptor that differs from all of them in one field, the parse's
+// "unknown program".
 func TestResolveFindsByHeadAsByParse(t *testing.T) {
 	m := testMachine(t, 1)
+	at := map[*Image]uint64{}
 	boot := install(t, m, 0, bootDesc())
+	at[boot] = 0
 	app := install(t, m, k64fAppStart, appDesc())
+	at[app] = k64fAppStart
 	v2 := appDesc()
 	v2.Name, v2.Version = "app-v2", 8
 	other := install(t, m, 0x40000, v2)
+	at[other] = 0x40000
 	for _, img := range []*Image{boot, app, other} {
 		d, _, err := ParseDescriptor(img.Bytes)
 		require.NoError(t, err)
-		require.Same(t, m.images[d.Key()], m.imageHeaded(img.Bytes))
+		got, why := m.candidates(m.Internal(), at[img])
+		require.Equal(t, []*Image{m.images[d.Key()]}, got, why)
 	}
 	v3 := appDesc()
 	v3.Version = 9
 	data, err := BuildImage(v3, 1)
 	require.NoError(t, err)
-	require.Nil(t, m.imageHeaded(data), "an unknown version is no known image")
+	m.Internal().Load(0x80000, data)
+	got, why := m.candidates(m.Internal(), 0x80000)
+	require.Empty(t, got)
+	require.Equal(t, "unknown program "+v3.Key(), why)
 	img, why := m.resolve(0x40000)
 	require.Same(t, other, img, why)
 }
