@@ -124,6 +124,12 @@ func (m *memory) pageAt(idx uint64) *page {
 	return ch.pages[idx%pagesPerChunk]
 }
 
+// pageState is a page (nil for a blank one) and its write count.
+type pageState struct {
+	page    *page
+	version uint64
+}
+
 // pageStateAt returns page idx and its version (nil and 0 for a blank page)
 // without reading the page.
 func (m *memory) pageStateAt(idx uint64) pageState {
@@ -331,37 +337,91 @@ func (m *memory) dropPage(idx uint64) {
 
 // Stamp identifies the contents of a range of a device at one moment: equal
 // stamps mean the bytes have not changed in between. It is cheap to take and
-// compare (one entry per 4 KiB page) and lets callers skip re-checking
-// unchanged data without ever trusting changed data.
+// compare and lets callers skip re-checking unchanged data without ever
+// trusting changed data.
+//
+// A stamp lists, chunk by chunk, the range's pages and their versions. Where
+// a chunk is frozen (shared by a snapshot: nobody may change it again) the
+// stamp points into the chunk's own arrays instead of copying them, and two
+// stamps that point at the same arrays are equal without a comparison. A
+// machine restored from a snapshot stamps its image without allocating, and
+// the stamps of a sweep's forks, which share the snapshot's chunks, compare
+// at once.
 type Stamp struct {
-	pages []pageState
+	n    int // segments; 0 is the zero Stamp, equal to nothing
+	seg  [2]stampSeg
+	more []stampSeg // the segments after the second
 }
 
-// pageState is one page of a stamp: the page (nil for a blank one) and its
-// write count then.
-type pageState struct {
-	page    *page
-	version uint64
+// stampSeg is the part of a stamp in one chunk.
+type stampSeg struct {
+	pages []*page
+	vers  []uint64
+}
+
+func (s *Stamp) add(g stampSeg) {
+	if s.n < len(s.seg) {
+		s.seg[s.n] = g
+	} else {
+		s.more = append(s.more, g)
+	}
+	s.n++
+}
+
+func (s *Stamp) at(i int) *stampSeg {
+	if i < len(s.seg) {
+		return &s.seg[i]
+	}
+	return &s.more[i-len(s.seg)]
 }
 
 // Equal reports whether two stamps name the same contents.
 func (s Stamp) Equal(o Stamp) bool {
-	return s.pages != nil && slices.Equal(s.pages, o.pages)
+	if s.n == 0 || s.n != o.n {
+		return false
+	}
+	for i := range s.n {
+		a, b := s.at(i), o.at(i)
+		if len(a.pages) != len(b.pages) {
+			return false
+		}
+		if len(a.pages) > 0 && &a.pages[0] == &b.pages[0] && &a.vers[0] == &b.vers[0] {
+			continue // the same frozen arrays
+		}
+		if !slices.Equal(a.pages, b.pages) || !slices.Equal(a.vers, b.vers) {
+			return false
+		}
+	}
+	return true
 }
+
+// blankChunk stands for a chunk that does not exist in stamps: no pages.
+var blankChunk chunk
 
 func (m *memory) stamp(addr, n uint64) Stamp {
 	if n == 0 {
 		return Stamp{}
 	}
 	m.touch(addr, n)
-	if l := &m.lastStamp; l.s.pages != nil && l.addr == addr && l.n == n && l.gen == m.gen {
+	if l := &m.lastStamp; l.s.n != 0 && l.addr == addr && l.n == n && l.gen == m.gen {
 		return l.s
 	}
 	first, last := addr/pageSize, (addr+n-1)/pageSize
-	// One allocation: a stamp is made at every hash and jump check.
-	s := Stamp{pages: make([]pageState, 0, last-first+1)}
-	for i := first; i <= last; i++ {
-		s.pages = append(s.pages, m.pageStateAt(i))
+	var s Stamp
+	for ci := first / pagesPerChunk; ci <= last/pagesPerChunk; ci++ {
+		base := ci * pagesPerChunk
+		lo, hi := max(first, base)-base, min(last, base+pagesPerChunk-1)-base+1
+		switch ch := m.chunks[ci]; {
+		case ch == nil:
+			s.add(stampSeg{blankChunk.pages[lo:hi], blankChunk.versions[lo:hi]})
+		case ch.owner != m.owner:
+			// Frozen: neither this memory nor any other will write it
+			// (writablePage and dropPage copy a chunk they do not own,
+			// and release skips it), so its arrays can be pointed at.
+			s.add(stampSeg{ch.pages[lo:hi], ch.versions[lo:hi]})
+		default:
+			s.add(stampSeg{slices.Clone(ch.pages[lo:hi]), slices.Clone(ch.versions[lo:hi])})
+		}
 	}
 	m.lastStamp.addr, m.lastStamp.n, m.lastStamp.gen, m.lastStamp.s = addr, n, m.gen, s
 	return s

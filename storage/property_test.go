@@ -314,3 +314,79 @@ func TestPropertyEraseCountsMatchJournal(t *testing.T) {
 		}
 	})
 }
+
+// TestPropertyStampsNeverLie: over random programs, erases, bit flips and
+// clones of several systems, a stamp taken of a range earlier equals a
+// fresh stamp of it only if the range's bytes are the ones it was taken
+// over (the cache trusts equal stamps), and a range nobody wrote since is
+// (no page of it) is still stamped equal (the cache gets to reuse it). Stamps that point into
+// frozen chunks and stamps that copy owned ones are both exercised.
+func TestPropertyStampsNeverLie(t *testing.T) {
+	type taken struct {
+		sys       int
+		at, n     uint64
+		st        Stamp
+		bytes     []byte
+		untouched bool
+	}
+	rapid.Check(t, func(t *rapid.T) {
+		s, f := smallNOR(t)
+		systems := []*System{s}
+		var stamps []taken
+		for i := range rapid.IntRange(1, 50).Draw(t, "steps") {
+			k := rapid.IntRange(0, len(systems)-1).Draw(t, fmt.Sprintf("which-%d", i))
+			dev := systems[k].Device("nor").(*NORFlash)
+			wrote := func(a, n uint64) {
+				for j := range stamps {
+					// Stamps are by page: a write to a page of the range
+					// may change the stamp without touching its bytes.
+					lo, hi := stamps[j].at/pageSize, (stamps[j].at+stamps[j].n-1)/pageSize
+					if stamps[j].sys == k && a/pageSize <= hi && lo <= (a+n-1)/pageSize {
+						stamps[j].untouched = false
+					}
+				}
+			}
+			switch rapid.IntRange(0, 4).Draw(t, fmt.Sprintf("action-%d", i)) {
+			case 0:
+				if len(systems) < 5 {
+					systems = append(systems, systems[k].Clone(nil))
+				}
+			case 1:
+				a, n := drawSectorRange(t, dev, fmt.Sprint(i))
+				if err := dev.Erase(a, n); err != nil {
+					t.Fatal(err)
+				}
+				wrote(a, n)
+			case 2:
+				a, d := drawProgram(t, dev, fmt.Sprint(i))
+				if err := dev.Program(a, d); err != nil {
+					t.Fatal(err)
+				}
+				wrote(a, uint64(len(d)))
+			case 3:
+				a := rapid.Uint64Range(0, dev.Size()-1).Draw(t, fmt.Sprintf("flip-%d", i))
+				dev.FlipBit(a, uint(rapid.IntRange(0, 7).Draw(t, fmt.Sprintf("bit-%d", i))))
+				wrote(a, 1)
+			case 4:
+				a := rapid.Uint64Range(0, dev.Size()-1).Draw(t, fmt.Sprintf("at-%d", i))
+				n := rapid.Uint64Range(1, dev.Size()-a).Draw(t, fmt.Sprintf("n-%d", i))
+				b := make([]byte, n)
+				dev.Peek(a, b)
+				stamps = append(stamps, taken{sys: k, at: a, n: n, st: dev.Stamp(a, n), bytes: b, untouched: true})
+			}
+			for _, x := range stamps {
+				d := systems[x.sys].Device("nor")
+				now := make([]byte, x.n)
+				d.Peek(x.at, now)
+				equal := x.st.Equal(d.Stamp(x.at, x.n))
+				if equal && !bytes.Equal(now, x.bytes) {
+					t.Fatalf("system %d [%#x, +%d): the stamp is equal but the bytes changed", x.sys, x.at, x.n)
+				}
+				if x.untouched && !equal {
+					t.Fatalf("system %d [%#x, +%d): nothing wrote the range, yet the stamp differs", x.sys, x.at, x.n)
+				}
+			}
+		}
+		_ = f
+	})
+}

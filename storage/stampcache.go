@@ -100,7 +100,7 @@ func (c *StampCache) Get(dev string, addr, n uint64, tag string, s Stamp) (any, 
 // Put stores a value for [addr, addr+n) of dev under tag and a stamp,
 // forgetting the oldest entry of the range if it holds too many.
 func (c *StampCache) Put(dev string, addr, n uint64, tag string, s Stamp, v any) {
-	if c == nil || s.pages == nil {
+	if c == nil || s.n == 0 {
 		return
 	}
 	c.mu.Lock()
