@@ -41,12 +41,6 @@ type page struct {
 type chunk struct {
 	owner owner
 	pages [pagesPerChunk]*page
-	// versions mirrors each page's version (0 where there is no page), so
-	// that a stamp of a range reads two arrays instead of one cache line in
-	// every page: cold, those misses were a tenth of a clean boot's own
-	// work. Only the chunk's owner changes a page's version (a page
-	// written in place is in its owner's chunk alone), and it updates both.
-	versions [pagesPerChunk]uint64
 }
 
 // memory is a byte array of a fixed size stored in copy-on-write pages, grouped
@@ -130,14 +124,13 @@ type pageState struct {
 	version uint64
 }
 
-// pageStateAt returns page idx and its version (nil and 0 for a blank page)
-// without reading the page.
+// pageStateAt returns page idx and its version (nil and 0 for a blank page).
 func (m *memory) pageStateAt(idx uint64) pageState {
-	ch := m.chunks[idx/pagesPerChunk]
-	if ch == nil {
+	p := m.pageAt(idx)
+	if p == nil {
 		return pageState{}
 	}
-	return pageState{ch.pages[idx%pagesPerChunk], ch.versions[idx%pagesPerChunk]}
+	return pageState{p, p.version}
 }
 
 // writablePage returns page idx owned by m, copying the chunk and the page if
@@ -153,7 +146,7 @@ func (m *memory) writablePage(idx uint64) *page {
 		ch = &chunk{owner: m.owner}
 		m.chunks[ci] = ch
 	case ch.owner != m.owner:
-		cp := &chunk{owner: m.owner, pages: ch.pages, versions: ch.versions}
+		cp := &chunk{owner: m.owner, pages: ch.pages}
 		ch = cp
 		m.chunks[ci] = ch
 	}
@@ -172,7 +165,6 @@ func (m *memory) writablePage(idx uint64) *page {
 		ch.pages[pi] = p
 	}
 	p.version++
-	ch.versions[pi] = p.version
 	return p
 }
 
@@ -200,7 +192,6 @@ func (m *memory) release() {
 		for pi, p := range ch.pages {
 			if p != nil && p.owner == m.owner {
 				ch.pages[pi] = nil
-				ch.versions[pi] = 0
 				p.owner = 0
 				pagePool.Put(p)
 			}
@@ -327,12 +318,11 @@ func (m *memory) dropPage(idx uint64) {
 		return
 	}
 	if ch.owner != m.owner {
-		ch = &chunk{owner: m.owner, pages: ch.pages, versions: ch.versions}
+		ch = &chunk{owner: m.owner, pages: ch.pages}
 		m.chunks[ci] = ch
 	}
 	m.gen++
 	ch.pages[idx%pagesPerChunk] = nil
-	ch.versions[idx%pagesPerChunk] = 0
 }
 
 // Stamp identifies the contents of a range of a device at one moment: equal
@@ -341,22 +331,36 @@ func (m *memory) dropPage(idx uint64) {
 // trusting changed data.
 //
 // A stamp lists, chunk by chunk, the range's pages and their versions. Where
-// a chunk is frozen (shared by a snapshot: nobody may change it again) the
-// stamp points into the chunk's own arrays instead of copying them, and two
-// stamps that point at the same arrays are equal without a comparison. A
-// machine restored from a snapshot stamps its image without allocating, and
-// the stamps of a sweep's forks, which share the snapshot's chunks, compare
-// at once.
+// a chunk is frozen (shared by a snapshot: nobody may change it or its pages
+// again) the stamp points into the chunk's array of pages instead of copying
+// it, and leaves the versions where they are, in the pages, which no longer
+// change; two stamps that point at the same array are equal without a
+// comparison. So a machine restored from a snapshot stamps a 1 MiB image
+// without allocating or touching its 256 pages (cold, after the image's
+// hash, those were a cache miss each), and the stamps of a sweep's forks,
+// which share the snapshot's chunks, compare at once.
 type Stamp struct {
 	n    int // segments; 0 is the zero Stamp, equal to nothing
 	seg  [2]stampSeg
 	more []stampSeg // the segments after the second
 }
 
-// stampSeg is the part of a stamp in one chunk.
+// stampSeg is the part of a stamp in one chunk: its pages, and their
+// versions when they were taken from a chunk its memory owned (nil vers: a
+// frozen chunk's, read from the pages).
 type stampSeg struct {
 	pages []*page
 	vers  []uint64
+}
+
+func (g *stampSeg) version(i int) uint64 {
+	if g.vers != nil {
+		return g.vers[i]
+	}
+	if p := g.pages[i]; p != nil {
+		return p.version
+	}
+	return 0
 }
 
 func (s *Stamp) add(g stampSeg) {
@@ -385,17 +389,19 @@ func (s Stamp) Equal(o Stamp) bool {
 		if len(a.pages) != len(b.pages) {
 			return false
 		}
-		if len(a.pages) > 0 && &a.pages[0] == &b.pages[0] && &a.vers[0] == &b.vers[0] {
-			continue // the same frozen arrays
+		if len(a.pages) > 0 && &a.pages[0] == &b.pages[0] && a.vers == nil && b.vers == nil {
+			continue // the same frozen array
 		}
-		if !slices.Equal(a.pages, b.pages) || !slices.Equal(a.vers, b.vers) {
-			return false
+		for j := range a.pages {
+			if a.pages[j] != b.pages[j] || a.version(j) != b.version(j) {
+				return false
+			}
 		}
 	}
 	return true
 }
 
-// blankChunk stands for a chunk that does not exist in stamps: no pages.
+// blankChunk stands in stamps for a chunk that does not exist: no pages.
 var blankChunk chunk
 
 func (m *memory) stamp(addr, n uint64) Stamp {
@@ -413,14 +419,21 @@ func (m *memory) stamp(addr, n uint64) Stamp {
 		lo, hi := max(first, base)-base, min(last, base+pagesPerChunk-1)-base+1
 		switch ch := m.chunks[ci]; {
 		case ch == nil:
-			s.add(stampSeg{blankChunk.pages[lo:hi], blankChunk.versions[lo:hi]})
+			s.add(stampSeg{pages: blankChunk.pages[lo:hi]})
 		case ch.owner != m.owner:
-			// Frozen: neither this memory nor any other will write it
-			// (writablePage and dropPage copy a chunk they do not own,
-			// and release skips it), so its arrays can be pointed at.
-			s.add(stampSeg{ch.pages[lo:hi], ch.versions[lo:hi]})
+			// Frozen: writablePage and dropPage copy a chunk they do not
+			// own and release skips it, and its pages are no memory's to
+			// write in place (sharing gave their owner a new owner
+			// number), so neither the array nor the versions change.
+			s.add(stampSeg{pages: ch.pages[lo:hi]})
 		default:
-			s.add(stampSeg{slices.Clone(ch.pages[lo:hi]), slices.Clone(ch.versions[lo:hi])})
+			g := stampSeg{pages: slices.Clone(ch.pages[lo:hi]), vers: make([]uint64, hi-lo)}
+			for j, p := range g.pages {
+				if p != nil {
+					g.vers[j] = p.version
+				}
+			}
+			s.add(g)
 		}
 	}
 	m.lastStamp.addr, m.lastStamp.n, m.lastStamp.gen, m.lastStamp.s = addr, n, m.gen, s
