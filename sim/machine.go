@@ -138,13 +138,13 @@ type Machine struct {
 		r   rand.Rand
 	}
 
-	programs map[string]Program
-	images   map[string]*Image
-	// imageList holds the images in the order they were added, for resolve
-	// to match descriptors against without parsing.
-	imageList []*Image
-	raw       []*Image
-	cache     *storage.StampCache
+	// programs and images are a handful each: slices searched in order
+	// cost a machine (one per boot in a sweep) less than two maps.
+	programs []namedProgram
+	// images holds the images in the order they were added.
+	images []*Image
+	raw    []*Image
+	cache  *storage.StampCache
 
 	trace   []Event
 	serial  []SerialLine
@@ -207,10 +207,8 @@ func New(cfg Config) (*Machine, error) {
 		noInit: make([]byte, cfg.Board.NoInitRAM),
 		// A clean boot records 16 events; growing from nil to that copied
 		// the trace four times.
-		trace:    make([]Event, 0, 16),
-		programs: map[string]Program{},
-		images:   map[string]*Image{},
-		cache:    cfg.Cache,
+		trace: make([]Event, 0, 16),
+		cache: cfg.Cache,
 	}
 	for i, stream := range [3]uint64{streamNoInit, streamFirmware, streamCrashData} {
 		g := &m.rngs[i]
@@ -299,21 +297,45 @@ func (m *Machine) Serial() []SerialLine { return m.serial[:len(m.serial):len(m.s
 // Register makes a stage implementation available to images whose
 // descriptor names it.
 func (m *Machine) Register(impl string, p Program) {
-	if _, dup := m.programs[impl]; dup {
+	if m.program(impl) != nil {
 		panic(fmt.Sprintf("sim: implementation %q registered twice", impl))
 	}
-	m.programs[impl] = p
+	m.programs = append(m.programs, namedProgram{impl, p})
+}
+
+type namedProgram struct {
+	impl string
+	p    Program
+}
+
+// program returns the implementation registered as impl, or nil.
+func (m *Machine) program(impl string) Program {
+	for _, np := range m.programs {
+		if np.impl == impl {
+			return np.p
+		}
+	}
+	return nil
+}
+
+// imageByKey returns the image added with key, or nil.
+func (m *Machine) imageByKey(key string) *Image {
+	for _, img := range m.images {
+		if k, _ := img.ident(); k == key {
+			return img
+		}
+	}
+	return nil
 }
 
 // AddImage tells the machine about an image the scenario built, so that it
 // runs when a stage jumps to an exact copy of it.
 func (m *Machine) AddImage(img *Image) {
 	key, _ := img.ident()
-	if _, dup := m.images[key]; dup {
+	if m.imageByKey(key) != nil {
 		panic(fmt.Sprintf("sim: image %s added twice", key))
 	}
-	m.images[key] = img
-	m.imageList = append(m.imageList, img)
+	m.images = append(m.images, img)
 }
 
 // AddRawImage tells the machine about a user's binary, which carries no
@@ -617,7 +639,7 @@ func (m *Machine) enter(addr uint64) {
 	if img == nil {
 		m.Fault(fmt.Sprintf("HardFault: no runnable image at 0x%x (%s)", addr, why))
 	}
-	p := m.programs[img.Desc.Impl]
+	p := m.program(img.Desc.Impl)
 	if p == nil {
 		panic(fmt.Sprintf("sim: image %s needs implementation %q, which is not registered", img.Desc.Key(), img.Desc.Impl))
 	}
@@ -654,7 +676,7 @@ func (m *Machine) resolve(addr uint64) (*Image, string) {
 // what the descriptor there names, or the users' binaries that begin with
 // the bytes there.
 func (m *Machine) candidates(dev storage.Device, addr uint64) ([]*Image, string) {
-	for _, img := range m.imageList {
+	for _, img := range m.images {
 		if _, h := img.ident(); h != nil && addr+uint64(len(h)) <= dev.Size() && dev.Holds(addr, h) {
 			return []*Image{img}, ""
 		}
@@ -663,7 +685,7 @@ func (m *Machine) candidates(dev storage.Device, addr uint64) ([]*Image, string)
 	dev.Peek(addr, head)
 	d, _, err := ParseDescriptor(head)
 	if err == nil {
-		if img := m.images[d.Key()]; img != nil {
+		if img := m.imageByKey(d.Key()); img != nil {
 			return []*Image{img}, ""
 		}
 		return nil, "unknown program " + d.Key()

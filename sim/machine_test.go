@@ -518,7 +518,7 @@ func TestResolveFindsByHeadAsByParse(t *testing.T) {
 		d, _, err := ParseDescriptor(img.Bytes)
 		require.NoError(t, err)
 		got, why := m.candidates(m.Internal(), at[img])
-		require.Equal(t, []*Image{m.images[d.Key()]}, got, why)
+		require.Equal(t, []*Image{m.imageByKey(d.Key())}, got, why)
 	}
 	v3 := appDesc()
 	v3.Version = 9

@@ -78,7 +78,7 @@ const stampsPerRange = 4
 
 // NewStampCache returns an empty cache.
 func NewStampCache() *StampCache {
-	return &StampCache{entries: map[stampKey][]stampEntry{}, content: map[stampKey]*contentRange{}}
+	return &StampCache{} // maps made at the first Put: a clean boot's cache may hold one entry
 }
 
 // Get returns the value stored for [addr, addr+n) of dev under tag with an
@@ -106,6 +106,9 @@ func (c *StampCache) Put(dev string, addr, n uint64, tag string, s Stamp, v any)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	k := stampKey{dev, addr, n, tag}
+	if c.entries == nil {
+		c.entries = map[stampKey][]stampEntry{}
+	}
 	es := c.entries[k]
 	if len(es) >= stampsPerRange {
 		es = append(es[:0:0], es[1:]...)
@@ -154,6 +157,9 @@ func (c *StampCache) PutContent(dev Device, addr, n uint64, tag string, v any) {
 	}
 	k := stampKey{dev.Name(), addr, n, tag}
 	c.mu.Lock()
+	if c.content == nil {
+		c.content = map[stampKey]*contentRange{}
+	}
 	r := c.content[k]
 	if r == nil {
 		r = &contentRange{seen: map[any]struct{}{}}

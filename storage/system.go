@@ -446,7 +446,7 @@ func (s *System) Snapshot() *Snapshot {
 // goroutines may restore one snapshot at once.
 func (sn *Snapshot) Restore(clock Clock) *System {
 	s := NewSystem(clock)
-	s.regions = slices.Clone(sn.regions)
+	s.regions = sn.regions[:len(sn.regions):len(sn.regions)] // AddRegion appends to a copy
 	s.journal = sn.journal[:len(sn.journal):len(sn.journal)]
 	s.changes = sn.changes[:len(sn.changes):len(sn.changes)]
 	for _, d := range sn.devices {
