@@ -116,7 +116,11 @@ func (g *rig) recoverFresh(cs *cutState) (*Result, storage.Touched, bool) {
 		budget: Budget{Boots: p.Boots, Time: p.Time, Events: DefaultMaxEvents, Journal: DefaultMaxJournal}}
 	m.Storage().SetInjector(r.faults)
 	m.Storage().DropJournalData()
-	m.Storage().TrackTouches()
+	if g.memo != nil {
+		// What the recovery read and wrote is the memo's key; without a
+		// memo, a map insert per page it touched is wasted.
+		m.Storage().TrackTouches()
+	}
 	m.PowerOn()
 	until := r.watch(p.Until)
 	reached := m.Run(p.Time.D(), func() bool {
@@ -146,7 +150,10 @@ func (g *rig) recoverFresh(cs *cutState) (*Result, storage.Touched, bool) {
 	if cs.regions {
 		res.Regions = r.regionStates()
 	}
-	touched := m.Storage().Touched()
+	var touched storage.Touched
+	if g.memo != nil {
+		touched = m.Storage().Touched()
+	}
 	// Nothing of the recovery's storage outlives it: its pages serve the
 	// next recovery.
 	m.Storage().Release()

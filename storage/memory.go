@@ -389,8 +389,17 @@ func (s Stamp) Equal(o Stamp) bool {
 		if len(a.pages) != len(b.pages) {
 			return false
 		}
-		if len(a.pages) > 0 && &a.pages[0] == &b.pages[0] && a.vers == nil && b.vers == nil {
-			continue // the same frozen array
+		if a.vers == nil && b.vers == nil {
+			// Both frozen: a page in a frozen chunk never changes, so the
+			// same page is the same contents, and the same array is the
+			// same pages.
+			if len(a.pages) > 0 && &a.pages[0] == &b.pages[0] {
+				continue
+			}
+			if !slices.Equal(a.pages, b.pages) {
+				return false
+			}
+			continue
 		}
 		for j := range a.pages {
 			if a.pages[j] != b.pages[j] || a.version(j) != b.version(j) {
