@@ -16,6 +16,10 @@ type Rebuilder struct {
 	changes []Change
 	next    int // the op the state is before
 	change  int // the first change not applied yet
+	// snap is the snapshot of the current state once one is taken: a
+	// sweep forks each state in several modes, and each snapshot costs a
+	// system and a frozen copy of every memory.
+	snap *Snapshot
 }
 
 // Rebuild returns a Rebuilder at the state before the journal's first op.
@@ -40,6 +44,7 @@ func (r *Rebuilder) Done() bool { return r.next >= len(r.journal) }
 // catchUp applies the external changes made before the next op.
 func (r *Rebuilder) catchUp() error {
 	for r.change < len(r.changes) && r.changes[r.change].Before <= r.next {
+		r.snap = nil
 		if err := r.sys.ApplyChange(r.changes[r.change]); err != nil {
 			return err
 		}
@@ -54,7 +59,10 @@ func (r *Rebuilder) Snapshot() (*Snapshot, error) {
 	if err := r.catchUp(); err != nil {
 		return nil, err
 	}
-	return r.sys.Snapshot(), nil
+	if r.snap == nil {
+		r.snap = r.sys.Snapshot()
+	}
+	return r.snap, nil
 }
 
 // Step applies op Index with its recorded fault and moves to the next. An
@@ -71,6 +79,7 @@ func (r *Rebuilder) Step() error {
 	if r.sys.Device(op.Device) == nil {
 		return fmt.Errorf("rebuild: op %s: no device %q", op, op.Device)
 	}
+	r.snap = nil
 	_ = r.sys.Apply(op)
 	r.next++
 	return nil
