@@ -143,8 +143,11 @@ type Machine struct {
 	programs []namedProgram
 	// images holds the images in the order they were added.
 	images []*Image
-	raw    []*Image
-	cache  *storage.StampCache
+	// The first few of each live in the machine, without an allocation.
+	programsBuf [4]namedProgram
+	imagesBuf   [4]*Image
+	raw         []*Image
+	cache       *storage.StampCache
 
 	trace   []Event
 	serial  []SerialLine
@@ -216,6 +219,7 @@ func New(cfg Config) (*Machine, error) {
 		g.r = *rand.New(&g.pcg)
 	}
 	m.noInitRNG, m.firmware, m.crashRNG = &m.rngs[0].r, &m.rngs[1].r, &m.rngs[2].r
+	m.programs, m.images = m.programsBuf[:0], m.imagesBuf[:0]
 	if m.cache == nil {
 		m.cache = storage.NewStampCache()
 	}

@@ -449,6 +449,7 @@ func (sn *Snapshot) Restore(clock Clock) *System {
 	s.regions = sn.regions[:len(sn.regions):len(sn.regions)] // AddRegion appends to a copy
 	s.journal = sn.journal[:len(sn.journal):len(sn.journal)]
 	s.changes = sn.changes[:len(sn.changes):len(sn.changes)]
+	s.devices = make([]device, 0, len(sn.devices))
 	for _, d := range sn.devices {
 		s.devices = append(s.devices, d.restore(s))
 	}
