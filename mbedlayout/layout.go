@@ -321,20 +321,20 @@ func (l *Layout) Regions(b *sim.Board) []storage.Region {
 // rounded down to an erase boundary.
 func (l *Layout) Slots(b *sim.Board) []Slot {
 	start, end := uint64(l.StorageAddress), uint64(l.StorageAddress+l.StorageSize)
-	down, up := l.boundaries(b)
-	start, end = up(start), down(end)
+	e := l.boundaries(b)
+	start, end = e.up(start), e.down(end)
 	if end <= start || l.StorageLocations < 1 {
 		return nil
 	}
 	per := (end - start) / uint64(l.StorageLocations)
 	var out []Slot
 	for i := range uint64(l.StorageLocations) {
-		s := down(start + i*per)
-		e := down(s + per)
-		if e <= s {
+		s := e.down(start + i*per)
+		t := e.down(s + per)
+		if t <= s {
 			return nil
 		}
-		out = append(out, Slot{Start: s, Size: e - s})
+		out = append(out, Slot{Start: s, Size: t - s})
 	}
 	return out
 }
@@ -351,24 +351,41 @@ func (l *Layout) SlotBody(b *sim.Board, i int, programUnit uint64) uint64 {
 	return l.Slots(b)[i].Start + alignUp(hdr, programUnit)
 }
 
-// boundaries returns functions that round an address on the storage device
-// down and up to an erase boundary.
-func (l *Layout) boundaries(b *sim.Board) (down, up func(uint64) uint64) {
-	var unit uint64
+// erase rounds addresses on the candidate storage to its erase boundaries:
+// the internal flash's sectors, or a unit (an SPI flash's sector, an SD
+// card's block). A value, not closures: Slots runs at every boot.
+type erase struct {
+	b    *sim.Board
+	unit uint64 // 0: the internal flash's sectors
+}
+
+func (l *Layout) boundaries(b *sim.Board) erase {
 	switch l.Storage {
 	case sim.DeviceInternal:
-		return func(a uint64) uint64 { return sectorFloor(b, a) }, func(a uint64) uint64 {
-			if f, n := sectorAt(b, a); f != a {
-				return f + n
-			}
-			return a
-		}
+		return erase{b: b}
 	case sim.DeviceSPI:
-		unit = uint64(b.External.Get(sim.DeviceSPI).SectorSize)
-	default:
-		unit = storage.SDBlockSize
+		return erase{b: b, unit: uint64(b.External.Get(sim.DeviceSPI).SectorSize)}
 	}
-	return func(a uint64) uint64 { return a / unit * unit }, func(a uint64) uint64 { return alignUp(a, unit) }
+	return erase{b: b, unit: storage.SDBlockSize}
+}
+
+// down rounds a down to an erase boundary.
+func (e erase) down(a uint64) uint64 {
+	if e.unit == 0 {
+		return sectorFloor(e.b, a)
+	}
+	return a / e.unit * e.unit
+}
+
+// up rounds a up to an erase boundary.
+func (e erase) up(a uint64) uint64 {
+	if e.unit == 0 {
+		if f, n := sectorAt(e.b, a); f != a {
+			return f + n
+		}
+		return a
+	}
+	return alignUp(a, e.unit)
 }
 
 // sectorAt returns the start and size of the internal-flash sector holding
