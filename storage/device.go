@@ -216,6 +216,13 @@ func (b *base) frozenBase() base {
 	return base{name: b.name, mem: b.mem.share(), stuck: slices.Clone(b.stuck)}
 }
 
+// freeze makes the device a snapshot's: no system, and a memory whose every
+// chunk and page is now foreign to it, so that nothing writes them in place.
+func (b *base) freeze() {
+	b.sys = nil
+	b.mem.owner = newOwner()
+}
+
 func (b *base) restoreBase(sys *System) base {
 	return base{name: b.name, sys: sys, mem: b.mem.frozenCopy(), stuck: slices.Clone(b.stuck)}
 }

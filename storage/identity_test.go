@@ -37,3 +37,31 @@ func TestReleaseKeepsSnapshotsAndStampsApart(t *testing.T) {
 		s2.Release()
 	}
 }
+
+// TestFreezeIsASnapshotWithoutTheCopy: a frozen system is the snapshot its
+// Snapshot would have been (same fingerprint, restores to the same bytes),
+// restoring it twice gives two systems that do not see each other's writes
+// nor change it, and the system gives up its devices.
+func TestFreezeIsASnapshotWithoutTheCopy(t *testing.T) {
+	s := newScriptSystem()
+	s.PowerOn()
+	nor := s.Device("nor").(*NORFlash)
+	require.NoError(t, nor.Erase(0, 2048))
+	require.NoError(t, nor.Program(8, []byte{1, 2, 3, 4, 5, 6, 7, 8}))
+	require.NoError(t, s.Device("sd").Program(512, bytes.Repeat([]byte{9}, 512)))
+	want := s.Snapshot().Fingerprint()
+
+	sn := s.Freeze()
+	require.Equal(t, want, sn.Fingerprint())
+	require.Nil(t, s.Device("nor"), "a frozen system has no devices")
+
+	a, b := sn.Restore(nil), sn.Restore(nil)
+	a.PowerOn()
+	b.PowerOn()
+	require.Equal(t, want, a.Snapshot().Fingerprint())
+	require.NoError(t, a.Device("nor").Program(16, []byte{0, 0, 0, 0, 0, 0, 0, 0}))
+	require.NoError(t, a.Device("sd").Program(512, bytes.Repeat([]byte{7}, 512)))
+	require.NotEqual(t, want, a.Snapshot().Fingerprint())
+	require.Equal(t, want, b.Snapshot().Fingerprint(), "a sibling restore does not see the writes")
+	require.Equal(t, want, sn.Fingerprint(), "nor does the frozen snapshot")
+}

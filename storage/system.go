@@ -56,6 +56,8 @@ type device interface {
 	// one writes; restore makes a live device from such a copy.
 	frozen() device
 	restore(sys *System) device
+	// freeze turns the device itself into a frozen one (Freeze).
+	freeze()
 }
 
 // System is the set of devices of one simulated board and what they share:
@@ -427,6 +429,21 @@ type Snapshot struct {
 	regions []Region
 	journal []Op
 	changes []Change
+}
+
+// Freeze turns the system into a snapshot of its state without copying its
+// devices, for a system nobody will use again: a sweep's fork, made to be
+// restored by its recovery, took a snapshot per point only to drop the
+// system. The system must not be used afterwards: it has no devices.
+func (s *System) Freeze() *Snapshot {
+	sn := &Snapshot{regions: s.regions[:len(s.regions):len(s.regions)], journal: s.Journal(), changes: s.Changes()}
+	sn.devices = make([]device, len(s.devices))
+	for i, d := range s.devices {
+		d.freeze()
+		sn.devices[i] = d
+	}
+	s.devices = nil
+	return sn
 }
 
 // Snapshot returns a frozen copy of the system. It costs one pointer copy per
