@@ -106,5 +106,5 @@ func (f *forker) cutPage(k int, fault storage.Fault) (*cutState, error) {
 		return nil, err
 	}
 	st := f.b.at[f.rb.Index()]
-	return &cutState{storage: sys.Freeze(), svc: st.svc.Clone(), client: st.client, prefix: st.prefix}, nil
+	return &cutState{storage: sys.Freeze(), svc: st.svc, client: st.client, prefix: st.prefix}, nil
 }

@@ -16,9 +16,11 @@ import (
 // it that the invariants need.
 type cutState struct {
 	storage *storage.Snapshot
-	svc     *cloud.Service
-	client  updateclient.Config
-	prefix  prefixFacts
+	// svc is the update service's state at the cut. Nobody changes it: a
+	// recovery works on its own clone, so forks share the baseline's.
+	svc    *cloud.Service
+	client updateclient.Config
+	prefix prefixFacts
 	// regions asks the recovery for Result.Regions.
 	regions bool
 }
