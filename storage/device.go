@@ -92,9 +92,8 @@ type base struct {
 	mem   *memory
 	stuck []stuckBit
 	// lastRead remembers the duration of the last read size: a stage reads
-	// in runs of one size (the SOTP scan 256 times 128 bytes, a hash 64
-	// times its buffer), and the 64-bit division of readTime was a tenth of
-	// a warm boot's storage time.
+	// in runs of one size (the SOTP scan 127 times 128 bytes, a hash 64
+	// times its buffer), and each read spares readTime's 64-bit division.
 	lastRead struct {
 		n uint64
 		d time.Duration

@@ -14,7 +14,13 @@ import (
 // parameters, at the reset vector of a k64f with no update client, for d.
 func appAt(t *testing.T, behaviour string, params [][2]string, d time.Duration) *sim.Machine {
 	t.Helper()
-	b, err := sim.LoadBoard("k64f")
+	return appOn(t, "k64f", behaviour, params, d)
+}
+
+// appOn is appAt on another board.
+func appOn(t *testing.T, board, behaviour string, params [][2]string, d time.Duration) *sim.Machine {
+	t.Helper()
+	b, err := sim.LoadBoard(board)
 	require.NoError(t, err)
 	l, err := mbedlayout.For(b, "")
 	require.NoError(t, err)
@@ -131,18 +137,7 @@ func TestAppReadsResetReason(t *testing.T) {
 		{nil, sim.ResetSoftware},
 		{[][2]string{{ParamReadsResetReason, "true"}}, sim.ResetPin},
 	} {
-		b, err := sim.LoadBoard("nucleo-f429zi")
-		require.NoError(t, err)
-		m, err := sim.New(sim.Config{Board: b, Seed: 1})
-		require.NoError(t, err)
-		desc := &sim.Descriptor{Stage: "application", Impl: "app", Name: "x", Version: 9, Behaviour: Healthy, Params: tc.params, Size: 2048}
-		img, err := sim.BuildImage(desc, 1)
-		require.NoError(t, err)
-		m.AddImage(&sim.Image{Desc: desc, Bytes: img})
-		m.Register("app", App{})
-		m.Factory(func() { m.Internal().Load(0, img) })
-		m.PowerOn()
-		m.Run(10*time.Millisecond, nil)
+		m := appOn(t, "nucleo-f429zi", Healthy, tc.params, 10*time.Millisecond)
 		m.Reset(sim.ResetSoftware)
 		m.Run(20*time.Millisecond, nil)
 		require.Equal(t, sim.StateRunning, m.State())
