@@ -2,6 +2,7 @@ package sim
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -240,4 +241,119 @@ func TestBoardEraseTimesWithinPublishedMaxima(t *testing.T) {
 		}
 		require.True(t, found, "%s has no %d KiB sectors", c.board, c.sector>>10)
 	}
+}
+
+// mx25r6435fBFPT is the MX25R6435F's JESD216 Basic Flash Parameter Table,
+// the 16 DWORDs the part itself serves to an SFDP read, as Zephyr's board
+// files copy it from a real part: boards/nordic/nrf52840dk/
+// nrf52840dk_nrf52840.dts (zephyr commit 07d5b2e3), node
+// mx25r64: mx25r6435f@0, property sfdp-bfp.
+var mx25r6435fBFPT = [64]byte{
+	0xe5, 0x20, 0xf1, 0xff, 0xff, 0xff, 0xff, 0x03, 0x44, 0xeb, 0x08, 0x6b, 0x08, 0x3b, 0x04, 0xbb,
+	0xee, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0xff, 0xff, 0xff, 0x00, 0xff, 0x0c, 0x20, 0x0f, 0x52,
+	0x10, 0xd8, 0x00, 0xff, 0x23, 0x72, 0xf5, 0x00, 0x82, 0xed, 0x04, 0xcc, 0x44, 0x83, 0x68, 0x44,
+	0x30, 0xb0, 0x30, 0xb0, 0xf7, 0xc4, 0xd5, 0x5c, 0x00, 0xbe, 0x29, 0xff, 0xf0, 0xd0, 0xff, 0xff,
+}
+
+// sfdpTiming is what a BFPT says of a part's size, erase types and page
+// program: typical times with the unit they are counted in (the table's
+// resolution) and the maximum its multiplier gives.
+type sfdpTiming struct {
+	size                    uint64
+	eraseSize               [4]uint64 // 0: no such erase type
+	eraseTyp, eraseUnit     [4]time.Duration
+	eraseMax                [4]time.Duration
+	page                    uint64
+	programTyp, programUnit time.Duration
+	programMax              time.Duration
+}
+
+// decodeBFPT decodes DWORDs 2 and 8 to 11 of a JESD216A-or-later BFPT as
+// Zephyr's drivers/flash/jesd216.c (commit 029ae6ee) does: density
+// (DW2), erase types (jesd216_bfp_erase, DW8-9), their typical times and
+// the typical-to-maximum factor (jesd216_bfp_erase_type_times, DW10), the
+// page size and page program time (jesd216_bfp_decode_dw11, DW11).
+func decodeBFPT(t *testing.T, b [64]byte) sfdpTiming {
+	t.Helper()
+	dw := func(n int) uint32 { // DWORDs count from 1
+		return uint32(b[4*(n-1)]) | uint32(b[4*(n-1)+1])<<8 | uint32(b[4*(n-1)+2])<<16 | uint32(b[4*(n-1)+3])<<24
+	}
+	var s sfdpTiming
+	d2 := dw(2)
+	require.Zero(t, d2>>31, "a density of 2^N bits is not used by any part here")
+	s.size = (uint64(d2) + 1) / 8
+	d10 := dw(10)
+	eraseFactor := time.Duration(2 * (1 + d10&0x0f))
+	for i := range 4 {
+		half := dw(8 + i/2)
+		if i%2 == 1 {
+			half >>= 16
+		}
+		if exp := half & 0xff; exp != 0 {
+			s.eraseSize[i] = 1 << exp
+		}
+		field := d10 >> (4 + 7*i)
+		count := time.Duration(1 + field&0x1f)
+		s.eraseUnit[i] = [4]time.Duration{time.Millisecond, 16 * time.Millisecond, 128 * time.Millisecond, time.Second}[field>>5&0x03]
+		s.eraseTyp[i] = count * s.eraseUnit[i]
+		s.eraseMax[i] = eraseFactor * s.eraseTyp[i]
+	}
+	d11 := dw(11)
+	s.page = 1 << (d11 >> 4 & 0x0f)
+	s.programUnit = 8 * time.Microsecond
+	if d11&(1<<13) != 0 {
+		s.programUnit = 64 * time.Microsecond
+	}
+	s.programTyp = time.Duration(1+d11>>8&0x1f) * s.programUnit
+	s.programMax = time.Duration(2*(1+d11&0x0f)) * s.programTyp
+	return s
+}
+
+func TestDecodeBFPTAsZephyrDoes(t *testing.T) {
+	// What Zephyr's own decoder prints for the same DW8-10 and the same
+	// low three bytes of DW11 (the sample output of an MX25R8035F in
+	// samples/drivers/jesd216/README.rst, zephyr commit 656e66ce): ET1
+	// 4 KiB typ 48 ms, max 384 ms; ET2 32 KiB 240 / 1920 ms; ET3 64 KiB
+	// 480 / 3840 ms; page program typ 896 us, max 5376 us; 256-byte pages.
+	s := decodeBFPT(t, mx25r6435fBFPT)
+	require.Equal(t, uint64(8<<20), s.size)
+	require.Equal(t, [4]uint64{4 << 10, 32 << 10, 64 << 10, 0}, s.eraseSize)
+	require.Equal(t, [3]time.Duration{48 * time.Millisecond, 240 * time.Millisecond, 480 * time.Millisecond}, [3]time.Duration(s.eraseTyp[:3]))
+	require.Equal(t, [3]time.Duration{384 * time.Millisecond, 1920 * time.Millisecond, 3840 * time.Millisecond}, [3]time.Duration(s.eraseMax[:3]))
+	require.Equal(t, uint64(256), s.page)
+	require.Equal(t, 896*time.Microsecond, s.programTyp)
+	require.Equal(t, 5376*time.Microsecond, s.programMax)
+}
+
+// TestBoardSPINORAgreesWithItsSFDPTable holds disco-l475vg's MX25R6435F to
+// the part's own parameter table: the size, the 4 KiB erase unit and the
+// page are the table's, and the typical erase and page program times (the
+// datasheet's, recalled) are within one of the table's units of its
+// typical and under its maximum. The table counts typical times in units of
+// 16 ms (erase) and 64 us (program), so this checks the recalled figures to
+// that resolution, not to the datasheet's.
+func TestBoardSPINORAgreesWithItsSFDPTable(t *testing.T) {
+	b, err := LoadBoard("disco-l475vg")
+	require.NoError(t, err)
+	e := b.External.Get(DeviceSPI)
+	require.NotNil(t, e, "disco-l475vg has no SPI NOR part")
+	s := decodeBFPT(t, mx25r6435fBFPT)
+	require.Equal(t, s.size, uint64(e.Size), "size")
+	require.Equal(t, s.page, uint64(e.ProgramPage), "program page")
+	et := slices.Index(s.eraseSize[:], uint64(e.SectorSize))
+	require.GreaterOrEqual(t, et, 0, "the table has no erase type of %d bytes", uint64(e.SectorSize))
+	within := func(what string, got, typ, unit, max time.Duration) {
+		t.Helper()
+		require.LessOrEqual(t, got, max, "%s %s is over the table's maximum %s", what, got, max)
+		require.LessOrEqual(t, abs(got-typ), unit, "%s %s is more than one table unit (%s) from the table's typical %s", what, got, unit, typ)
+	}
+	within("erase-time", e.EraseTime.D(), s.eraseTyp[et], s.eraseUnit[et], s.eraseMax[et])
+	within("program-time", e.ProgramTime.D(), s.programTyp, s.programUnit, s.programMax)
+}
+
+func abs(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
 }
