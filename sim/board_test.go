@@ -357,3 +357,22 @@ func abs(d time.Duration) time.Duration {
 	}
 	return d
 }
+
+// TestBoardFiguresAgreeWithTranscriptions holds board figures to the
+// datasheet values that other projects quote in their sources, where no
+// copy of the datasheet itself was reachable: a second reading of the same
+// table, not a measurement.
+func TestBoardFiguresAgreeWithTranscriptions(t *testing.T) {
+	f4, err := LoadBoard("nucleo-f429zi")
+	require.NoError(t, err)
+	// makapuf/bitboy lib/eeprom.h (commit a324d159), an STM32F4 project:
+	// "tERASE16KB = 250ms typ si 32bits", "16us / word". The F405's and
+	// the F429's datasheets share the flash table.
+	for _, s := range f4.Flash.Sectors {
+		if s.Size == 16<<10 {
+			require.Equal(t, 250*time.Millisecond, s.EraseTime.D(), "16 KiB sector erase, x32, typ")
+		}
+	}
+	require.Equal(t, 16*time.Microsecond, f4.Flash.ProgramTime.D(), "word program, typ")
+	require.Equal(t, uint64(4), uint64(f4.Flash.ProgramUnit), "a word at x32")
+}
