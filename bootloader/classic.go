@@ -356,10 +356,10 @@ func (r *run) upgradeApplicationFromStorage() bool {
 // say prints a line as the generation words it: v4's, or v3.3.0's.
 func (r *run) say(v4, v3 string) {
 	if r.v3 {
-		r.m.Print(v3 + "\r\n")
+		r.m.PrintLine(v3)
 		return
 	}
-	r.m.Print(v4 + "\r\n")
+	r.m.PrintLine(v4)
 }
 
 // checkActiveApplication reads the active header (version, then magic, then

@@ -146,6 +146,7 @@ type Machine struct {
 	// The first few of each live in the machine, without an allocation.
 	programsBuf [4]namedProgram
 	imagesBuf   [4]*Image
+	serialBuf   [8]SerialLine // a clean boot prints fewer lines
 	// found is what candidates returns in the common case.
 	found [1]*Image
 	raw   []*Image
@@ -221,7 +222,7 @@ func New(cfg Config) (*Machine, error) {
 		g.r = *rand.New(&g.pcg)
 	}
 	m.noInitRNG, m.firmware, m.crashRNG = &m.rngs[0].r, &m.rngs[1].r, &m.rngs[2].r
-	m.programs, m.images = m.programsBuf[:0], m.imagesBuf[:0]
+	m.programs, m.images, m.serial = m.programsBuf[:0], m.imagesBuf[:0], m.serialBuf[:0]
 	if m.cache == nil {
 		m.cache = storage.NewStampCache()
 	}
@@ -849,10 +850,38 @@ func (m *Machine) Print(s string) {
 			m.printLine(s)
 			return
 		}
-		m.printLine(s[:i])
-		m.endLine()
+		if line, ok := m.wholeLine(s[:i]); ok {
+			m.addLine(line)
+		} else {
+			m.printLine(s[:i])
+			m.endLine()
+		}
 		s = s[i+1:]
 	}
+}
+
+// PrintLine writes s and ends the line, as Print(s + "\r\n") does, without
+// building that string.
+func (m *Machine) PrintLine(s string) {
+	if line, ok := m.wholeLine(s); ok && !strings.ContainsRune(s, '\n') {
+		m.addLine(line)
+		return
+	}
+	m.Print(s + "\r\n")
+}
+
+// wholeLine returns seg, the text before a newline, as the line it ends
+// when nothing is pending and seg holds no carriage return but a last one:
+// the common "text\r\n" becomes a line without a copy.
+func (m *Machine) wholeLine(seg string) (string, bool) {
+	if m.partial.Len() > 0 {
+		return "", false
+	}
+	seg = strings.TrimSuffix(seg, "\r")
+	if strings.IndexByte(seg, '\r') >= 0 {
+		return "", false
+	}
+	return seg, true
 }
 
 // printLine adds text without a newline to the line being printed. A
@@ -884,11 +913,16 @@ func (m *Machine) printLine(s string) {
 func (m *Machine) Printf(format string, args ...any) { m.Print(fmt.Sprintf(format, args...)) }
 
 func (m *Machine) endLine() {
-	m.carriage = false
-	line := SerialLine{Time: m.now, Text: m.partial.String()}
+	text := m.partial.String()
 	m.partial.Reset()
-	m.serial = append(m.serial, line)
-	m.emit(Event{Kind: EvSerial, Detail: line.Text})
+	m.addLine(text)
+}
+
+// addLine records a finished line of serial output.
+func (m *Machine) addLine(text string) {
+	m.carriage = false
+	m.serial = append(m.serial, SerialLine{Time: m.now, Text: text})
+	m.emit(Event{Kind: EvSerial, Detail: text})
 }
 
 func (m *Machine) flushSerial() {

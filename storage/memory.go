@@ -51,6 +51,10 @@ type memory struct {
 	blank  byte
 	owner  owner
 	chunks []*chunk
+	// chunksShared says chunks is another memory's slice too (a snapshot
+	// restored, or a memory shared): m copies it before it first replaces
+	// a chunk, so that a restore costs no copy of it.
+	chunksShared bool
 	// touched, when not nil, collects the index of every page read,
 	// stamped or written (System.TrackTouches).
 	touched map[uint64]struct{}
@@ -99,15 +103,23 @@ func newMemory(size uint64, blank byte) *memory {
 // frozen memory (see freeze) is safe from any number of goroutines.
 func (m *memory) share() *memory {
 	m.owner = newOwner()
+	m.chunksShared = true
 	return m.frozenCopy()
 }
 
 // frozenCopy returns a new memory over the same chunks with its own owner. It
 // only reads m, so it is safe to call concurrently on a memory nobody writes.
 func (m *memory) frozenCopy() *memory {
-	c := &memory{size: m.size, blank: m.blank, owner: newOwner(), chunks: make([]*chunk, len(m.chunks))}
-	copy(c.chunks, m.chunks)
-	return c
+	return &memory{size: m.size, blank: m.blank, owner: newOwner(), chunks: m.chunks, chunksShared: true}
+}
+
+// setChunk makes ch chunk ci of m.
+func (m *memory) setChunk(ci uint64, ch *chunk) {
+	if m.chunksShared {
+		m.chunks = slices.Clone(m.chunks)
+		m.chunksShared = false
+	}
+	m.chunks[ci] = ch
 }
 
 func (m *memory) pageAt(idx uint64) *page {
@@ -144,11 +156,11 @@ func (m *memory) writablePage(idx uint64) *page {
 	switch {
 	case ch == nil:
 		ch = &chunk{owner: m.owner}
-		m.chunks[ci] = ch
+		m.setChunk(ci, ch)
 	case ch.owner != m.owner:
 		cp := &chunk{owner: m.owner, pages: ch.pages}
 		ch = cp
-		m.chunks[ci] = ch
+		m.setChunk(ci, ch)
 	}
 	pi := idx % pagesPerChunk
 	p := ch.pages[pi]
@@ -319,7 +331,7 @@ func (m *memory) dropPage(idx uint64) {
 	}
 	if ch.owner != m.owner {
 		ch = &chunk{owner: m.owner, pages: ch.pages}
-		m.chunks[ci] = ch
+		m.setChunk(ci, ch)
 	}
 	m.gen++
 	ch.pages[idx%pagesPerChunk] = nil

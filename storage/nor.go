@@ -49,6 +49,8 @@ type NORFlash struct {
 	erase  []time.Duration // erase time of sector i
 	erases []uint32        // erase cycles of sector i
 	worn   []bool
+	// wearShared says erases and worn are a snapshot's (see ownWear).
+	wearShared bool
 }
 
 // NewNORFlash adds a NOR flash device to the system. It panics on an invalid
@@ -283,6 +285,7 @@ func (f *NORFlash) applyProgram(op *Op) (time.Duration, error) {
 	case FaultIOError:
 		return full, ErrIO
 	case FaultWearOut:
+		f.ownWear()
 		f.worn[f.sector(op.Addr)] = true
 		return full, ErrWornOut
 	case FaultTorn:
@@ -322,6 +325,7 @@ func (f *NORFlash) eraseSector(i int) {
 	start, size := f.SectorBounds(i)
 	f.mem.fill(start, size, 0xFF)
 	f.enforceStuck(start, size)
+	f.ownWear()
 	f.erases[i]++
 	if f.cfg.Endurance > 0 && int(f.erases[i]) >= f.cfg.Endurance {
 		f.worn[i] = true
@@ -340,6 +344,7 @@ func (f *NORFlash) applyErase(op *Op) (time.Duration, error) {
 	case FaultIOError:
 		return full, ErrIO
 	case FaultWearOut:
+		f.ownWear()
 		f.worn[first] = true
 		return full, ErrWornOut
 	case FaultTorn:
@@ -366,6 +371,7 @@ func (f *NORFlash) applyErase(op *Op) (time.Duration, error) {
 			}
 		})
 		f.enforceStuck(start, size)
+		f.ownWear()
 		f.erases[k]++
 		return spent + f.erase[k]*time.Duration(q)/256, nil
 	}
@@ -392,9 +398,18 @@ func (f *NORFlash) frozen() device {
 func (f *NORFlash) restore(sys *System) device {
 	c := *f
 	c.base = f.restoreBase(sys)
-	c.erases = slices.Clone(f.erases)
-	c.worn = slices.Clone(f.worn)
+	c.wearShared = true // the snapshot's, copied at the first erase
 	return &c
+}
+
+// ownWear gives f its own erase counts and worn flags before it changes
+// them, if it still shares the snapshot's.
+func (f *NORFlash) ownWear() {
+	if f.wearShared {
+		f.erases = slices.Clone(f.erases)
+		f.worn = slices.Clone(f.worn)
+		f.wearShared = false
+	}
 }
 
 // meta implements device: the erase counts matter only to a flash that

@@ -113,8 +113,9 @@ func TestPropertyNORMatchesModel(t *testing.T) {
 }
 
 // TestPropertyCloneIsolation: after a clone, the clone and its origin each see
-// exactly their own later writes, whatever the interleaving, including clones
-// of clones.
+// exactly their own later writes and erases, whatever the interleaving,
+// including clones of clones and two systems restored from one snapshot
+// (which share its chunks and wear until they write).
 func TestPropertyCloneIsolation(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		s, f := smallNOR(t)
@@ -123,11 +124,17 @@ func TestPropertyCloneIsolation(t *testing.T) {
 		for i := range rapid.IntRange(1, 40).Draw(t, "steps") {
 			k := rapid.IntRange(0, len(systems)-1).Draw(t, fmt.Sprintf("which-%d", i))
 			dev := systems[k].Device("nor").(*NORFlash)
-			switch rapid.IntRange(0, 2).Draw(t, fmt.Sprintf("action-%d", i)) {
+			switch rapid.IntRange(0, 3).Draw(t, fmt.Sprintf("action-%d", i)) {
 			case 0:
 				if len(systems) < 6 {
 					systems = append(systems, systems[k].Clone(nil))
 					models = append(models, models[k].clone())
+				}
+			case 3:
+				if len(systems) < 5 {
+					sn := systems[k].Snapshot()
+					systems = append(systems, sn.Restore(nil), sn.Restore(nil))
+					models = append(models, models[k].clone(), models[k].clone())
 				}
 			case 1:
 				a, n := drawSectorRange(t, dev, fmt.Sprint(i))

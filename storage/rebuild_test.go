@@ -308,7 +308,12 @@ func TestStampCache(t *testing.T) {
 		require.NoError(t, nor.Program(uint64(128+8*i), bytes.Repeat([]byte{0}, 8)))
 		c.Put("nor", 0, 64, "sum", nor.Stamp(0, 64), i)
 	}
-	require.Len(t, c.entries[stampKey{"nor", 0, 64, "sum"}], stampsPerRange)
+	require.Equal(t, stampsPerRange, c.rangeOf(stampKey{"nor", 0, 64, "sum"}).n)
+	for i := range stampsPerRange { // the newest, oldest first
+		v, ok := c.Get("nor", 0, 64, "sum", c.rangeOf(stampKey{"nor", 0, 64, "sum"}).es[i].stamp)
+		require.True(t, ok)
+		require.Equal(t, 6-stampsPerRange+i, v)
+	}
 	var nilCache *StampCache
 	nilCache.Put("nor", 0, 64, "sum", nor.Stamp(0, 64), 1)
 	_, ok = nilCache.Get("nor", 0, 64, "sum", nor.Stamp(0, 64))

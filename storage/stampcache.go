@@ -24,20 +24,77 @@ import (
 // again with bytes it held before (every recovery from a cut in an install
 // copies the same image anew), comparing being cheaper than hashing.
 type StampCache struct {
-	mu      sync.Mutex
-	entries map[stampKey][]stampEntry
-	content map[stampKey]*contentRange
+	mu sync.Mutex
+	// ranges and content are searched in order: a run checks a handful of
+	// ranges (an image, a slot or two, a bootloader), and a cold boot's
+	// cache (the first of a run) then costs two allocations, not a map's
+	// six.
+	ranges  []*stampRange
+	content []*contentRange
 	kept    uint64 // bytes held by content
+	// The first ranges live in the cache itself: a clean boot checks three
+	// (the image's digest, the jumps to the bootloader and to the image).
+	rangeBuf    [4]stampRange
+	rangePtrBuf [4]*stampRange
+}
+
+// stampRange is the entries of one range, the oldest first.
+type stampRange struct {
+	key stampKey
+	n   int
+	es  [stampsPerRange]stampEntry
 }
 
 // contentRange is what the cache knows of one range by content: the
 // contents it keeps (the newest last), and the values it has been given for
 // the range, to keep a content only once its value recurs: most contents a
 // sweep hashes are partial copies that never come back, and copying each
-// would cost more than the comparisons save.
+// would cost more than the comparisons save. The first value is kept on
+// its own, and seen made only for a second one.
 type contentRange struct {
-	kept []contentEntry
-	seen map[any]struct{}
+	key   stampKey
+	kept  []contentEntry
+	first any
+	seen  map[any]struct{}
+}
+
+// sawBefore records v as given for the range and reports whether it was
+// given before (since seen was last cleared).
+func (r *contentRange) sawBefore(v any) bool {
+	if r.seen == nil {
+		if r.first == nil {
+			r.first = v
+			return false
+		}
+		if r.first == v {
+			return true
+		}
+		r.seen = map[any]struct{}{r.first: {}}
+	}
+	_, recurs := r.seen[v]
+	if len(r.seen) >= seenPerRange {
+		clear(r.seen)
+	}
+	r.seen[v] = struct{}{}
+	return recurs
+}
+
+func (c *StampCache) rangeOf(k stampKey) *stampRange {
+	for _, r := range c.ranges {
+		if r.key == k {
+			return r
+		}
+	}
+	return nil
+}
+
+func (c *StampCache) contentOf(k stampKey) *contentRange {
+	for _, r := range c.content {
+		if r.key == k {
+			return r
+		}
+	}
+	return nil
 }
 
 type contentEntry struct {
@@ -78,7 +135,7 @@ const stampsPerRange = 4
 
 // NewStampCache returns an empty cache.
 func NewStampCache() *StampCache {
-	return &StampCache{} // maps made at the first Put: a clean boot's cache may hold one entry
+	return &StampCache{}
 }
 
 // Get returns the value stored for [addr, addr+n) of dev under tag with an
@@ -89,7 +146,11 @@ func (c *StampCache) Get(dev string, addr, n uint64, tag string, s Stamp) (any, 
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, e := range c.entries[stampKey{dev, addr, n, tag}] {
+	r := c.rangeOf(stampKey{dev, addr, n, tag})
+	if r == nil {
+		return nil, false
+	}
+	for _, e := range r.es[:r.n] {
 		if e.stamp.Equal(s) {
 			return e.value, true
 		}
@@ -106,14 +167,25 @@ func (c *StampCache) Put(dev string, addr, n uint64, tag string, s Stamp, v any)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	k := stampKey{dev, addr, n, tag}
-	if c.entries == nil {
-		c.entries = map[stampKey][]stampEntry{}
+	r := c.rangeOf(k)
+	if r == nil {
+		if i := len(c.ranges); i < len(c.rangeBuf) {
+			r = &c.rangeBuf[i]
+			if i == 0 {
+				c.ranges = c.rangePtrBuf[:0]
+			}
+		} else {
+			r = new(stampRange)
+		}
+		r.key = k
+		c.ranges = append(c.ranges, r)
 	}
-	es := c.entries[k]
-	if len(es) >= stampsPerRange {
-		es = append(es[:0:0], es[1:]...)
+	if r.n == stampsPerRange {
+		copy(r.es[:], r.es[1:])
+		r.n--
 	}
-	c.entries[k] = append(es, stampEntry{stamp: s, value: v})
+	r.es[r.n] = stampEntry{stamp: s, value: v}
+	r.n++
 }
 
 // GetByContent returns the value kept for [addr, addr+n) of dev under tag
@@ -124,7 +196,7 @@ func (c *StampCache) GetByContent(dev Device, addr, n uint64, tag string) (any, 
 		return nil, false
 	}
 	c.mu.Lock()
-	r := c.content[stampKey{dev.Name(), addr, n, tag}]
+	r := c.contentOf(stampKey{dev.Name(), addr, n, tag})
 	var kept []contentEntry
 	if r != nil {
 		kept = r.kept
@@ -157,19 +229,12 @@ func (c *StampCache) PutContent(dev Device, addr, n uint64, tag string, v any) {
 	}
 	k := stampKey{dev.Name(), addr, n, tag}
 	c.mu.Lock()
-	if c.content == nil {
-		c.content = map[stampKey]*contentRange{}
-	}
-	r := c.content[k]
+	r := c.contentOf(k)
 	if r == nil {
-		r = &contentRange{seen: map[any]struct{}{}}
-		c.content[k] = r
+		r = &contentRange{key: k}
+		c.content = append(c.content, r)
 	}
-	_, recurs := r.seen[v]
-	if len(r.seen) >= seenPerRange {
-		clear(r.seen)
-	}
-	r.seen[v] = struct{}{}
+	recurs := r.sawBefore(v)
 	c.mu.Unlock()
 	if !recurs {
 		return

@@ -64,3 +64,18 @@ func TestStampCacheByContent(t *testing.T) {
 	_, ok = none.GetByContent(a, 0, n, "sum")
 	require.False(t, ok)
 }
+
+// TestContentRangeSawBefore: a value recurs whether it came first, last or
+// between others, and the record starts over after seenPerRange values.
+func TestContentRangeSawBefore(t *testing.T) {
+	var r contentRange
+	require.False(t, r.sawBefore("A"))
+	require.True(t, r.sawBefore("A"), "the first value, on its own")
+	require.False(t, r.sawBefore("B"))
+	require.True(t, r.sawBefore("A"), "the first value, once there are two")
+	require.True(t, r.sawBefore("B"))
+	for i := range seenPerRange {
+		r.sawBefore(i)
+	}
+	require.False(t, r.sawBefore("A"), "forgotten when the record started over")
+}
