@@ -374,108 +374,137 @@ func chainParams(f *Firmware, d *sim.Descriptor) {
 	}
 }
 
-// checkChainExpect checks the chain profile's expectations: they name
-// firmware of the right stage.
-func (l *Loaded) checkChainExpect(e Expect) error {
+// chainStage checks that an expectation of the chain profile (kind) names
+// firmware of the right stage (a bootloader if boot).
+func (l *Loaded) chainStage(kind, name string, boot bool, pos strictyaml.Pos) error {
 	if l.Chain == nil {
-		return e.Pos.Errorf("%s: an expectation of the chain profile (device.profile: chain)", e.Kind)
+		return pos.Errorf("%s: an expectation of the chain profile (device.profile: chain)", kind)
 	}
-	stageOf := func(name string, boot bool) error {
-		if err := l.firmwareRef(name, e.Pos, e.Kind); err != nil {
+	if err := l.firmwareRef(name, pos, kind); err != nil {
+		return err
+	}
+	if l.Firmware.Get(name).isBootloader() != boot {
+		return pos.Errorf("%s: %s is not %s image", kind, name, map[bool]string{true: "a bootloader", false: "an application"}[boot])
+	}
+	return nil
+}
+
+// expectBootloader: the last bootloader to run (chain).
+type expectBootloader struct{ firmware string }
+
+func (expectBootloader) Kind() string     { return ExpBootloader }
+func (e expectBootloader) String() string { return "bootloader " + e.firmware }
+func (e expectBootloader) validate(l *Loaded, pos strictyaml.Pos) error {
+	return l.chainStage(ExpBootloader, e.firmware, true, pos)
+}
+func (e expectBootloader) judge(r *runner, res *Result) (bool, string) {
+	boots := chainBoots(r.l, res.Trace, res.Journal)
+	for i := len(boots) - 1; i >= 0; i-- {
+		if boots[i].bl != "" {
+			return boots[i].bl == e.firmware, "the last bootloader to run was " + boots[i].bl
+		}
+	}
+	return false, "no bootloader ran"
+}
+
+// expectPath: the (bootloader/application) pairs tried, in order (chain).
+type expectPath struct{ visits []string }
+
+func (expectPath) Kind() string     { return ExpPath }
+func (e expectPath) String() string { return "path " + strings.Join(e.visits, " ") }
+func (e expectPath) validate(l *Loaded, pos strictyaml.Pos) error {
+	if l.Chain == nil {
+		return pos.Errorf("%s: an expectation of the chain profile (device.profile: chain)", ExpPath)
+	}
+	for _, v := range e.visits {
+		bl, app, ok := strings.Cut(v, "/")
+		if !ok {
+			return pos.Errorf("path: visit %q: write bootloader/application (bootloader/ for a boot that started none)", v)
+		}
+		if err := l.chainStage(ExpPath, bl, true, pos); err != nil {
 			return err
 		}
-		if l.Firmware.Get(name).isBootloader() != boot {
-			return e.Pos.Errorf("%s: %s is not %s image", e.Kind, name, map[bool]string{true: "a bootloader", false: "an application"}[boot])
-		}
-		return nil
-	}
-	switch e.Kind {
-	case ExpBootloader:
-		return stageOf(e.Value, true)
-	case ExpPath:
-		for _, v := range e.List {
-			bl, app, ok := strings.Cut(v, "/")
-			if !ok {
-				return e.Pos.Errorf("path: visit %q: write bootloader/application (bootloader/ for a boot that started none)", v)
-			}
-			if err := stageOf(bl, true); err != nil {
-				return err
-			}
-			if app != "" {
-				if err := stageOf(app, false); err != nil {
-					return err
-				}
-			}
-		}
-	case ExpStored:
-		for _, n := range e.Stored.Bootloaders {
-			if err := stageOf(n, true); err != nil {
-				return err
-			}
-		}
-		for _, n := range e.Stored.Applications {
-			if err := stageOf(n, false); err != nil {
+		if app != "" {
+			if err := l.chainStage(ExpPath, app, false, pos); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
 }
-
-// chainExpect checks a chain expectation on a run's result.
-func (r *runner) chainExpect(e *Expect, res *Result) (bool, string) {
-	l := r.l
-	switch e.Kind {
-	case ExpBootloader:
-		boots := chainBoots(l, res.Trace, res.Journal)
-		for i := len(boots) - 1; i >= 0; i-- {
-			if boots[i].bl != "" {
-				return boots[i].bl == e.Value, "the last bootloader to run was " + boots[i].bl
-			}
-		}
-		return false, "no bootloader ran"
-	case ExpPath:
-		tr, err := BootTree(l, res)
-		if err != nil {
-			return false, err.Error()
-		}
-		var got []string
-		for _, v := range tr.Path {
-			got = append(got, v.Bootloader+"/"+v.Application)
-		}
-		return slices.Equal(got, e.List), "the path was " + strings.Join(got, " ")
-	case ExpStored:
-		rec := chain.Peek(r.m.Internal(), l.Chain)
-		if rec == nil {
-			return false, "no valid boot record"
-		}
-		name := func(boot bool, v uint64) string {
-			for _, f := range l.Firmware {
-				if f.isBootloader() == boot && f.Version == v {
-					return f.Name
-				}
-			}
-			return fmt.Sprintf("version %d", v)
-		}
-		ready := func(st *chain.StageState, boot bool) []string {
-			var out []string
-			for _, sl := range st.Slots {
-				if sl.Status == chain.Ready {
-					out = append(out, name(boot, sl.Version))
-				}
-			}
-			slices.Sort(out)
-			return out
-		}
-		gotB, gotA := ready(&rec.Boot, true), ready(&rec.App, false)
-		ok := true
-		if want := e.Stored.Bootloaders; want != nil {
-			ok = ok && slices.Equal(gotB, slices.Sorted(slices.Values(want)))
-		}
-		if want := e.Stored.Applications; want != nil {
-			ok = ok && slices.Equal(gotA, slices.Sorted(slices.Values(want)))
-		}
-		return ok, fmt.Sprintf("the record holds bootloaders [%s], applications [%s]", strings.Join(gotB, ", "), strings.Join(gotA, ", "))
+func (e expectPath) judge(r *runner, res *Result) (bool, string) {
+	tr, err := BootTree(r.l, res)
+	if err != nil {
+		return false, err.Error()
 	}
-	panic("scenarios: not a chain expectation: " + e.Kind)
+	var got []string
+	for _, v := range tr.Path {
+		got = append(got, v.Bootloader+"/"+v.Application)
+	}
+	return slices.Equal(got, e.visits), "the path was " + strings.Join(got, " ")
+}
+
+// expectStored: the versions the boot record holds as ready (chain).
+type expectStored struct{ StoredExpect }
+
+func (expectStored) Kind() string { return ExpStored }
+func (e expectStored) String() string {
+	var parts []string
+	if e.Bootloaders != nil {
+		parts = append(parts, "bootloaders ["+strings.Join(e.Bootloaders, ", ")+"]")
+	}
+	if e.Applications != nil {
+		parts = append(parts, "applications ["+strings.Join(e.Applications, ", ")+"]")
+	}
+	return "stored " + strings.Join(parts, " ")
+}
+func (e expectStored) validate(l *Loaded, pos strictyaml.Pos) error {
+	if l.Chain == nil {
+		return pos.Errorf("%s: an expectation of the chain profile (device.profile: chain)", ExpStored)
+	}
+	for _, n := range e.Bootloaders {
+		if err := l.chainStage(ExpStored, n, true, pos); err != nil {
+			return err
+		}
+	}
+	for _, n := range e.Applications {
+		if err := l.chainStage(ExpStored, n, false, pos); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+func (e expectStored) judge(r *runner, _ *Result) (bool, string) {
+	l := r.l
+	rec := chain.Peek(r.m.Internal(), l.Chain)
+	if rec == nil {
+		return false, "no valid boot record"
+	}
+	name := func(boot bool, v uint64) string {
+		for _, f := range l.Firmware {
+			if f.isBootloader() == boot && f.Version == v {
+				return f.Name
+			}
+		}
+		return fmt.Sprintf("version %d", v)
+	}
+	ready := func(st *chain.StageState, boot bool) []string {
+		var out []string
+		for _, sl := range st.Slots {
+			if sl.Status == chain.Ready {
+				out = append(out, name(boot, sl.Version))
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	gotB, gotA := ready(&rec.Boot, true), ready(&rec.App, false)
+	ok := true
+	if want := e.Bootloaders; want != nil {
+		ok = ok && slices.Equal(gotB, slices.Sorted(slices.Values(want)))
+	}
+	if want := e.Applications; want != nil {
+		ok = ok && slices.Equal(gotA, slices.Sorted(slices.Values(want)))
+	}
+	return ok, fmt.Sprintf("the record holds bootloaders [%s], applications [%s]", strings.Join(gotB, ", "), strings.Join(gotA, ", "))
 }

@@ -18,90 +18,10 @@ func (r *runner) expectations(res *Result) []Check {
 	var out []Check
 	for _, e := range r.expectList() {
 		c := Check{Text: e.String()}
-		c.Passed, c.Detail = r.expect(&e, res)
+		c.Passed, c.Detail = e.judge(r, res)
 		out = append(out, c)
 	}
 	return out
-}
-
-func (r *runner) expect(e *Expect, res *Result) (bool, string) {
-	m := r.m
-	switch e.Kind {
-	case ExpRunning:
-		want := e.Value
-		if want == "none" {
-			want = ""
-		}
-		if res.Running == want {
-			return true, ""
-		}
-		if res.Running == "" {
-			return false, "no application is running; the device is " + r.describe()
-		}
-		return false, "running " + res.Running
-	case ExpState:
-		return res.State == e.Value, "the device is " + r.describe()
-	case ExpLED:
-		got := ledAtEnd(res.Trace)
-		return got == e.Value, "LED1 is " + got + " at the end"
-	case ExpEvent:
-		n := countEvents(res.Trace, e.Value)
-		return e.Count.holds(int64(n)), fmt.Sprintf("seen %d times", n)
-	case ExpNoEvent:
-		n := countEvents(res.Trace, e.Value)
-		return n == 0, fmt.Sprintf("seen %d times", n)
-	case ExpBoots:
-		return e.Count.holds(int64(res.Boots)), fmt.Sprintf("%d boots", res.Boots)
-	case ExpSerial, ExpNoSerial:
-		found := false
-		for _, l := range res.Serial {
-			if strings.Contains(l.Text, e.Value) {
-				found = true
-				break
-			}
-		}
-		if e.Kind == ExpSerial {
-			return found, "not on the serial console"
-		}
-		return !found, "on the serial console"
-	case ExpTime:
-		return e.Count.holds(int64(res.VirtualTime)), "virtual time " + res.VirtualTime.String()
-	case ExpNoBrick:
-		inv := findInvariant(res.Invariants, InvNoBrick)
-		return inv.Status == StatusPass, inv.Status + ": " + inv.Detail
-	case ExpWeakness:
-		inv := findInvariant(res.Invariants, e.Value)
-		if r.sweepJudged() {
-			// Under injected faults a declared weakness may show or not:
-			// a sweep reports the points where it does, and fails none
-			// for it.
-			return true, fmt.Sprintf("%s: %s", inv.Status, inv.Detail)
-		}
-		return inv.Status == StatusWeakness, fmt.Sprintf("%s: %s", inv.Status, inv.Detail)
-	case ExpRegion:
-		return r.regionHolds(e.Region, m)
-	case ExpResult:
-		v := r.svc.Device(deviceID)
-		return int64(v.Result) == *e.Count.AtLeast, "the device reported " + resultText(v.Result)
-	case ExpDownloaded:
-		v := r.svc.Device(deviceID)
-		return e.Count.holds(v.BytesServed), fmt.Sprintf("%d bytes served", v.BytesServed)
-	case ExpService:
-		v := r.svc.Device(deviceID)
-		sv := e.Service
-		ok := (sv.Updated == nil || *sv.Updated == v.Updated) && (sv.Result == nil || *sv.Result == v.Result) &&
-			(sv.State == nil || *sv.State == v.State) && (sv.Notifications == nil || *sv.Notifications == v.Notifications)
-		return ok, fmt.Sprintf("updated=%v result=%d state=%d notifications=%d", v.Updated, v.Result, v.State, v.Notifications)
-	case ExpBootloader, ExpPath, ExpStored:
-		return r.chainExpect(e, res)
-	case ExpUpdateTime:
-		d, ok := r.updateTime(res)
-		if !ok {
-			return false, "the campaign's firmware never ran"
-		}
-		return e.Count.holds(int64(d)), "took " + d.String()
-	}
-	panic("scenarios: unknown expectation " + e.Kind)
 }
 
 func findInvariant(invs []InvariantResult, name string) InvariantResult {
@@ -183,7 +103,7 @@ func (r *runner) promised(name string) bool {
 
 func (r *runner) declaredWeakness(name string) bool {
 	for _, e := range r.expectList() {
-		if e.Kind == ExpWeakness && e.Value == name {
+		if w, ok := e.Expectation.(expectWeakness); ok && w.invariant == name {
 			return true
 		}
 	}

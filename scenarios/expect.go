@@ -2,10 +2,10 @@ package scenarios
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/bootsim/bootsim/strictyaml"
 	"github.com/bootsim/bootsim/units"
+	"github.com/invopop/jsonschema"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -34,20 +34,312 @@ const (
 	ExpStored     = "stored"
 )
 
-// Expect is one expectation, checked when the steps are done. It is
-// written as a word (no-brick) or a one-key mapping.
+// Expect is one expectation of a scenario, checked when its steps are done
+// (and, in a sweep section, after every recovery). It is written as a word
+// (no-brick) or a one-key mapping (running: app-v2); its Expectation says
+// what it checks.
 type Expect struct {
-	Kind string
-	// Value is the firmware, state, event name, serial text or invariant.
-	Value string
-	// Count bounds an event count, a boot count or a time.
-	Count   Bounds
-	Region  *RegionExpect
-	Service *ServiceExpect
-	// List is a path's visits ("bootloader/application").
-	List   []string
-	Stored *StoredExpect
-	Pos    strictyaml.Pos
+	Expectation
+	Pos strictyaml.Pos
+}
+
+// An Expectation is what one expectation checks. Each kind is a type of
+// this package and one entry of expectationKinds, which the decoder, the
+// reference and the schema read: a new kind touches nothing else.
+type Expectation interface {
+	// Kind is the word or key that writes the expectation.
+	Kind() string
+	// String renders the expectation as reports show it.
+	String() string
+	// validate checks the expectation against the scenario as it loads.
+	validate(l *Loaded, pos strictyaml.Pos) error
+	// judge checks the expectation on a finished run; found says what the
+	// run showed instead, or more.
+	judge(r *runner, res *Result) (ok bool, found string)
+}
+
+// expectationKind is one kind of expectation: how it is written, read,
+// documented and described in the schema.
+type expectationKind struct {
+	name string
+	word bool // written as a bare word, with no value
+	// decode reads the value of the one-key mapping (nil for a word).
+	decode func(d strictyaml.Decoder, v *yaml.Node) (Expectation, error)
+	ref    refEntry
+	// schema describes the expectation (the word, or the mapping of the
+	// name to its value); inline reflects a Go type.
+	schema func(name string, inline func(any) *jsonschema.Schema) *jsonschema.Schema
+}
+
+// expectationKinds is every kind of expectation, in the order the schema
+// lists them.
+var expectationKinds = []expectationKind{
+	{name: ExpNoBrick, word: true,
+		decode: func(strictyaml.Decoder, *yaml.Node) (Expectation, error) { return expectNoBrick{}, nil },
+		ref:    refEntry{"The no-brick invariant holds (it is checked anyway; listing it documents that the scenario relies on it).", "- no-brick"},
+		schema: func(name string, _ func(any) *jsonschema.Schema) *jsonschema.Schema {
+			return words("An invariant that must hold.", name)
+		}},
+	{name: ExpRunning,
+		decode: decodeWord(ExpRunning, func(v string) Expectation { return expectRunning{v} }),
+		ref:    refEntry{"This firmware runs at the end (none: nothing does).", "- running: app-v2"},
+		schema: valueSchema(str)},
+	{name: ExpState,
+		decode: decodeWord(ExpState, func(v string) Expectation { return expectState{v} }),
+		ref:    refEntry{"The device ends in this state.", "- state: halted"},
+		schema: valueSchema(str)},
+	{name: ExpLED,
+		decode: decodeWord(ExpLED, func(v string) Expectation { return expectLED{v} }),
+		ref:    refEntry{"LED1 at the end: sos (mbed_die blinks it when main returns: the classic dead end, a storage that does not initialise) or off.", "- led: sos"},
+		schema: valueSchema(func() *jsonschema.Schema { return words("", LEDSOS, LEDOff) })},
+	{name: ExpEvent, decode: decodeEvent,
+		ref: refEntry{"A milestone was reported (at least once, or a count or bounds).", "- event: {name: copy-begin, count: 2}"},
+		schema: valueSchema(func() *jsonschema.Schema {
+			return &jsonschema.Schema{AnyOf: []*jsonschema.Schema{str(), {
+				Type:                 "object",
+				Properties:           props("name", str(), "count", integer(), "at-least", integer(), "at-most", integer()),
+				Required:             []string{"name"},
+				AdditionalProperties: jsonschema.FalseSchema,
+			}}}
+		})},
+	{name: ExpNoEvent,
+		decode: decodeWord(ExpNoEvent, func(v string) Expectation { return expectNoEvent{v} }),
+		ref:    refEntry{"A milestone was never reported.", "- no-event: copy-begin"},
+		schema: valueSchema(str)},
+	{name: ExpBoots,
+		decode: decodeBoundsAs(false, func(b Bounds) Expectation { return expectBoots{b} }),
+		ref:    refEntry{"The number of boots, exactly or within bounds.", "- boots: 2"},
+		schema: valueSchema(bounds)},
+	{name: ExpSerial,
+		decode: decodeWord(ExpSerial, func(v string) Expectation { return expectSerial{text: v} }),
+		ref:    refEntry{"The serial console showed this text.", `- serial: "[DBG ] Active firmware up-to-date"`},
+		schema: valueSchema(str)},
+	{name: ExpNoSerial,
+		decode: decodeWord(ExpNoSerial, func(v string) Expectation { return expectSerial{text: v, never: true} }),
+		ref:    refEntry{"The serial console never showed this text.", `- no-serial: "Update image too large"`},
+		schema: valueSchema(str)},
+	{name: ExpRegion, decode: decodeRegion,
+		ref:    refEntry{"A region holds a firmware's bytes, is erased, or hashes to a SHA-256.", "- region: {region: slot-0, firmware: app-v2}"},
+		schema: inlineSchema(&RegionExpect{})},
+	{name: ExpWeakness,
+		decode: decodeWord(ExpWeakness, func(v string) Expectation { return expectWeakness{v} }),
+		ref:    refEntry{"An invariant the design may violate does so here: the run passes only if it is violated (WEAK).", "- weakness: authentic"},
+		schema: valueSchema(func() *jsonschema.Schema { return words("", Invariants...) })},
+	{name: ExpTime,
+		decode: decodeBoundsAs(true, func(b Bounds) Expectation { return expectTime{b} }),
+		ref:    refEntry{"The run's virtual time is within bounds.", "- time: {at-most: 1m}"},
+		schema: valueSchema(timeBounds)},
+	{name: ExpUpdateTime,
+		decode: decodeBoundsAs(true, func(b Bounds) Expectation { return expectUpdateTime{b} }),
+		ref:    refEntry{"Virtual time from the campaign to the new version running.", "- update-time: {at-most: 1m}"},
+		schema: valueSchema(timeBounds)},
+	{name: ExpResult, decode: decodeResult,
+		ref:    refEntry{"The update client's last result code (LwM2M).", "- result: 221"},
+		schema: valueSchema(integer)},
+	{name: ExpDownloaded,
+		decode: decodeBoundsAs(false, func(b Bounds) Expectation { return expectDownloaded{b} }),
+		ref:    refEntry{"Payload bytes the device downloaded.", "- downloaded: 215040"},
+		schema: valueSchema(bounds)},
+	{name: ExpService, decode: decodeService,
+		ref:    refEntry{"What the update service knows of the device.", "- service: {updated: true, result: 100}"},
+		schema: inlineSchema(&ServiceExpect{})},
+	{name: ExpBootloader,
+		decode: decodeWord(ExpBootloader, func(v string) Expectation { return expectBootloader{v} }),
+		ref:    refEntry{"Chain: the last bootloader version to run.", "- bootloader: bl-v1"},
+		schema: valueSchema(str)},
+	{name: ExpPath, decode: decodePath,
+		ref: refEntry{"Chain: the (bootloader/application) pairs tried, in order.", "- path: [bl-v2/app-v3, bl-v1/app-v3]"},
+		schema: valueSchema(func() *jsonschema.Schema {
+			minOne := uint64(1)
+			return &jsonschema.Schema{Type: "array", Items: str(), MinItems: &minOne}
+		})},
+	{name: ExpStored, decode: decodeStored,
+		ref:    refEntry{"Chain: the versions the boot record holds as ready.", "- stored: {applications: [app-v1]}"},
+		schema: inlineSchema(&StoredExpect{})},
+}
+
+// The expectations written as a word and as a one-key mapping, and the
+// reference's entries, as expectationKinds gives them.
+var (
+	expectWords, expectKeys = func() (words, keys []string) {
+		for _, k := range expectationKinds {
+			if k.word {
+				words = append(words, k.name)
+			} else {
+				keys = append(keys, k.name)
+			}
+		}
+		return words, keys
+	}()
+	expectRef = func() map[string]refEntry {
+		m := map[string]refEntry{}
+		for _, k := range expectationKinds {
+			m[k.name] = k.ref
+		}
+		return m
+	}()
+)
+
+// expectSchema is the JSON schema of one expectation.
+func expectSchema(inline func(any) *jsonschema.Schema) *jsonschema.Schema {
+	var one []*jsonschema.Schema
+	for _, k := range expectationKinds {
+		one = append(one, k.schema(k.name, inline))
+	}
+	return &jsonschema.Schema{OneOf: one}
+}
+
+// UnmarshalStrictYAML implements strictyaml.StrictUnmarshaler.
+func (e *Expect) UnmarshalStrictYAML(d strictyaml.Decoder, n *yaml.Node) error {
+	e.Pos = d.At(n)
+	kind, v, err := oneOf(d, n, "expectation", expectWords, expectKeys)
+	if err != nil {
+		return err
+	}
+	for _, k := range expectationKinds {
+		if k.name == kind {
+			e.Expectation, err = k.decode(d, v)
+			return err
+		}
+	}
+	panic("scenarios: expectation " + kind + " has no kind")
+}
+
+// valueSchema is the schema of a one-key mapping whose value s describes.
+func valueSchema(s func() *jsonschema.Schema) func(string, func(any) *jsonschema.Schema) *jsonschema.Schema {
+	return func(name string, _ func(any) *jsonschema.Schema) *jsonschema.Schema { return oneKey(name, s()) }
+}
+
+// inlineSchema is the schema of a one-key mapping whose value is the Go
+// type of v.
+func inlineSchema(v any) func(string, func(any) *jsonschema.Schema) *jsonschema.Schema {
+	return func(name string, inline func(any) *jsonschema.Schema) *jsonschema.Schema {
+		return oneKey(name, inline(v))
+	}
+}
+
+// decodeWord reads a non-empty string value into an expectation.
+func decodeWord(kind string, make func(string) Expectation) func(strictyaml.Decoder, *yaml.Node) (Expectation, error) {
+	return func(d strictyaml.Decoder, v *yaml.Node) (Expectation, error) {
+		var s string
+		if err := d.Decode(v, &s); err != nil {
+			return nil, err
+		}
+		if s == "" {
+			return nil, d.Errorf(v, "%s needs a value", kind)
+		}
+		return make(s), nil
+	}
+}
+
+// decodeBoundsAs reads bounds (of durations, with durations) into an
+// expectation.
+func decodeBoundsAs(durations bool, make func(Bounds) Expectation) func(strictyaml.Decoder, *yaml.Node) (Expectation, error) {
+	return func(d strictyaml.Decoder, v *yaml.Node) (Expectation, error) {
+		b, err := decodeBounds(d, v, durations)
+		if err != nil {
+			return nil, err
+		}
+		return make(b), nil
+	}
+}
+
+func decodeEvent(d strictyaml.Decoder, v *yaml.Node) (Expectation, error) {
+	one := int64(1)
+	if v.Kind == yaml.ScalarNode {
+		e := expectEvent{count: Bounds{AtLeast: &one}}
+		return e.withName(d, v)
+	}
+	var x struct {
+		Name    string `yaml:"name"`
+		Count   *int64 `yaml:"count"`
+		AtLeast *int64 `yaml:"at-least"`
+		AtMost  *int64 `yaml:"at-most"`
+	}
+	if err := d.Decode(v, &x); err != nil {
+		return nil, err
+	}
+	if x.Name == "" {
+		return nil, d.Errorf(v, "event needs a name")
+	}
+	e := expectEvent{name: x.Name, count: Bounds{AtLeast: x.AtLeast, AtMost: x.AtMost}}
+	if x.Count != nil {
+		if x.AtLeast != nil || x.AtMost != nil {
+			return nil, d.Errorf(v, "event takes count, or at-least and at-most, not both")
+		}
+		e.count = Bounds{AtLeast: x.Count, AtMost: x.Count}
+	}
+	if err := e.count.check(d, v); err != nil {
+		return nil, err
+	}
+	if e.count.AtLeast == nil && e.count.AtMost == nil {
+		e.count.AtLeast = &one
+	}
+	return e, nil
+}
+
+// withName reads the event's name from a scalar (event: copy-begin).
+func (e expectEvent) withName(d strictyaml.Decoder, v *yaml.Node) (Expectation, error) {
+	err := d.Decode(v, &e.name)
+	return e, err
+}
+
+func decodeResult(d strictyaml.Decoder, v *yaml.Node) (Expectation, error) {
+	var n int64
+	if err := d.Decode(v, &n); err != nil {
+		return nil, err
+	}
+	return expectResult{n}, nil
+}
+
+func decodeService(d strictyaml.Decoder, v *yaml.Node) (Expectation, error) {
+	var s ServiceExpect
+	if err := d.Decode(v, &s); err != nil {
+		return nil, err
+	}
+	if s == (ServiceExpect{}) {
+		return nil, d.Errorf(v, "service needs at least one of updated, result, state, notifications")
+	}
+	return expectService{s}, nil
+}
+
+func decodeRegion(d strictyaml.Decoder, v *yaml.Node) (Expectation, error) {
+	var r RegionExpect
+	if err := d.Decode(v, &r); err != nil {
+		return nil, err
+	}
+	set := 0
+	for _, b := range []bool{r.Firmware != "", r.Erased, r.SHA256 != ""} {
+		if b {
+			set++
+		}
+	}
+	if set != 1 {
+		return nil, d.Errorf(v, "a region expectation takes exactly one of firmware, erased or sha256")
+	}
+	return expectRegion{r}, nil
+}
+
+func decodePath(d strictyaml.Decoder, v *yaml.Node) (Expectation, error) {
+	var visits []string
+	if err := d.Decode(v, &visits); err != nil {
+		return nil, err
+	}
+	if len(visits) == 0 {
+		return nil, d.Errorf(v, "path needs at least one visit (bootloader/application)")
+	}
+	return expectPath{visits}, nil
+}
+
+func decodeStored(d strictyaml.Decoder, v *yaml.Node) (Expectation, error) {
+	var s StoredExpect
+	if err := d.Decode(v, &s); err != nil {
+		return nil, err
+	}
+	if s.Bootloaders == nil && s.Applications == nil {
+		return nil, d.Errorf(v, "stored needs bootloaders, applications or both")
+	}
+	return expectStored{s}, nil
 }
 
 // StoredExpect is what the chain's boot record holds as ready, by stage:
@@ -150,188 +442,4 @@ type RegionExpect struct {
 	Firmware string `yaml:"firmware,omitempty" jsonschema:"description=The region holds this firmware's image (in a slot: after its header)."`
 	Erased   bool   `yaml:"erased,omitempty"`
 	SHA256   string `yaml:"sha256,omitempty"`
-}
-
-// UnmarshalStrictYAML implements strictyaml.StrictUnmarshaler.
-// The expectations: written as a word, or as a one-key mapping.
-var (
-	expectWords = []string{ExpNoBrick}
-	expectKeys  = []string{ExpRunning, ExpState, ExpLED, ExpEvent, ExpNoEvent, ExpBoots, ExpSerial, ExpNoSerial, ExpRegion, ExpWeakness, ExpTime,
-		ExpResult, ExpService, ExpDownloaded, ExpUpdateTime, ExpBootloader, ExpPath, ExpStored}
-)
-
-func (e *Expect) UnmarshalStrictYAML(d strictyaml.Decoder, n *yaml.Node) error {
-	e.Pos = d.At(n)
-	kind, v, err := oneOf(d, n, "expectation", expectWords, expectKeys)
-	if err != nil {
-		return err
-	}
-	e.Kind = kind
-	switch kind {
-	case ExpPath:
-		if err := d.Decode(v, &e.List); err != nil {
-			return err
-		}
-		if len(e.List) == 0 {
-			return d.Errorf(v, "path needs at least one visit (bootloader/application)")
-		}
-	case ExpStored:
-		e.Stored = &StoredExpect{}
-		if err := d.Decode(v, e.Stored); err != nil {
-			return err
-		}
-		if e.Stored.Bootloaders == nil && e.Stored.Applications == nil {
-			return d.Errorf(v, "stored needs bootloaders, applications or both")
-		}
-	case ExpRunning, ExpState, ExpLED, ExpNoEvent, ExpSerial, ExpNoSerial, ExpWeakness, ExpBootloader:
-		if err := d.Decode(v, &e.Value); err != nil {
-			return err
-		}
-		if e.Value == "" {
-			return d.Errorf(v, "%s needs a value", kind)
-		}
-	case ExpEvent:
-		if v.Kind == yaml.ScalarNode {
-			one := int64(1)
-			e.Count.AtLeast = &one
-			return d.Decode(v, &e.Value)
-		}
-		var x struct {
-			Name    string `yaml:"name"`
-			Count   *int64 `yaml:"count"`
-			AtLeast *int64 `yaml:"at-least"`
-			AtMost  *int64 `yaml:"at-most"`
-		}
-		if err := d.Decode(v, &x); err != nil {
-			return err
-		}
-		if x.Name == "" {
-			return d.Errorf(v, "event needs a name")
-		}
-		e.Value = x.Name
-		e.Count = Bounds{AtLeast: x.AtLeast, AtMost: x.AtMost}
-		if x.Count != nil {
-			if x.AtLeast != nil || x.AtMost != nil {
-				return d.Errorf(v, "event takes count, or at-least and at-most, not both")
-			}
-			e.Count = Bounds{AtLeast: x.Count, AtMost: x.Count}
-		}
-		if err := e.Count.check(d, v); err != nil {
-			return err
-		}
-		if e.Count.AtLeast == nil && e.Count.AtMost == nil {
-			one := int64(1)
-			e.Count.AtLeast = &one
-		}
-	case ExpBoots, ExpDownloaded:
-		e.Count, err = decodeBounds(d, v, false)
-		return err
-	case ExpResult:
-		var n int64
-		if err := d.Decode(v, &n); err != nil {
-			return err
-		}
-		e.Count = Bounds{AtLeast: &n, AtMost: &n}
-	case ExpService:
-		e.Service = &ServiceExpect{}
-		if err := d.Decode(v, e.Service); err != nil {
-			return err
-		}
-		if *e.Service == (ServiceExpect{}) {
-			return d.Errorf(v, "service needs at least one of updated, result, state, notifications")
-		}
-	case ExpTime, ExpUpdateTime:
-		e.Count, err = decodeBounds(d, v, true)
-		return err
-	case ExpRegion:
-		e.Region = &RegionExpect{}
-		if err := d.Decode(v, e.Region); err != nil {
-			return err
-		}
-		set := 0
-		for _, b := range []bool{e.Region.Firmware != "", e.Region.Erased, e.Region.SHA256 != ""} {
-			if b {
-				set++
-			}
-		}
-		if set != 1 {
-			return d.Errorf(v, "a region expectation takes exactly one of firmware, erased or sha256")
-		}
-	}
-	return nil
-}
-
-// String renders the expectation as reports show it.
-func (e *Expect) String() string {
-	switch e.Kind {
-	case ExpNoBrick:
-		return "no-brick"
-	case ExpRunning:
-		return "running " + e.Value
-	case ExpBootloader:
-		return "bootloader " + e.Value
-	case ExpPath:
-		return "path " + strings.Join(e.List, " ")
-	case ExpStored:
-		var parts []string
-		if e.Stored.Bootloaders != nil {
-			parts = append(parts, "bootloaders ["+strings.Join(e.Stored.Bootloaders, ", ")+"]")
-		}
-		if e.Stored.Applications != nil {
-			parts = append(parts, "applications ["+strings.Join(e.Stored.Applications, ", ")+"]")
-		}
-		return "stored " + strings.Join(parts, " ")
-	case ExpState:
-		return "state " + e.Value
-	case ExpLED:
-		return "LED1 " + e.Value
-	case ExpEvent:
-		return fmt.Sprintf("event %s count %s", e.Value, e.Count)
-	case ExpNoEvent:
-		return "no event " + e.Value
-	case ExpBoots:
-		return "boots " + e.Count.String()
-	case ExpSerial:
-		return fmt.Sprintf("serial shows %q", e.Value)
-	case ExpNoSerial:
-		return fmt.Sprintf("serial never shows %q", e.Value)
-	case ExpWeakness:
-		return "known weakness " + e.Value
-	case ExpResult:
-		return fmt.Sprintf("update result %d", *e.Count.AtLeast)
-	case ExpDownloaded:
-		return "payload bytes served " + e.Count.String()
-	case ExpService:
-		var parts []string
-		sv := e.Service
-		if sv.Updated != nil {
-			parts = append(parts, fmt.Sprintf("updated=%v", *sv.Updated))
-		}
-		if sv.Result != nil {
-			parts = append(parts, fmt.Sprintf("result=%d", *sv.Result))
-		}
-		if sv.State != nil {
-			parts = append(parts, fmt.Sprintf("state=%d", *sv.State))
-		}
-		if sv.Notifications != nil {
-			parts = append(parts, fmt.Sprintf("notifications=%d", *sv.Notifications))
-		}
-		return "service sees " + strings.Join(parts, " ")
-	case ExpTime, ExpUpdateTime:
-		what := "virtual time "
-		if e.Kind == ExpUpdateTime {
-			what = "time to update "
-		}
-		return what + e.Count.format(func(v int64) string { return units.Duration(v).String() })
-	case ExpRegion:
-		r := e.Region
-		switch {
-		case r.Firmware != "":
-			return fmt.Sprintf("region %s holds %s", r.Region, r.Firmware)
-		case r.Erased:
-			return fmt.Sprintf("region %s is erased", r.Region)
-		}
-		return fmt.Sprintf("region %s has sha256 %s", r.Region, r.SHA256)
-	}
-	return e.Kind
 }

@@ -2,7 +2,6 @@ package scenarios
 
 import (
 	"bytes"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"go.yaml.in/yaml/v3"
@@ -607,44 +606,7 @@ func (l *Loaded) checkCampaign(c *Campaign) error {
 	return nil
 }
 
-func (l *Loaded) checkExpect(e Expect) error {
-	switch e.Kind {
-	case ExpEvent, ExpNoEvent:
-		return checkMilestone(e.Value, e.Pos, e.Kind)
-	case ExpRunning:
-		if e.Value == "none" {
-			return nil
-		}
-		return l.firmwareRef(e.Value, e.Pos, "running")
-	case ExpBootloader, ExpPath, ExpStored:
-		return l.checkChainExpect(e)
-	case ExpState:
-		if !slices.Contains(stateNames(), e.Value) {
-			return e.Pos.Errorf("state %q: want one of %s", e.Value, strings.Join(stateNames(), ", "))
-		}
-	case ExpLED:
-		if e.Value != LEDSOS && e.Value != LEDOff {
-			return e.Pos.Errorf("led %q: want %s (mbed_die's pattern) or %s", e.Value, LEDSOS, LEDOff)
-		}
-	case ExpWeakness:
-		if !slices.Contains(Invariants, e.Value) {
-			return e.Pos.Errorf("weakness %q: want an invariant: %s", e.Value, strings.Join(Invariants, ", "))
-		}
-	case ExpRegion:
-		if _, err := l.region(e.Region.Region, e.Pos); err != nil {
-			return err
-		}
-		if e.Region.Firmware != "" {
-			return l.firmwareRef(e.Region.Firmware, e.Pos, "region")
-		}
-		if e.Region.SHA256 != "" {
-			if b, err := hex.DecodeString(e.Region.SHA256); err != nil || len(b) != 32 {
-				return e.Pos.Errorf("sha256: want 64 hex digits")
-			}
-		}
-	}
-	return nil
-}
+func (l *Loaded) checkExpect(e Expect) error { return e.validate(l, e.Pos) }
 
 // ErrNotFound is returned for a scenario name the library does not have.
 var ErrNotFound = errors.New("no such scenario")

@@ -45,29 +45,6 @@ var condRef = map[string]refEntry{
 	CondState:      {"The device is in this state.", "until: {state: dead-end}"},
 }
 
-// expectRef documents every expectation.
-var expectRef = map[string]refEntry{
-	ExpNoBrick:    {"The no-brick invariant holds (it is checked anyway; listing it documents that the scenario relies on it).", "- no-brick"},
-	ExpRunning:    {"This firmware runs at the end (none: nothing does).", "- running: app-v2"},
-	ExpState:      {"The device ends in this state.", "- state: halted"},
-	ExpLED:        {"LED1 at the end: sos (mbed_die blinks it when main returns: the classic dead end, a storage that does not initialise) or off.", "- led: sos"},
-	ExpEvent:      {"A milestone was reported (at least once, or a count or bounds).", "- event: {name: copy-begin, count: 2}"},
-	ExpNoEvent:    {"A milestone was never reported.", "- no-event: copy-begin"},
-	ExpBoots:      {"The number of boots, exactly or within bounds.", "- boots: 2"},
-	ExpSerial:     {"The serial console showed this text.", `- serial: "[DBG ] Active firmware up-to-date"`},
-	ExpNoSerial:   {"The serial console never showed this text.", `- no-serial: "Update image too large"`},
-	ExpRegion:     {"A region holds a firmware's bytes, is erased, or hashes to a SHA-256.", "- region: {region: slot-0, firmware: app-v2}"},
-	ExpWeakness:   {"An invariant the design may violate does so here: the run passes only if it is violated (WEAK).", "- weakness: authentic"},
-	ExpTime:       {"The run's virtual time is within bounds.", "- time: {at-most: 1m}"},
-	ExpResult:     {"The update client's last result code (LwM2M).", "- result: 221"},
-	ExpService:    {"What the update service knows of the device.", "- service: {updated: true, result: 100}"},
-	ExpDownloaded: {"Payload bytes the device downloaded.", "- downloaded: 215040"},
-	ExpUpdateTime: {"Virtual time from the campaign to the new version running.", "- update-time: {at-most: 1m}"},
-	ExpBootloader: {"Chain: the last bootloader version to run.", "- bootloader: bl-v1"},
-	ExpPath:       {"Chain: the (bootloader/application) pairs tried, in order.", "- path: [bl-v2/app-v3, bl-v1/app-v3]"},
-	ExpStored:     {"Chain: the versions the boot record holds as ready.", "- stored: {applications: [app-v1]}"},
-}
-
 // invariantRef documents the invariants.
 var invariantRef = map[string]string{
 	InvNoBrick:     "After a power cycle an application of the vendor's runs again, within the recovery budget.",

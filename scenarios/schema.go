@@ -151,24 +151,7 @@ func mapType(r *jsonschema.Reflector, t reflect.Type) *jsonschema.Schema {
 			AdditionalProperties: jsonschema.FalseSchema,
 		}}}
 	case reflect.TypeFor[Expect]():
-		minOne := uint64(1)
-		event := &jsonschema.Schema{AnyOf: []*jsonschema.Schema{str(), {
-			Type:                 "object",
-			Properties:           props("name", str(), "count", integer(), "at-least", integer(), "at-most", integer()),
-			Required:             []string{"name"},
-			AdditionalProperties: jsonschema.FalseSchema,
-		}}}
-		return &jsonschema.Schema{OneOf: []*jsonschema.Schema{
-			words("An invariant that must hold.", ExpNoBrick),
-			oneKey(ExpRunning, str()), oneKey(ExpState, str()), oneKey(ExpLED, words("", LEDSOS, LEDOff)), oneKey(ExpEvent, event), oneKey(ExpNoEvent, str()),
-			oneKey(ExpBoots, bounds()), oneKey(ExpSerial, str()), oneKey(ExpNoSerial, str()),
-			oneKey(ExpRegion, inline(&RegionExpect{})), oneKey(ExpWeakness, words("", Invariants...)),
-			oneKey(ExpTime, timeBounds()), oneKey(ExpUpdateTime, timeBounds()),
-			oneKey(ExpResult, integer()), oneKey(ExpDownloaded, bounds()),
-			oneKey(ExpService, inline(&ServiceExpect{})),
-			oneKey(ExpBootloader, str()), oneKey(ExpPath, &jsonschema.Schema{Type: "array", Items: str(), MinItems: &minOne}),
-			oneKey(ExpStored, inline(&StoredExpect{})),
-		}}
+		return expectSchema(inline)
 	}
 	return nil
 }

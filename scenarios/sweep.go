@@ -63,7 +63,7 @@ func (l *Loaded) sweepPolicy() *Sweep {
 	p.Boots = l.prof.recoveryBoots(l)
 	if l.Scenario.Sweep == nil {
 		for _, e := range l.Expect {
-			if e.Kind == ExpWeakness {
+			if e.Kind() == ExpWeakness {
 				p.Expect = append(p.Expect, e)
 			}
 		}
@@ -112,7 +112,7 @@ func (l *Loaded) checkSweep() error {
 		if err := l.checkExpect(e); err != nil {
 			return err
 		}
-		if e.Kind == ExpUpdateTime {
+		if e.Kind() == ExpUpdateTime {
 			return e.Pos.Errorf("sweep.expect: update-time measures the scenario's campaign, not a recovery")
 		}
 	}
