@@ -160,7 +160,8 @@ func (l *Loaded) checkAttack(a *Attack) error {
 // the sotp-intact invariant then says nothing of the design.
 func (l *Loaded) damagesSOTP() bool {
 	return slices.ContainsFunc(l.Steps, func(st Step) bool {
-		return st.Kind == StepAttack && (st.Attack.Kind == AttackEraseSOTP || st.Attack.Kind == AttackTearSOTP)
+		a, ok := st.Action.(stepAttack)
+		return ok && (a.a.Kind == AttackEraseSOTP || a.a.Kind == AttackTearSOTP)
 	})
 }
 

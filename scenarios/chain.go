@@ -58,10 +58,11 @@ func (chainProfile) checkFactory(l *Loaded) error {
 }
 
 func (chainProfile) checkStep(l *Loaded, st Step) error {
+	c, ok := st.Action.(stepCampaign)
 	switch {
-	case st.Kind == StepCampaign && st.Campaign.Manifest == "v3":
+	case ok && c.c.Manifest == "v3":
 		return st.Pos.Errorf("campaign: the chain profile's versions are v1 timestamps (the firmware's version); use a v1 manifest")
-	case st.Kind == StepCampaign && st.Campaign.Payload == PayloadEmpty:
+	case ok && c.c.Payload == PayloadEmpty:
 		return st.Pos.Errorf("campaign: an empty payload erases a classic candidate slot; the chain profile has none")
 	}
 	return nil

@@ -445,70 +445,7 @@ func stateNames() []string {
 	return out
 }
 
-func (l *Loaded) checkStep(st Step) error {
-	switch st.Kind {
-	case StepFault:
-		if err := l.CheckRule(st.Fault); err != nil {
-			return st.Pos.Errorf("fault %q: %v", st.FaultSrc, err)
-		}
-	case StepPowerCut:
-		if p := st.PowerCut; p != nil && p.Event != "" {
-			if err := checkMilestone(p.Event, st.Pos, "power-cut event"); err != nil {
-				return err
-			}
-		}
-		if p := st.PowerCut; p != nil && p.rule != nil && p.Rule != "" {
-			if err := l.CheckRule(p.rule); err != nil {
-				return st.Pos.Errorf("power-cut rule %q: %v", p.Rule, err)
-			}
-		}
-		if p := st.PowerCut; p != nil {
-			for _, m := range []*OpMatch{p.Before, p.After, p.Torn} {
-				if err := l.checkMatch(m, st.Pos); err != nil {
-					return err
-				}
-			}
-		}
-	case StepWait:
-		if st.Wait.Until != nil {
-			return l.checkCondition(st.Wait.Until)
-		}
-	case StepCorrupt:
-		c := st.Corrupt
-		r, err := l.region(c.Region, c.pos)
-		if err != nil {
-			return err
-		}
-		if c.Bits < 0 || c.Bits > 1<<20 {
-			return c.pos.Errorf("bits: want 0..%d", 1<<20)
-		}
-		if c.Bits == 0 && uint64(c.Offset) >= r.Size {
-			return c.pos.Errorf("offset %s is outside region %s (%s)", c.Offset, c.Region, units.Size(r.Size))
-		}
-		if c.Bit > 7 {
-			return c.pos.Errorf("bit %d: want 0..7", c.Bit)
-		}
-	case StepRemoveSD, StepInsertSD:
-		if l.Board.External.Get(sim.DeviceSD) == nil {
-			return st.Pos.Errorf("%s: board %s has no SD card", st.Kind, l.Board.Name)
-		}
-	case StepCampaign:
-		if err := l.prof.checkStep(l, st); err != nil {
-			return err
-		}
-		return l.checkCampaign(st.Campaign)
-	case StepAttack:
-		return l.checkAttack(st.Attack)
-	case StepApp:
-		if err := l.prof.checkStep(l, st); err != nil {
-			return err
-		}
-		if st.App.Plant != "" {
-			return l.firmwareRef(st.App.Plant, st.App.pos, "app.plant")
-		}
-	}
-	return nil
-}
+func (l *Loaded) checkStep(st Step) error { return st.validate(l, st.Pos) }
 
 // Defaults of the device's provisioning and link.
 const (

@@ -189,8 +189,8 @@ func (classicProfile) checkFactory(l *Loaded) error {
 }
 
 func (classicProfile) checkStep(l *Loaded, st Step) error {
-	if st.Kind == StepApp && st.App.Confirm {
-		return st.App.pos.Errorf("app: confirm belongs to the chain profile")
+	if a, ok := st.Action.(stepApp); ok && a.a.Confirm {
+		return a.a.pos.Errorf("app: confirm belongs to the chain profile")
 	}
 	return nil
 }

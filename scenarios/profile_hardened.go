@@ -118,8 +118,8 @@ func (hardenedProfile) checkFactory(l *Loaded) error {
 }
 
 func (hardenedProfile) checkStep(l *Loaded, st Step) error {
-	if st.Kind == StepApp && st.App.Confirm {
-		return st.App.pos.Errorf("app: confirm belongs to the chain profile; a hardened application confirms itself once registered (firmware confirm: never to stop it)")
+	if a, ok := st.Action.(stepApp); ok && a.a.Confirm {
+		return a.a.pos.Errorf("app: confirm belongs to the chain profile; a hardened application confirms itself once registered (firmware confirm: never to stop it)")
 	}
 	return nil
 }

@@ -15,23 +15,6 @@ type refEntry struct {
 	meaning, example string
 }
 
-// stepRef documents every step (TestReferenceIsComplete fails on a step
-// without an entry).
-var stepRef = map[string]refEntry{
-	StepPowerOn:  {"Power the device on; the boot starts at the image at address 0.", "- power-on"},
-	StepPowerCut: {"Cut power now, or armed: before, after or in the middle (torn) of a matching storage op, at a milestone, or after a delay; the next power-on is a step of its own.", "- power-cut: {torn: {op: program, region: active-app, nth: 5}, seed: 7}"},
-	StepRemoveSD: {"Pull the SD card out (reads and writes fail until it goes back).", "- remove-sd"},
-	StepInsertSD: {"Put the SD card back.", "- insert-sd"},
-	StepReset:    {"Reset the device from outside: pin (the reset button), brown-out, or debugger (a probe's SYSRESETREQ, which the MCU records as a software reset).", "- reset: pin"},
-	StepWait:     {"Let time pass: a duration, or until a condition holds (the step fails at its timeout, default 10m).", "- wait: {until: {event: registered}, timeout: 30s}"},
-	StepCorrupt:  {"Flip bits of a region, at an offset or at seeded places (retention loss, a probe).", "- corrupt: {region: active-header, bits: 40, seed: 1}"},
-	StepFault:    {"Arm a fault rule for the rest of the run (the rule language of --cut); a rule that never fires is reported. kind=read selects reads (counted on their own; modes io-error and bit-flip).", "- fault: kind=program,region=slot-0,nth=3,mode=bit-flip,seed=1"},
-	StepCampaign: {"Start an update campaign on the service: a firmware, a manifest format, an attack on the manifest.", "- campaign: {firmware: app-v2}"},
-	StepNetwork:  {"Take the device's link down or up, or make it corrupt, slow or stall.", "- network: down"},
-	StepApp:      {"Make the running application do something: crash, confirm itself (chain), or plant an image as a compromised application would.", "- app: {plant: evil}"},
-	StepAttack:   {"An attacker with the storage in hand: plant an image (with this device's header or a forged one), truncate or swap the slots, erase or tear SOTP or the chain's boot record.", "- attack: {plant: app-v1, header: device}"},
-}
-
 // condRef documents every wait condition.
 var condRef = map[string]refEntry{
 	CondAppRunning: {"An application is running.", "until: app-running"},

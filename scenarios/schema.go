@@ -109,37 +109,9 @@ func mapType(r *jsonschema.Reflector, t reflect.Type) *jsonschema.Schema {
 		return &jsonschema.Schema{Type: "object", Description: "Configuration keys and their values.",
 			AdditionalProperties: size()}
 	case reflect.TypeFor[Condition]():
-		return &jsonschema.Schema{OneOf: []*jsonschema.Schema{
-			words("A state to wait for.", CondAppRunning, CondHalted, CondOff, CondLockedUp),
-			oneKey(CondEvent, str()), oneKey(CondRunning, str()), oneKey(CondBoots, integer()),
-			oneKey(CondSerial, str()), oneKey(CondState, str()),
-		}}
+		return conditionSchema()
 	case reflect.TypeFor[Step]():
-		wait := &jsonschema.Schema{OneOf: []*jsonschema.Schema{duration(), {
-			Type:                 "object",
-			Properties:           props("until", mapType(r, reflect.TypeFor[Condition]()), "timeout", duration()),
-			Required:             []string{"until"},
-			AdditionalProperties: jsonschema.FalseSchema,
-		}}}
-		return &jsonschema.Schema{OneOf: []*jsonschema.Schema{
-			words("A step without arguments.", StepPowerOn, StepPowerCut, StepRemoveSD, StepInsertSD),
-			oneKey(StepPowerCut, inline(&PowerCut{})),
-			oneKey(StepReset, words("", "pin", "brown-out", "debugger")),
-			oneKey(StepWait, wait),
-			oneKey(StepCorrupt, inline(&Corrupt{})),
-			oneKey(StepFault, &jsonschema.Schema{Type: "string", Description: "A fault rule: kind=program,region=slot-0,nth=3,mode=bit-flip,seed=1."}),
-			oneKey(StepCampaign, inline(&Campaign{})),
-			oneKey(StepNetwork, &jsonschema.Schema{OneOf: []*jsonschema.Schema{
-				words("", "down", "up"),
-				{Type: "object", Properties: props("corrupt", size(), "bandwidth", integer(), "latency", duration(), "stall", duration()), AdditionalProperties: jsonschema.FalseSchema},
-			}}),
-			oneKey(StepApp, &jsonschema.Schema{OneOf: []*jsonschema.Schema{words("", "crash", "confirm"), oneKey("plant", str())}}),
-			oneKey(StepAttack, &jsonschema.Schema{OneOf: []*jsonschema.Schema{
-				words("An attack on the device's state: SOTP, or the chain's boot record.", stateAttacks...),
-				{Type: "object", Properties: props("plant", str(), "header", words("", "device", "forged")), Required: []string{"plant"}, AdditionalProperties: jsonschema.FalseSchema},
-				{Type: "object", Properties: props("truncate", size()), Required: []string{"truncate"}, AdditionalProperties: jsonschema.FalseSchema},
-			}}),
-		}}
+		return stepSchema(inline)
 	case reflect.TypeFor[Authorization]():
 		return &jsonschema.Schema{OneOf: []*jsonschema.Schema{words("", "grant", "deny"), oneKey("delay", duration())}}
 	case reflect.TypeFor[SourceSpec]():
@@ -154,4 +126,22 @@ func mapType(r *jsonschema.Reflector, t reflect.Type) *jsonschema.Schema {
 		return expectSchema(inline)
 	}
 	return nil
+}
+
+// conditionSchema is the JSON schema of a wait condition.
+func conditionSchema() *jsonschema.Schema {
+	return &jsonschema.Schema{OneOf: []*jsonschema.Schema{
+		words("A state to wait for.", CondAppRunning, CondHalted, CondOff, CondLockedUp),
+		oneKey(CondEvent, str()), oneKey(CondRunning, str()), oneKey(CondBoots, integer()),
+		oneKey(CondSerial, str()), oneKey(CondState, str()),
+	}}
+}
+
+// attackSchema is the JSON schema of an attack step's value.
+func attackSchema() *jsonschema.Schema {
+	return &jsonschema.Schema{OneOf: []*jsonschema.Schema{
+		words("An attack on the device's state: SOTP, or the chain's boot record.", stateAttacks...),
+		{Type: "object", Properties: props("plant", str(), "header", words("", "device", "forged")), Required: []string{"plant"}, AdditionalProperties: jsonschema.FalseSchema},
+		{Type: "object", Properties: props("truncate", size()), Required: []string{"truncate"}, AdditionalProperties: jsonschema.FalseSchema},
+	}}
 }

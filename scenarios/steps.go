@@ -6,6 +6,7 @@ import (
 	"github.com/bootsim/bootsim/storage"
 	"github.com/bootsim/bootsim/strictyaml"
 	"github.com/bootsim/bootsim/units"
+	"github.com/invopop/jsonschema"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -21,28 +22,134 @@ const (
 	StepFault    = "fault"
 )
 
-// Step is one step of a scenario. It is written as a bare word
-// ("power-on") or a one-key mapping ("wait: 2s", "power-cut: {after: …}").
+// Step is one step of a scenario, at its place in the file. It is written
+// as a bare word ("power-on") or a one-key mapping ("wait: 2s",
+// "power-cut: {after: …}"); its Action says what it does.
 type Step struct {
-	Kind     string
-	PowerCut *PowerCut // power-cut with a mapping (nil: cut now)
-	Reset    string    // reset: pin | brown-out | debugger
-	Wait     *Wait
-	Corrupt  *Corrupt
-	Fault    *storage.Rule // fault: a fault rule, armed for the rest of the run
-	FaultSrc string
-	Campaign *Campaign
-	Network  *Network
-	App      *AppAction
-	Attack   *Attack
-	Pos      strictyaml.Pos
+	Action
+	Pos strictyaml.Pos
 }
 
-// The steps and the wait conditions: written as a word, or as a one-key
-// mapping.
+// An Action is what one step does. Each kind is a type of this package and
+// one entry of stepKinds, which the decoder, the reference and the schema
+// read: a new kind touches nothing else.
+type Action interface {
+	// Kind is the word or key that writes the step.
+	Kind() string
+	// String renders the step as reports show it.
+	String() string
+	// validate checks the step against the scenario as it loads; pos is
+	// the step's place in the file.
+	validate(l *Loaded, pos strictyaml.Pos) error
+	// run plays the step on the run's device.
+	run(r *runner) error
+}
+
+// stepKind is one kind of step: how it is written, read, documented and
+// described in the schema.
+type stepKind struct {
+	name string
+	// word, if not nil, makes the step written as a bare word.
+	word func() Action
+	// decode, if not nil, reads the value of the step's one-key mapping;
+	// schema describes that value (inline reflects a Go type).
+	decode func(d strictyaml.Decoder, v *yaml.Node) (Action, error)
+	schema func(inline func(any) *jsonschema.Schema) *jsonschema.Schema
+	ref    refEntry
+}
+
+// stepKinds is every kind of step, in the order the schema lists them.
+var stepKinds = []stepKind{
+	{name: StepPowerOn, word: func() Action { return stepPowerOn{} },
+		ref: refEntry{"Power the device on; the boot starts at the image at address 0.", "- power-on"}},
+	{name: StepPowerCut, word: func() Action { return stepPowerCut{} },
+		decode: decodeInto(func(p *PowerCut) Action { return stepPowerCut{p} }),
+		schema: func(inline func(any) *jsonschema.Schema) *jsonschema.Schema { return inline(&PowerCut{}) },
+		ref:    refEntry{"Cut power now, or armed: before, after or in the middle (torn) of a matching storage op, at a milestone, or after a delay; the next power-on is a step of its own.", "- power-cut: {torn: {op: program, region: active-app, nth: 5}, seed: 7}"}},
+	{name: StepReset, decode: decodeReset,
+		schema: func(func(any) *jsonschema.Schema) *jsonschema.Schema {
+			return words("", "pin", "brown-out", "debugger")
+		},
+		ref: refEntry{"Reset the device from outside: pin (the reset button), brown-out, or debugger (a probe's SYSRESETREQ, which the MCU records as a software reset).", "- reset: pin"}},
+	{name: StepWait, decode: decodeInto(func(w *Wait) Action { return stepWait{w} }),
+		schema: func(func(any) *jsonschema.Schema) *jsonschema.Schema {
+			return &jsonschema.Schema{OneOf: []*jsonschema.Schema{duration(), {
+				Type:                 "object",
+				Properties:           props("until", conditionSchema(), "timeout", duration()),
+				Required:             []string{"until"},
+				AdditionalProperties: jsonschema.FalseSchema,
+			}}}
+		},
+		ref: refEntry{"Let time pass: a duration, or until a condition holds (the step fails at its timeout, default 10m).", "- wait: {until: {event: registered}, timeout: 30s}"}},
+	{name: StepCorrupt, decode: decodeCorrupt,
+		schema: func(inline func(any) *jsonschema.Schema) *jsonschema.Schema { return inline(&Corrupt{}) },
+		ref:    refEntry{"Flip bits of a region, at an offset or at seeded places (retention loss, a probe).", "- corrupt: {region: active-header, bits: 40, seed: 1}"}},
+	{name: StepFault, decode: decodeFault,
+		schema: func(func(any) *jsonschema.Schema) *jsonschema.Schema {
+			return &jsonschema.Schema{Type: "string", Description: "A fault rule: kind=program,region=slot-0,nth=3,mode=bit-flip,seed=1."}
+		},
+		ref: refEntry{"Arm a fault rule for the rest of the run (the rule language of --cut); a rule that never fires is reported. kind=read selects reads (counted on their own; modes io-error and bit-flip).", "- fault: kind=program,region=slot-0,nth=3,mode=bit-flip,seed=1"}},
+	{name: StepCampaign, decode: decodeInto(func(c *Campaign) Action { return stepCampaign{c} }),
+		schema: func(inline func(any) *jsonschema.Schema) *jsonschema.Schema { return inline(&Campaign{}) },
+		ref:    refEntry{"Start an update campaign on the service: a firmware, a manifest format, an attack on the manifest.", "- campaign: {firmware: app-v2}"}},
+	{name: StepNetwork, decode: decodeInto(func(n *Network) Action { return stepNetwork{n} }),
+		schema: func(func(any) *jsonschema.Schema) *jsonschema.Schema {
+			return &jsonschema.Schema{OneOf: []*jsonschema.Schema{
+				words("", "down", "up"),
+				{Type: "object", Properties: props("corrupt", size(), "bandwidth", integer(), "latency", duration(), "stall", duration()), AdditionalProperties: jsonschema.FalseSchema},
+			}}
+		},
+		ref: refEntry{"Take the device's link down or up, or make it corrupt, slow or stall.", "- network: down"}},
+	{name: StepApp, decode: decodeInto(func(a *AppAction) Action { return stepApp{a} }),
+		schema: func(func(any) *jsonschema.Schema) *jsonschema.Schema {
+			return &jsonschema.Schema{OneOf: []*jsonschema.Schema{words("", "crash", "confirm"), oneKey("plant", str())}}
+		},
+		ref: refEntry{"Make the running application do something: crash, confirm itself (chain), or plant an image as a compromised application would.", "- app: {plant: evil}"}},
+	{name: StepAttack, decode: decodeInto(func(a *Attack) Action { return stepAttack{a} }),
+		schema: func(func(any) *jsonschema.Schema) *jsonschema.Schema { return attackSchema() },
+		ref:    refEntry{"An attacker with the storage in hand: plant an image (with this device's header or a forged one), truncate or swap the slots, erase or tear SOTP or the chain's boot record.", "- attack: {plant: app-v1, header: device}"}},
+	{name: StepRemoveSD, word: func() Action { return stepSD{} },
+		ref: refEntry{"Pull the SD card out (reads and writes fail until it goes back).", "- remove-sd"}},
+	{name: StepInsertSD, word: func() Action { return stepSD{insert: true} },
+		ref: refEntry{"Put the SD card back.", "- insert-sd"}},
+}
+
+// The steps written as a word and as a one-key mapping, and the
+// reference's entries, as stepKinds gives them.
 var (
-	stepWords = []string{StepPowerOn, StepPowerCut, StepRemoveSD, StepInsertSD}
-	stepKeys  = []string{StepPowerCut, StepReset, StepWait, StepCorrupt, StepFault, StepCampaign, StepNetwork, StepApp, StepAttack}
+	stepWords, stepKeys = func() (words, keys []string) {
+		for _, k := range stepKinds {
+			if k.word != nil {
+				words = append(words, k.name)
+			}
+			if k.decode != nil {
+				keys = append(keys, k.name)
+			}
+		}
+		return words, keys
+	}()
+	stepRef = func() map[string]refEntry {
+		m := map[string]refEntry{}
+		for _, k := range stepKinds {
+			m[k.name] = k.ref
+		}
+		return m
+	}()
+)
+
+// stepSchema is the JSON schema of one step: the words, then each key.
+func stepSchema(inline func(any) *jsonschema.Schema) *jsonschema.Schema {
+	one := []*jsonschema.Schema{words("A step without arguments.", stepWords...)}
+	for _, k := range stepKinds {
+		if k.decode != nil {
+			one = append(one, oneKey(k.name, k.schema(inline)))
+		}
+	}
+	return &jsonschema.Schema{OneOf: one}
+}
+
+// The wait conditions: written as a word, or as a one-key mapping.
+var (
 	condWords = []string{CondAppRunning, CondHalted, CondOff, CondLockedUp}
 	condKeys  = []string{CondEvent, CondRunning, CondBoots, CondSerial, CondState}
 )
@@ -54,82 +161,61 @@ func (s *Step) UnmarshalStrictYAML(d strictyaml.Decoder, n *yaml.Node) error {
 	if err != nil {
 		return err
 	}
-	s.Kind = kind
-	switch kind {
-	case StepPowerCut:
-		if v != nil {
-			s.PowerCut = &PowerCut{}
-			return d.Decode(v, s.PowerCut)
+	for _, k := range stepKinds {
+		if k.name != kind {
+			continue
 		}
-	case StepReset:
-		if err := d.Decode(v, &s.Reset); err != nil {
-			return err
+		if v == nil {
+			s.Action = k.word()
+			return nil
 		}
-		if s.Reset != "pin" && s.Reset != "brown-out" && s.Reset != "debugger" {
-			return d.Errorf(v, "reset %q: want pin, brown-out or debugger (a probe's SYSRESETREQ; other software resets come from the firmware)", s.Reset)
-		}
-	case StepWait:
-		s.Wait = &Wait{}
-		return d.Decode(v, s.Wait)
-	case StepCorrupt:
-		s.Corrupt = &Corrupt{}
-		if err := d.Decode(v, s.Corrupt); err != nil {
-			return err
-		}
-		s.Corrupt.pos = d.At(v)
-	case StepCampaign:
-		s.Campaign = &Campaign{}
-		return d.Decode(v, s.Campaign)
-	case StepNetwork:
-		s.Network = &Network{}
-		return d.Decode(v, s.Network)
-	case StepApp:
-		s.App = &AppAction{}
-		return d.Decode(v, s.App)
-	case StepAttack:
-		s.Attack = &Attack{}
-		return d.Decode(v, s.Attack)
-	case StepFault:
-		if err := d.Decode(v, &s.FaultSrc); err != nil {
-			return err
-		}
-		r, err := storage.ParseRule(s.FaultSrc)
-		if err != nil {
-			return d.Errorf(v, "%v", err)
-		}
-		s.Fault = r
+		s.Action, err = k.decode(d, v)
+		return err
 	}
-	return nil
+	panic("scenarios: step " + kind + " has no kind")
 }
 
-func (s Step) String() string {
-	switch {
-	case s.Kind == StepPowerCut && s.PowerCut != nil:
-		return "power-cut " + s.PowerCut.String()
-	case s.Kind == StepReset:
-		return "reset " + s.Reset
-	case s.Kind == StepWait:
-		return "wait " + s.Wait.String()
-	case s.Kind == StepCorrupt:
-		return fmt.Sprintf("corrupt %s", s.Corrupt.Region)
-	case s.Kind == StepFault:
-		return "fault " + s.FaultSrc
-	case s.Kind == StepCampaign:
-		return "campaign " + s.Campaign.Firmware
-	case s.Kind == StepNetwork:
-		return "network"
-	case s.Kind == StepAttack:
-		return s.Attack.String()
-	case s.Kind == StepApp:
-		if s.App.Crash {
-			return "app crash"
+// decodeInto reads the value into a new T and makes the action of it.
+func decodeInto[T any](make func(*T) Action) func(strictyaml.Decoder, *yaml.Node) (Action, error) {
+	return func(d strictyaml.Decoder, v *yaml.Node) (Action, error) {
+		x := new(T)
+		if err := d.Decode(v, x); err != nil {
+			return nil, err
 		}
-		if s.App.Confirm {
-			return "app confirm"
-		}
-		return "app plant " + s.App.Plant
+		return make(x), nil
 	}
-	return s.Kind
+}
+
+func decodeReset(d strictyaml.Decoder, v *yaml.Node) (Action, error) {
+	var how string
+	if err := d.Decode(v, &how); err != nil {
+		return nil, err
+	}
+	if how != "pin" && how != "brown-out" && how != "debugger" {
+		return nil, d.Errorf(v, "reset %q: want pin, brown-out or debugger (a probe's SYSRESETREQ; other software resets come from the firmware)", how)
+	}
+	return stepReset{how}, nil
+}
+
+func decodeCorrupt(d strictyaml.Decoder, v *yaml.Node) (Action, error) {
+	c := &Corrupt{}
+	if err := d.Decode(v, c); err != nil {
+		return nil, err
+	}
+	c.pos = d.At(v)
+	return stepCorrupt{c}, nil
+}
+
+func decodeFault(d strictyaml.Decoder, v *yaml.Node) (Action, error) {
+	var src string
+	if err := d.Decode(v, &src); err != nil {
+		return nil, err
+	}
+	r, err := storage.ParseRule(src)
+	if err != nil {
+		return nil, d.Errorf(v, "%v", err)
+	}
+	return stepFault{rule: r, src: src}, nil
 }
 
 // OpMatch selects a storage op: the nth op (from 1) of a kind on a region
