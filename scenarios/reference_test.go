@@ -104,7 +104,12 @@ EXPECT
 	}
 	for k, e := range stepRef {
 		src := strings.Replace(strings.Replace(classic, "STEP", "  "+e.example, 1), "EXPECT", "  - no-brick", 1)
-		require.NoError(t, load(src), "step %s", k)
+		l, err := Load("r.yaml", []byte(src), nil)
+		require.NoError(t, err, "step %s", k)
+		// The example decodes to the kind it documents, and reports show it.
+		last := l.Steps[len(l.Steps)-1]
+		require.Equal(t, k, last.Kind(), "step %s", k)
+		require.True(t, strings.HasPrefix(last.String(), k), "step %s renders as %q", k, last.String())
 	}
 	for k, e := range condRef {
 		src := strings.Replace(strings.Replace(classic, "STEP", "  - wait: {"+e.example+"}", 1), "EXPECT", "  - no-brick", 1)
@@ -115,7 +120,10 @@ EXPECT
 		if k == ExpBootloader || k == ExpPath || k == ExpStored {
 			src = strings.Replace(chainSrc, "EXPECT", "  "+e.example, 1)
 		}
-		require.NoError(t, load(src), "expectation %s", k)
+		l, err := Load("r.yaml", []byte(src), nil)
+		require.NoError(t, err, "expectation %s", k)
+		require.Equal(t, k, l.Expect[0].Kind(), "the example of %s decodes to its kind", k)
+		require.NotEmpty(t, l.Expect[0].String(), k)
 	}
 	for k, e := range attackRef {
 		src := strings.Replace(strings.Replace(classic, "STEP", "  "+e.example, 1), "EXPECT", "  - no-brick", 1)
