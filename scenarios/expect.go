@@ -160,25 +160,9 @@ var expectationKinds = []expectationKind{
 
 // The expectations written as a word and as a one-key mapping, and the
 // reference's entries, as expectationKinds gives them.
-var (
-	expectWords, expectKeys = func() (words, keys []string) {
-		for _, k := range expectationKinds {
-			if k.word {
-				words = append(words, k.name)
-			} else {
-				keys = append(keys, k.name)
-			}
-		}
-		return words, keys
-	}()
-	expectRef = func() map[string]refEntry {
-		m := map[string]refEntry{}
-		for _, k := range expectationKinds {
-			m[k.name] = k.ref
-		}
-		return m
-	}()
-)
+var expectWords, expectKeys, expectRef = vocabulary(expectationKinds, func(k expectationKind) (string, bool, bool, refEntry) {
+	return k.name, k.word, !k.word, k.ref
+})
 
 // expectSchema is the JSON schema of one expectation.
 func expectSchema(inline func(any) *jsonschema.Schema) *jsonschema.Schema {
@@ -248,7 +232,8 @@ func decodeEvent(d strictyaml.Decoder, v *yaml.Node) (Expectation, error) {
 	one := int64(1)
 	if v.Kind == yaml.ScalarNode {
 		e := expectEvent{count: Bounds{AtLeast: &one}}
-		return e.withName(d, v)
+		err := d.Decode(v, &e.name)
+		return e, err
 	}
 	var x struct {
 		Name    string `yaml:"name"`
@@ -276,12 +261,6 @@ func decodeEvent(d strictyaml.Decoder, v *yaml.Node) (Expectation, error) {
 		e.count.AtLeast = &one
 	}
 	return e, nil
-}
-
-// withName reads the event's name from a scalar (event: copy-begin).
-func (e expectEvent) withName(d strictyaml.Decoder, v *yaml.Node) (Expectation, error) {
-	err := d.Decode(v, &e.name)
-	return e, err
 }
 
 func decodeResult(d strictyaml.Decoder, v *yaml.Node) (Expectation, error) {

@@ -138,12 +138,12 @@ func check(sc *Scenario, readFile ReadFile) (*Loaded, error) {
 		return nil, err
 	}
 	for _, st := range sc.Steps {
-		if err := l.checkStep(st); err != nil {
+		if err := st.validate(l, st.Pos); err != nil {
 			return nil, err
 		}
 	}
 	for _, e := range sc.Expect {
-		if err := l.checkExpect(e); err != nil {
+		if err := e.validate(l, e.Pos); err != nil {
 			return nil, err
 		}
 	}
@@ -445,8 +445,6 @@ func stateNames() []string {
 	return out
 }
 
-func (l *Loaded) checkStep(st Step) error { return st.validate(l, st.Pos) }
-
 // Defaults of the device's provisioning and link.
 const (
 	defaultVendorDomain = "example.com"
@@ -542,8 +540,6 @@ func (l *Loaded) checkCampaign(c *Campaign) error {
 	}
 	return nil
 }
-
-func (l *Loaded) checkExpect(e Expect) error { return e.validate(l, e.Pos) }
 
 // ErrNotFound is returned for a scenario name the library does not have.
 var ErrNotFound = errors.New("no such scenario")

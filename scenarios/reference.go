@@ -15,6 +15,25 @@ type refEntry struct {
 	meaning, example string
 }
 
+// vocabulary lists, from a table of kinds (of steps, of expectations), the
+// words and the keys that write them and their reference rows; entry says
+// of one kind its name, whether it may be a bare word, whether a one-key
+// mapping, and its row.
+func vocabulary[K any](kinds []K, entry func(K) (name string, word, key bool, ref refEntry)) (words, keys []string, refs map[string]refEntry) {
+	refs = map[string]refEntry{}
+	for _, k := range kinds {
+		name, word, key, ref := entry(k)
+		if word {
+			words = append(words, name)
+		}
+		if key {
+			keys = append(keys, name)
+		}
+		refs[name] = ref
+	}
+	return words, keys, refs
+}
+
 // condRef documents every wait condition.
 var condRef = map[string]refEntry{
 	CondAppRunning: {"An application is running.", "until: app-running"},

@@ -116,26 +116,9 @@ var stepKinds = []stepKind{
 
 // The steps written as a word and as a one-key mapping, and the
 // reference's entries, as stepKinds gives them.
-var (
-	stepWords, stepKeys = func() (words, keys []string) {
-		for _, k := range stepKinds {
-			if k.word != nil {
-				words = append(words, k.name)
-			}
-			if k.decode != nil {
-				keys = append(keys, k.name)
-			}
-		}
-		return words, keys
-	}()
-	stepRef = func() map[string]refEntry {
-		m := map[string]refEntry{}
-		for _, k := range stepKinds {
-			m[k.name] = k.ref
-		}
-		return m
-	}()
-)
+var stepWords, stepKeys, stepRef = vocabulary(stepKinds, func(k stepKind) (string, bool, bool, refEntry) {
+	return k.name, k.word != nil, k.decode != nil, k.ref
+})
 
 // stepSchema is the JSON schema of one step: the words, then each key.
 func stepSchema(inline func(any) *jsonschema.Schema) *jsonschema.Schema {

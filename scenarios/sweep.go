@@ -109,7 +109,7 @@ func (l *Loaded) checkSweep() error {
 		}
 	}
 	for _, e := range s.Expect {
-		if err := l.checkExpect(e); err != nil {
+		if err := e.validate(l, e.Pos); err != nil {
 			return err
 		}
 		if e.Kind() == ExpUpdateTime {

@@ -368,11 +368,14 @@ func TestBoardFiguresAgreeWithTranscriptions(t *testing.T) {
 	// makapuf/bitboy lib/eeprom.h (commit a324d159), an STM32F4 project:
 	// "tERASE16KB = 250ms typ si 32bits", "16us / word". The F405's and
 	// the F429's datasheets share the flash table.
+	found := false
 	for _, s := range f4.Flash.Sectors {
 		if s.Size == 16<<10 {
+			found = true
 			require.Equal(t, 250*time.Millisecond, s.EraseTime.D(), "16 KiB sector erase, x32, typ")
 		}
 	}
+	require.True(t, found, "nucleo-f429zi has no 16 KiB sectors")
 	require.Equal(t, 16*time.Microsecond, f4.Flash.ProgramTime.D(), "word program, typ")
 	require.Equal(t, uint64(4), uint64(f4.Flash.ProgramUnit), "a word at x32")
 }

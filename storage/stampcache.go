@@ -27,8 +27,7 @@ type StampCache struct {
 	mu sync.Mutex
 	// ranges and content are searched in order: a run checks a handful of
 	// ranges (an image, a slot or two, a bootloader), and a cold boot's
-	// cache (the first of a run) then costs two allocations, not a map's
-	// six.
+	// cache (the first of a run) costs no map for them.
 	ranges  []*stampRange
 	content []*contentRange
 	kept    uint64 // bytes held by content
